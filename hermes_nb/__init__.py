@@ -1,0 +1,37 @@
+"""hermes_nb: a tool-using LLM agent in Jupyter cells.
+
+``%load_ext hermes_nb`` registers ``%%agent`` and ``%agent``. Importing the package is
+cheap on purpose: providers, widgets and SDKs load on the first run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension"]
+
+if TYPE_CHECKING:
+    from hermes_nb.agent.tools.registry import tool
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics and restore runs a dead kernel left behind."""
+    from hermes_nb.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from hermes_nb.magics import unload
+
+    unload(ipython)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "tool":
+        from hermes_nb.agent.tools.registry import tool
+
+        return tool
+    raise AttributeError(f"module 'hermes_nb' has no attribute {name!r}")

@@ -1,0 +1,94 @@
+"""The one interface between the agent loop and any model API.
+
+A provider only knows how to talk to its API; the loop knows nothing about any API.
+Messages going in are OpenAI-style dicts (``role``, ``content``, ``tool_calls``,
+``tool_call_id``) already cleaned of hermes_nb's own keys; tools are OpenAI function
+schemas. What comes out is a stream of small chunks.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Union
+
+__all__ = [
+    "Chunk",
+    "Provider",
+    "ReasoningDelta",
+    "RetryNotice",
+    "TextDelta",
+    "ToolCallRequest",
+    "UsageChunk",
+]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """A complete tool call (argument deltas already assembled); ``arguments`` is raw JSON."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class UsageChunk:
+    input_tokens: int
+    output_tokens: int
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """The request is being sent again: drop this step's partial text and tool calls."""
+
+    attempt: int
+    delay: float
+    reason: str
+
+
+Chunk = Union[TextDelta, ReasoningDelta, ToolCallRequest, UsageChunk, RetryNotice]
+
+
+class Provider(ABC):
+    """One configured model. Instances are reused across runs; ``stream`` is called
+    from the agent thread and must return promptly once ``cancel`` is set."""
+
+    #: ``provider:model`` as the user wrote it
+    spec: str = ""
+    #: whether the model accepts ``tools``; when False the loop runs plain chat
+    supports_tools: bool = True
+    #: tokens of context the model accepts, used to decide when to compress
+    context_window: int = 128_000
+
+    @abstractmethod
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        cancel: threading.Event,
+    ) -> Iterator[Chunk]:
+        """Send one request and yield its reply as it arrives.
+
+        Retries (rate limits, 5xx, dropped connections) happen inside, each announced
+        by a ``RetryNotice``. Failures raise ``hermes_nb.errors.ProviderError``
+        subclasses. On cancel, stop reading and return.
+        """
+
+    def complete(self, messages: list[dict[str, Any]], cancel: threading.Event | None = None) -> str:
+        """A whole text reply without tools (titles, summaries)."""
+        cancel = cancel or threading.Event()
+        return "".join(c.text for c in self.stream(messages, [], cancel) if isinstance(c, TextDelta))

@@ -1,0 +1,116 @@
+"""Every error hermes_nb raises, in one tree.
+
+The message of each is one line a user can act on; the magic prints it in the cell
+without a traceback.
+
+    HermesError
+    ├── SessionError
+    │   ├── InvalidSessionIdError      (also ValueError)
+    │   ├── SessionNotFoundError       (also KeyError)
+    │   ├── CorruptSessionError
+    │   ├── ReadOnlySessionError
+    │   ├── UnsafeSaveError
+    │   ├── NothingToUndoError         (also ValueError)
+    │   └── RunClaimedError
+    ├── ProviderError
+    │   ├── AuthenticationError
+    │   ├── RateLimitError
+    │   ├── ProviderUnavailableError
+    │   ├── UnknownModelError
+    │   └── ModelNotInstalledError
+    ├── ToolError
+    └── TurnLimitError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "CorruptSessionError",
+    "HermesError",
+    "InvalidSessionIdError",
+    "ModelNotInstalledError",
+    "NothingToUndoError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "ReadOnlySessionError",
+    "RunClaimedError",
+    "SessionError",
+    "SessionNotFoundError",
+    "ToolError",
+    "TurnLimitError",
+    "UnknownModelError",
+    "UnsafeSaveError",
+]
+
+
+class HermesError(Exception):
+    """Base of every hermes_nb error; ``str(err)`` is the one line shown to the user."""
+
+
+class SessionError(HermesError):
+    """Something is wrong with a stored session."""
+
+
+class InvalidSessionIdError(SessionError, ValueError):
+    """A session id that could escape the sessions folder or is not ours."""
+
+
+class SessionNotFoundError(SessionError, KeyError):
+    """No session with that id in this folder."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "session not found"
+
+
+class CorruptSessionError(SessionError):
+    """A session file did not parse; it was moved aside, never deleted."""
+
+
+class ReadOnlySessionError(SessionError):
+    """A session written by a newer hermes_nb: readable here, never rewritten."""
+
+
+class UnsafeSaveError(SessionError):
+    """A save that would lose data (for example, wipe messages while a run is pending)."""
+
+
+class NothingToUndoError(SessionError, ValueError):
+    """Undo or retry on a session without a user message."""
+
+
+class RunClaimedError(SessionError):
+    """The run belongs to another live kernel."""
+
+
+class ProviderError(HermesError):
+    """The model provider failed."""
+
+
+class AuthenticationError(ProviderError):
+    """Missing or rejected API key; the message names the variable to set."""
+
+
+class RateLimitError(ProviderError):
+    """Still rate limited after the allowed retries."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """Server errors or dropped connections after the allowed retries."""
+
+
+class UnknownModelError(ProviderError):
+    """A model spec nobody knows; the message lists what is available."""
+
+
+class ModelNotInstalledError(ProviderError):
+    """A provider whose optional package is missing; the message says what to install."""
+
+
+class ToolError(HermesError):
+    """A tool could not be found, approved or run."""
+
+
+class TurnLimitError(HermesError):
+    """The agent used all its turns without a final answer."""

@@ -1,0 +1,1 @@
+"""Renderers that turn a run's events into something a person sees."""
