@@ -73,6 +73,9 @@ class Provider(ABC):
     supports_tools: bool = True
     #: tokens of context the model accepts, used to decide when to compress
     context_window: int = 128_000
+    #: whether asking this model for a session title is worth a request (not for
+    #: scripted or tiny offline models, whose titles come from the first words)
+    generates_titles: bool = True
 
     @abstractmethod
     def stream(

@@ -1,0 +1,214 @@
+"""Anthropic's Messages API through the official ``anthropic`` SDK (an optional extra).
+
+Same contract as the OpenAI provider: key from the environment per request
+(ANTHROPIC_API_KEY unless told otherwise), SDK retries off and ours visible, one
+translation function for errors, and the same cancel guard for stalled streams.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import (
+    AuthenticationError,
+    HermesError,
+    ModelNotInstalledError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    UnknownModelError,
+)
+from .anthropic_messages import to_anthropic, to_anthropic_tools
+from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .common import PendingCall, error_field, is_transport_error, scrub, server_message
+from .pricing import estimate_cost
+from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
+from .streamguard import StreamGuard
+
+__all__ = ["AnthropicProvider", "INSTALL_COMMAND"]
+
+INSTALL_COMMAND = 'pip install "hermes-nb[anthropic]"'
+READ_TIMEOUT = 300.0
+CONNECT_TIMEOUT = 10.0
+DEFAULT_URL = "https://api.anthropic.com"
+_OLD_MODELS = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")  # 4096 output tokens at most
+
+
+class AnthropicProvider(Provider):
+    """Streams Claude replies; text, tool calls and thinking arrive as chunks."""
+
+    def __init__(
+        self,
+        spec: str,
+        model: str,
+        *,
+        base_url: str | None = None,
+        key_env: str = "ANTHROPIC_API_KEY",
+        retry: RetryPolicy | None = None,
+        max_tokens: int | None = None,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        if importlib.util.find_spec("anthropic") is None:
+            raise ModelNotInstalledError(f"{spec} needs the anthropic SDK; install it with: {INSTALL_COMMAND}")
+        self.spec = spec
+        self.model = model
+        self.base_url = base_url
+        self.key_env = key_env
+        self.retry = retry or RetryPolicy.from_env()
+        self.max_tokens = max_tokens or (4096 if model.startswith(_OLD_MODELS) else 8192)
+        self.read_timeout = read_timeout
+        self.context_window = 200_000
+        self._http: Any = None
+        self._http_lock = threading.Lock()
+
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        cancel: threading.Event,
+    ) -> Iterator[Chunk]:
+        key = self._api_key()
+        system, converted = to_anthropic(messages)
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": converted,
+            "max_tokens": self.max_tokens,
+            "stream": True,
+        }
+        if system:
+            params["system"] = system
+        if tools:
+            params["tools"] = to_anthropic_tools(tools)
+        yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
+
+    def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
+        guard: StreamGuard[Any] = StreamGuard(cancel)
+        with guard:
+            try:
+                client = self._client(key)
+                stream = guard.open(lambda: client.messages.create(**params))
+                if stream is None:
+                    return
+                try:
+                    yield from self._read(stream, cancel)
+                finally:
+                    stream.close()
+            except Exception as err:
+                if cancel.is_set():
+                    return
+                raise self._translate(err, key) from err
+
+    def _read(self, stream: Any, cancel: threading.Event) -> Iterator[Chunk]:
+        calls: dict[int, PendingCall] = {}
+        tokens_in = tokens_out = 0
+        finished = False
+        is_set = cancel.is_set
+        for event in stream:
+            if is_set():
+                return
+            kind = event.type
+            if kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    yield TextDelta(delta.text)
+                elif delta.type == "input_json_delta":
+                    call = calls.get(event.index)
+                    if call is not None:
+                        call.parts.append(delta.partial_json)
+                elif delta.type == "thinking_delta":
+                    yield ReasoningDelta(delta.thinking)
+            elif kind == "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    calls[event.index] = PendingCall(call_id=block.id, name=block.name)
+            elif kind == "message_start":
+                usage = event.message.usage
+                tokens_in = (
+                    (usage.input_tokens or 0)
+                    + (getattr(usage, "cache_read_input_tokens", 0) or 0)
+                    + (getattr(usage, "cache_creation_input_tokens", 0) or 0)
+                )
+            elif kind == "message_delta":
+                tokens_out = event.usage.output_tokens or tokens_out
+            elif kind == "message_stop":
+                finished = True
+        if is_set():
+            return
+        if not finished:
+            raise RetryableError(
+                "the reply stopped early", ProviderUnavailableError, "Anthropic keeps cutting its replies short"
+            )
+        for index in sorted(calls):
+            yield calls[index].request()
+        yield UsageChunk(tokens_in, tokens_out, estimate_cost(self.model, tokens_in, tokens_out))
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.key_env, "").strip()
+        if not key:
+            raise AuthenticationError(
+                f"No API key for Anthropic: set the environment variable {self.key_env} "
+                "before starting Jupyter (or in os.environ), not in the notebook itself."
+            )
+        return key
+
+    def _client(self, key: str) -> Any:
+        """A light SDK client per request over one shared connection pool (see openai_compat)."""
+        import anthropic
+
+        timeout = anthropic.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
+        with self._http_lock:
+            if self._http is None:
+                self._http = anthropic.DefaultHttpxClient(timeout=timeout)
+        return anthropic.Anthropic(
+            api_key=key,
+            base_url=self.base_url,
+            http_client=self._http,
+            max_retries=0,
+            timeout=timeout,
+        )
+
+    def _translate(self, err: BaseException, key: str) -> Exception:
+        """Every SDK/transport failure becomes a hermes_nb error (or a retryable one) here."""
+        import anthropic
+
+        if isinstance(err, (HermesError, RetryableError)):
+            return err
+        where = self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_URL
+        if isinstance(err, anthropic.APIStatusError):
+            status = err.status_code
+            kind = error_field(err, "type") or ""
+            detail = server_message(err, key)
+            if status in (401, 403) or kind in ("authentication_error", "permission_error"):
+                return AuthenticationError(f"Anthropic rejected the API key (HTTP {status}); check {self.key_env}.")
+            if status == 404 or kind == "not_found_error":
+                return UnknownModelError(f"Anthropic does not know the model {self.model!r} (HTTP 404: {detail}).")
+            if status == 429 or kind == "rate_limit_error":
+                return RetryableError(
+                    "rate limited (HTTP 429)",
+                    RateLimitError,
+                    f"Anthropic is still rate limiting requests: {detail}",
+                    retry_after=parse_retry_after(err.response.headers),
+                )
+            if status >= 500 or status < 400 or status in (408, 409):
+                # < 400: an ``error`` event inside a 200 stream (e.g. overloaded_error)
+                label = f"HTTP {status}" if status >= 400 else kind or "error event"
+                return RetryableError(
+                    f"server error ({label})",
+                    ProviderUnavailableError,
+                    f"Anthropic keeps failing ({label}): {detail}",
+                    retry_after=parse_retry_after(err.response.headers) if status >= 400 else None,
+                )
+            return ProviderError(f"Anthropic refused the request (HTTP {status}): {detail}")
+        if isinstance(err, anthropic.APIConnectionError) or is_transport_error(err):
+            return RetryableError("the connection dropped", ProviderUnavailableError, f"Cannot reach Anthropic at {where}")
+        if isinstance(err, (ValueError, anthropic.APIError)):
+            return RetryableError(
+                "a malformed reply",
+                ProviderUnavailableError,
+                f"Anthropic keeps sending malformed replies: {scrub(str(err), key)}",
+            )
+        return ProviderError(f"Anthropic request failed: {type(err).__name__}: {scrub(str(err), key)}")

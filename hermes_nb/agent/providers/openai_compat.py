@@ -1,0 +1,279 @@
+"""OpenAI chat completions, and every server that speaks the same protocol.
+
+One client for OpenAI, OpenRouter, Ollama and OpenAI-compatible servers (vLLM,
+llama.cpp server, LM Studio); an ``Endpoint`` says where to send requests and which
+variable holds the key. The key is read from the environment for each request and
+never kept on the provider, logged or put in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import (
+    AuthenticationError,
+    HermesError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    UnknownModelError,
+)
+from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .common import PendingCall, error_field, is_transport_error, scrub, server_message
+from .pricing import estimate_cost
+from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
+from .streamguard import StreamGuard
+
+__all__ = ["Endpoint", "OpenAICompatProvider"]
+
+#: seconds without a byte before a request counts as dropped (reasoning models can
+#: think for minutes before the first token)
+READ_TIMEOUT = 300.0
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an OpenAI-protocol provider sends requests and how it authenticates."""
+
+    label: str = "OpenAI"
+    base_url: str | None = None
+    #: read at request time when ``base_url`` is None (OpenAI honours OPENAI_BASE_URL)
+    base_url_env: str | None = None
+    key_env: str | None = "OPENAI_API_KEY"
+    key_required: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+    #: servers on the user's machine cost nothing; unknown remote models cost None
+    free: bool = False
+
+    def resolved_base_url(self) -> str | None:
+        if self.base_url:
+            return self.base_url
+        if self.base_url_env:
+            return os.environ.get(self.base_url_env) or None
+        return None
+
+
+class OpenAICompatProvider(Provider):
+    """Streams chat completions through the official ``openai`` SDK (sync client)."""
+
+    def __init__(
+        self,
+        spec: str,
+        model: str,
+        endpoint: Endpoint | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.spec = spec
+        self.model = model
+        self.endpoint = endpoint or Endpoint()
+        self.retry = retry or RetryPolicy.from_env()
+        self.read_timeout = read_timeout
+        self._http: Any = None
+        self._http_lock = threading.Lock()
+
+    # -- public
+
+    def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        cancel: threading.Event,
+    ) -> Iterator[Chunk]:
+        key = self._api_key()
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            params["tools"] = tools
+        yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
+
+    # -- one request
+
+    def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
+        guard: StreamGuard[Any] = StreamGuard(cancel)
+        with guard:
+            try:
+                client = self._client(key)
+                stream = guard.open(lambda: client.chat.completions.create(**params))
+                if stream is None:
+                    return
+                try:
+                    yield from self._read(stream, cancel)
+                finally:
+                    stream.close()
+            except Exception as err:
+                if cancel.is_set():
+                    return
+                raise self._translate(err, key) from err
+
+    def _read(self, stream: Any, cancel: threading.Event) -> Iterator[Chunk]:
+        """The hot path: one iteration per chunk, no allocation beyond the deltas."""
+        pending: list[PendingCall] = []
+        by_index: dict[int, PendingCall] = {}
+        usage = None
+        finish = None
+        is_set = cancel.is_set
+        for chunk in stream:
+            if is_set():
+                return
+            if chunk.usage is not None:
+                usage = chunk.usage
+            choices = chunk.choices
+            if not choices:
+                continue
+            choice = choices[0]
+            delta = choice.delta
+            text = delta.content
+            if text:
+                yield TextDelta(text)
+            if delta.tool_calls:
+                _collect(pending, by_index, delta.tool_calls)
+            extra = getattr(delta, "model_extra", None)
+            if extra:
+                reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    yield ReasoningDelta(reasoning)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+        if is_set():
+            return
+        if finish is None:
+            raise RetryableError(
+                "the reply stopped early",
+                ProviderUnavailableError,
+                f"{self.endpoint.label} keeps cutting its replies short",
+            )
+        for call in pending:
+            yield call.request()
+        if usage is not None:
+            yield self._usage(usage)
+
+    def _usage(self, usage: Any) -> UsageChunk:
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        extra = getattr(usage, "model_extra", None) or {}
+        cost: float | None
+        if isinstance(extra.get("cost"), (int, float)):
+            cost = float(extra["cost"])  # OpenRouter reports what it charged
+        elif self.endpoint.free:
+            cost = 0.0
+        else:
+            cost = estimate_cost(self.model, tokens_in, tokens_out)
+        return UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+
+    # -- client and key
+
+    def _api_key(self) -> str:
+        """The key for this request, checked before anything is sent."""
+        env = self.endpoint.key_env
+        key = os.environ.get(env, "").strip() if env else ""
+        if key:
+            return key
+        if self.endpoint.key_required:
+            raise AuthenticationError(
+                f"No API key for {self.endpoint.label}: set the environment variable {env} "
+                "before starting Jupyter (or in os.environ), not in the notebook itself."
+            )
+        return "not-needed"
+
+    def _client(self, key: str) -> Any:
+        """A light SDK client per request over one shared connection pool.
+
+        The pool (slow to build: SSL context) lives on the provider; the SDK client
+        holding the key lives only as long as the request.
+        """
+        import openai
+
+        timeout = openai.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
+        with self._http_lock:
+            if self._http is None:
+                self._http = openai.DefaultHttpxClient(timeout=timeout)
+        return openai.OpenAI(
+            api_key=key,
+            base_url=self.endpoint.resolved_base_url(),
+            http_client=self._http,
+            max_retries=0,
+            timeout=timeout,
+            default_headers=dict(self.endpoint.headers) or None,
+        )
+
+    # -- errors
+
+    def _translate(self, err: BaseException, key: str) -> Exception:
+        """Every SDK/transport failure becomes a hermes_nb error (or a retryable one) here."""
+        import openai
+
+        if isinstance(err, (HermesError, RetryableError)):
+            return err
+        label = self.endpoint.label
+        where = self.endpoint.resolved_base_url() or "https://api.openai.com/v1"
+        if isinstance(err, openai.APIStatusError):
+            status = err.status_code
+            detail = server_message(err, key)
+            if status in (401, 403):
+                hint = f"check {self.endpoint.key_env}" if self.endpoint.key_env else "this server needs a key: pass api_key_env"
+                return AuthenticationError(f"{label} rejected the API key (HTTP {status}); {hint}.")
+            if status == 404:
+                return UnknownModelError(
+                    f"{label} at {where} does not know the model {self.model!r} (HTTP 404: {detail})."
+                )
+            if status == 429:
+                if error_field(err, "code") == "insufficient_quota":
+                    return RateLimitError(f"{label}: {detail}")
+                return RetryableError(
+                    "rate limited (HTTP 429)",
+                    RateLimitError,
+                    f"{label} is still rate limiting requests: {detail}",
+                    retry_after=parse_retry_after(err.response.headers),
+                )
+            if status >= 500 or status in (408, 409):
+                return RetryableError(
+                    f"server error (HTTP {status})",
+                    ProviderUnavailableError,
+                    f"{label} keeps failing with HTTP {status}: {detail}",
+                    retry_after=parse_retry_after(err.response.headers),
+                )
+            return ProviderError(f"{label} refused the request (HTTP {status}): {detail}")
+        if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
+            return RetryableError(
+                "the connection dropped",
+                ProviderUnavailableError,
+                f"Cannot reach {label} at {where}",
+            )
+        if isinstance(err, (ValueError, openai.APIError)):
+            # a chunk that is not JSON, fails validation, or an error event mid-stream
+            return RetryableError(
+                "a malformed reply",
+                ProviderUnavailableError,
+                f"{label} keeps sending malformed replies: {scrub(str(err), key)}",
+            )
+        return ProviderError(f"{label} request failed: {type(err).__name__}: {scrub(str(err), key)}")
+
+
+def _collect(pending: list[PendingCall], by_index: dict[int, PendingCall], deltas: list[Any]) -> None:
+    """Add tool-call deltas to their calls, by index (a new id at a used index is a new call)."""
+    for tc in deltas:
+        index = tc.index if tc.index is not None else -1
+        slot = by_index.get(index)
+        if slot is None or (tc.id and slot.call_id and tc.id != slot.call_id):
+            slot = PendingCall()
+            pending.append(slot)
+            by_index[index] = slot
+        if tc.id:
+            slot.call_id = tc.id
+        function = tc.function
+        if function is not None:
+            if function.name and not slot.name:
+                slot.name = function.name
+            if function.arguments:
+                slot.parts.append(function.arguments)

@@ -1,0 +1,118 @@
+"""Make a blocking SDK stream stop promptly when the user cancels.
+
+Checking the cancel flag between chunks is not enough: a stalled server leaves the
+agent thread blocked inside ``recv`` where no flag is ever looked at. Two phases:
+
+* Opening the request (until the response headers arrive) runs in a helper thread;
+  the caller waits on it in short slices and walks away on cancel. If the response
+  arrives later, the helper closes it.
+* While the body streams, the same helper watches the cancel flag and, when it is
+  set, shuts the response's socket down. ``shutdown`` (unlike ``close``) wakes a
+  ``recv`` blocked in another thread, so the SDK's read fails at once; the provider
+  sees the cancel flag and returns quietly.
+
+This needs no per-chunk work from the reading thread, so streaming costs nothing
+extra. It works for any SDK whose stream object exposes an httpx(-like) ``response``
+with the ``network_stream`` extension (openai and anthropic both do).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["StreamGuard"]
+
+log = logging.getLogger("hermes_nb.providers")
+
+T = TypeVar("T")
+
+
+class StreamGuard(Generic[T]):
+    """One request's cancel watcher. Use as a context manager around open + read."""
+
+    def __init__(self, cancel: threading.Event, poll: float = 0.05) -> None:
+        self._cancel = cancel
+        self._poll = poll
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    def open(self, open_fn: Callable[[], T]) -> T | None:
+        """Return ``open_fn()`` (or raise its error); None if cancel came first."""
+        thread = threading.Thread(target=self._run, args=(open_fn,), name="hermes-nb-stream", daemon=True)
+        thread.start()
+        while not self._ready.wait(self._poll):
+            if self._cancel.is_set():
+                with self._lock:
+                    if not self._ready.is_set():
+                        self._abandoned = True
+                        return None
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def close(self) -> None:
+        """The caller is done with the stream: let the helper thread end."""
+        self._finished.set()
+
+    def __enter__(self) -> StreamGuard[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, open_fn: Callable[[], T]) -> None:
+        try:
+            result = open_fn()
+        except BaseException as err:  # handed to the caller's thread
+            self._error = err
+            self._ready.set()
+            return
+        with self._lock:
+            self._result = result
+            self._ready.set()
+            abandoned = self._abandoned
+        if abandoned:
+            _close_quietly(result)
+            return
+        sock = _socket_of(result)
+        while not self._finished.is_set():
+            if self._cancel.wait(self._poll):
+                if not self._finished.is_set():
+                    _shutdown(sock)
+                return
+
+
+def _socket_of(stream: Any) -> socket.socket | None:
+    """The socket under an SDK stream's httpx response, if the transport exposes it."""
+    try:
+        network = stream.response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+    except Exception:  # an unusual transport: fall back to per-chunk checks
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    """Wake the reader: the base-class ``shutdown`` also works under TLS sockets."""
+    if sock is None:
+        log.debug("cancel: no socket to shut down; stopping at the next chunk")
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:
+        log.debug("closing an abandoned stream failed", exc_info=True)

@@ -1,0 +1,21 @@
+"""Tools the agent can call: the registry, the user decorator and the built-ins."""
+
+from __future__ import annotations
+
+from hermes_nb.agent.tools.registry import (
+    USER_TOOLS,
+    Tool,
+    ToolOutput,
+    ToolRegistry,
+    current_cancel,
+    tool,
+)
+
+__all__ = ["USER_TOOLS", "Tool", "ToolOutput", "ToolRegistry", "builtin_tools", "current_cancel", "tool"]
+
+
+def builtin_tools(namespace: dict | None = None, shell_timeout: float = 60.0) -> ToolRegistry:
+    """The built-in tools (imported lazily: they pull in subprocess and IPython helpers)."""
+    from hermes_nb.agent.tools.builtin import builtin_tools as _builtin_tools
+
+    return _builtin_tools(namespace, shell_timeout)

@@ -1,0 +1,203 @@
+"""The cell thread's side of a run: start, pump events, finish.
+
+The kernel's main thread blocks in the ``%%agent`` cell while the agent works on
+its own thread. Only this thread touches widgets and the user's namespace, so tools
+that need the kernel are handed over here through the same queue as the events;
+and only this thread receives ``KeyboardInterrupt`` (the stop button), which becomes
+a cancel. Every wait has a timeout so an interrupt is always noticed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hermes_nb.agent.events import Event, Notice
+from hermes_nb.agent.tools.registry import ToolOutput
+from hermes_nb.streaming import Run, cancel_stream
+
+__all__ = ["RunOutcome", "drive"]
+
+log = logging.getLogger("hermes_nb.cell")
+
+#: how long the agent may take to stop after a cancel before the cell gives up on it
+CANCEL_GRACE = 3.0
+
+
+class Renderer(Protocol):
+    def start(self) -> None: ...
+    def handle(self, event: Event) -> None: ...
+    def flush(self) -> None: ...
+    def finish(self, stop_reason: str) -> None: ...
+
+
+class AgentLike(Protocol):
+    kernel_runner: Any
+
+    def run(
+        self,
+        history: list[dict[str, Any]],
+        user_message: str | None,
+        sink: Callable[[Event], None],
+        cancel: threading.Event,
+        turn: Any = None,
+    ) -> Any: ...
+
+
+@dataclass
+class _KernelCall:
+    """A tool call waiting to run on the cell thread."""
+
+    fn: Callable[[], ToolOutput]
+    started: bool = False
+    result: ToolOutput | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _End:
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class RunOutcome:
+    stop_reason: str
+    result: Any
+    written: bool
+
+
+def drive(
+    run: Run,
+    agent: AgentLike,
+    renderer: Renderer,
+    *,
+    flush_interval: float = 0.08,
+) -> RunOutcome:
+    """Run ``agent`` for ``run`` and render it, blocking until it ends."""
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def sink(event: Event) -> None:
+        inbox.put(event)
+        if event.kind == "tool.completed":
+            run.poke()
+
+    agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
+    run.start()
+    history = run.history()
+
+    def work() -> None:
+        try:
+            inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn)))
+        except BaseException as exc:  # reported on the cell thread
+            inbox.put(_End(error=exc))
+
+    worker = threading.Thread(target=work, name=f"hermes_nb-agent-{run.stream_id}", daemon=True)
+    worker.start()
+    end: _End | None
+    try:
+        renderer.start()
+        end = _pump(inbox, run, renderer, flush_interval)
+    except BaseException as exc:  # a display failure must not leave the run pending
+        run.cancel_event.set()
+        end = _End(error=exc)
+    return _conclude(run, renderer, end)
+
+
+def _pump(inbox: queue.SimpleQueue[Any], run: Run, renderer: Renderer, flush_interval: float) -> _End | None:
+    """Hand events to the renderer and run kernel tools until the agent ends.
+
+    Returns None when the agent did not stop within the grace period of a cancel.
+    """
+    cancelled_at: float | None = None
+    last_flush = time.monotonic()
+    while True:
+        try:
+            try:
+                item = inbox.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _End):
+                return item
+            if isinstance(item, _KernelCall):
+                _run_kernel_call(item)
+            elif item is not None:
+                renderer.handle(item)
+            now = time.monotonic()
+            if now - last_flush >= flush_interval:
+                renderer.flush()
+                last_flush = now
+        except KeyboardInterrupt:
+            if cancelled_at is None:
+                cancelled_at = time.monotonic()
+                run.cancel_event.set()
+                renderer.handle(Notice("Cancelling…"))
+        if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE:
+            return None
+
+
+def _run_kernel_call(call: _KernelCall) -> None:
+    call.started = True
+    try:
+        call.result = call.fn()
+    except KeyboardInterrupt:
+        call.result = ToolOutput("Interrupted by the user.", is_error=True)
+        raise
+    except BaseException as exc:
+        call.error = exc
+    finally:
+        call.done.set()
+
+
+def _kernel_runner(
+    inbox: queue.SimpleQueue[Any], cancel: threading.Event
+) -> Callable[[Callable[[], ToolOutput]], ToolOutput]:
+    """How the agent thread runs a tool on the cell thread, and waits for it."""
+
+    def run_on_cell_thread(fn: Callable[[], ToolOutput]) -> ToolOutput:
+        call = _KernelCall(fn)
+        inbox.put(call)
+        while not call.done.wait(0.05):
+            if cancel.is_set() and not call.started:
+                return ToolOutput("Cancelled by the user.", is_error=True)
+        if call.error is not None:
+            raise call.error
+        assert call.result is not None
+        return call.result
+
+    return run_on_cell_thread
+
+
+def _conclude(run: Run, renderer: Renderer, end: _End | None) -> RunOutcome:
+    """Write the run back and give the renderer its last word, whatever happened."""
+    written = False
+    stop_reason = "error"
+    result = None
+    try:
+        if end is None:
+            log.warning("agent did not stop within %.0fs of cancel", CANCEL_GRACE)
+            written = cancel_stream(run.stream_id)
+            run.abandon()
+            stop_reason = "cancelled"
+        elif end.error is not None:
+            written = run.fail(end.error)
+            renderer.handle(_error_event(end.error))
+        else:
+            result = end.result
+            stop_reason = result.stop_reason
+            written = run.finish(result)
+    finally:
+        renderer.finish(stop_reason)
+    return RunOutcome(stop_reason=stop_reason, result=result, written=written)
+
+
+def _error_event(error: BaseException) -> Event:
+    from hermes_nb.agent.events import ErrorEvent
+
+    return ErrorEvent(message=str(error) or type(error).__name__, error_type=type(error).__name__)

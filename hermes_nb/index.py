@@ -1,0 +1,218 @@
+"""``_index.json``: one compact row per session, newest first.
+
+Listing sessions reads this one file instead of every session. A save upserts its
+own row under a cross-process lock (read, replace one row, atomic write), so the
+cost of a save does not grow with the number of sessions in the folder. The index is
+derived data: when it is missing or does not parse it is rebuilt from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hermes_nb.fsio import atomic_write_text
+
+__all__ = ["INDEX_VERSION", "IndexRow", "read_rows", "rebuild", "remove_row", "upsert_row"]
+
+log = logging.getLogger("hermes_nb.index")
+
+INDEX_VERSION = 1
+INDEX_NAME = "_index.json"
+
+#: In-process guard in front of the file lock: threads then wait on a real lock
+#: instead of polling the file lock.
+_THREAD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What ``%agent sessions`` needs to show one session."""
+
+    id: str
+    title: str
+    notebook: str | None
+    model: str | None
+    created_at: float
+    updated_at: float
+    message_count: int
+    pending: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexRow:
+        """Raises ``KeyError``/``TypeError``/``ValueError`` on a malformed row."""
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title") or ""),
+            notebook=data.get("notebook"),
+            model=data.get("model"),
+            created_at=float(data.get("created_at") or 0.0),
+            updated_at=float(data.get("updated_at") or 0.0),
+            message_count=int(data.get("message_count") or 0),
+            pending=bool(data.get("pending")),
+        )
+
+    @classmethod
+    def from_session_dict(cls, data: dict[str, Any]) -> IndexRow:
+        """A row from a session file's JSON (used when rebuilding)."""
+        messages = data.get("messages")
+        return cls(
+            id=str(data["session_id"]),
+            title=str(data.get("title") or ""),
+            notebook=data.get("notebook"),
+            model=data.get("model"),
+            created_at=float(data.get("created_at") or 0.0),
+            updated_at=float(data.get("updated_at") or 0.0),
+            message_count=len(messages) if isinstance(messages, list) else 0,
+            pending=bool(data.get("active_stream_id") or data.get("pending_user_message")),
+        )
+
+
+def _sort(rows: list[IndexRow]) -> list[IndexRow]:
+    return sorted(rows, key=lambda r: (r.updated_at, r.id), reverse=True)
+
+
+# The file is JSON with one row per line, so an upsert can splice one line in without
+# parsing (or re-serialising) the other rows; readers still just ``json.loads`` it.
+_HEAD = '{"version":%d,"sessions":[' % INDEX_VERSION
+_FOOT = "]}"
+
+
+def _row_line(row: IndexRow) -> str:
+    return json.dumps(row.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _format(lines: list[str]) -> str:
+    return _HEAD + "\n" + ",\n".join(lines) + "\n" + _FOOT if lines else _HEAD + "\n" + _FOOT
+
+
+def _row_from(data: Any) -> IndexRow:
+    try:
+        return IndexRow(**data)
+    except TypeError:  # missing or unknown keys: coerce what is there
+        if not isinstance(data, dict):
+            raise
+        return IndexRow.from_dict(data)
+
+
+def _parse(index_file: Path) -> list[IndexRow] | None:
+    """The rows, or ``None`` when the file is missing or malformed."""
+    try:
+        raw = index_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+        rows = data["sessions"] if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise ValueError("no 'sessions' list")
+        return [_row_from(r) for r in rows]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        log.warning("session index %s is unreadable (%s); rebuilding it", index_file, exc)
+        return None
+
+
+def _write(index_file: Path, rows: list[IndexRow]) -> None:
+    atomic_write_text(index_file, _format([_row_line(r) for r in _sort(rows)]))
+
+
+def _splice(text: str, row: IndexRow) -> str | None:
+    """Put ``row`` on top of the index text; ``None`` when that needs a full parse.
+
+    It does when the text is not in our one-row-per-line layout, or when the row is
+    not the newest (a save that kept an old ``updated_at``).
+    """
+    lines = text.split("\n")
+    if len(lines) < 2 or lines[0] != _HEAD or lines[-1] != _FOOT:
+        return None
+    body = [line.rstrip(",") for line in lines[1:-1]]
+    if not all(line.startswith('{"id":"') and line.endswith("}") for line in body):
+        return None
+    prefix = '{"id":%s,' % json.dumps(row.id)
+    body = [line for line in body if not line.startswith(prefix)]
+    if body:
+        try:
+            top = _row_from(json.loads(body[0]))
+        except (ValueError, TypeError, KeyError):
+            return None
+        if (row.updated_at, row.id) < (top.updated_at, top.id):
+            return None
+    return _format([_row_line(row), *body])
+
+
+def _scan(folder: Path) -> list[IndexRow]:
+    """Rows for every session file in ``folder`` (the slow path: reads them all)."""
+    rows: list[IndexRow] = []
+    for path in folder.glob("*.json"):
+        if path.name == INDEX_NAME:
+            continue
+        try:
+            data = json.loads(path.read_bytes())
+            if isinstance(data, dict) and data.get("session_id") == path.stem:
+                rows.append(IndexRow.from_session_dict(data))
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            log.warning("skipping unreadable session file %s while rebuilding the index", path)
+    return rows
+
+
+@contextmanager
+def _locked(index_file: Path) -> Iterator[None]:
+    from hermes_nb.config import os_file_lock
+
+    with _THREAD_LOCK, os_file_lock(index_file.with_name(index_file.name + ".lock")):
+        yield
+
+
+def rebuild(index_file: Path, folder: Path) -> list[IndexRow]:
+    """Rebuild the index from the session files and write it."""
+    with _locked(index_file):
+        rows = _scan(folder)
+        _write(index_file, rows)
+    return _sort(rows)
+
+
+def read_rows(index_file: Path, folder: Path) -> list[IndexRow]:
+    """All rows, newest first; rebuilds a missing or corrupt index."""
+    rows = _parse(index_file)
+    if rows is not None:
+        return _sort(rows)
+    if not folder.is_dir():
+        return []
+    return rebuild(index_file, folder)
+
+
+def upsert_row(index_file: Path, folder: Path, row: IndexRow) -> None:
+    """Replace (or add) one row. Reads only the index, never the other sessions."""
+    with _locked(index_file):
+        try:
+            text: str | None = index_file.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            text = None
+        spliced = _splice(text, row) if text is not None else None
+        if spliced is not None:
+            atomic_write_text(index_file, spliced)
+            return
+        rows = _parse(index_file)
+        if rows is None:
+            rows = _scan(folder)
+        rows = [r for r in rows if r.id != row.id]
+        rows.append(row)
+        _write(index_file, rows)
+
+
+def remove_row(index_file: Path, folder: Path, session_id: str) -> None:
+    """Drop a session's row (after its file was moved away)."""
+    with _locked(index_file):
+        rows = _parse(index_file)
+        if rows is None:
+            rows = _scan(folder)
+        _write(index_file, [r for r in rows if r.id != session_id])

@@ -1,0 +1,146 @@
+"""Undo, retry, rename, delete and fork.
+
+Each operation holds the session's agent lock for its whole read-modify-save and works
+on the canonical cached object (``models.get_session``), never on a copy: a running
+stream's checkpoints write that same object, so they cannot bring undone messages
+back. A copy loaded before the change is refused at save time (``history_rev``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hermes_nb import index as _index
+from hermes_nb import models
+from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
+from hermes_nb.errors import NothingToUndoError, RunClaimedError, SessionNotFoundError
+
+__all__ = ["delete_session", "fork_session", "rename_session", "retry_last", "undo_last"]
+
+MAX_TITLE = 200
+
+
+def _refuse_if_running(session: models.Session, action: str) -> None:
+    if session.active_stream_id:
+        raise RunClaimedError(
+            f"Session {session.session_id} has a run in progress; cancel it before {action}."
+        )
+
+
+def _last_user_index(messages: list[dict[str, Any]]) -> int | None:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            return i
+    return None
+
+
+def _truncate_at_last_user(session_id: str, action: str) -> list[dict[str, Any]]:
+    """Remove the last user message and everything after it; returns what was removed."""
+    models.validate_session_id(session_id)
+    with _get_session_agent_lock(session_id):
+        session = models.get_session(session_id)
+        _refuse_if_running(session, action)
+        cut = _last_user_index(session.messages)
+        if cut is None:
+            raise NothingToUndoError(
+                f"Nothing to {action} in session {session_id}: it has no user message yet."
+            )
+        old_messages, old_rev = session.messages, session.history_rev
+        session.messages = old_messages[:cut]
+        session.history_rev += 1
+        try:
+            session.save()
+        except BaseException:
+            session.messages, session.history_rev = old_messages, old_rev
+            raise
+        return old_messages[cut:]
+
+
+def undo_last(session_id: str) -> list[dict[str, Any]]:
+    """Remove the last exchange (last user message onwards); returns the removed messages."""
+    return _truncate_at_last_user(session_id, "undo")
+
+
+def retry_last(session_id: str) -> str:
+    """Like ``undo_last``, and return the removed user text so it can be sent again."""
+    removed = _truncate_at_last_user(session_id, "retry")
+    content = removed[0].get("content")
+    if isinstance(content, list):  # multi-part content: keep the text parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+def rename_session(session_id: str, title: str) -> models.Session:
+    """Set a title by hand; automatic titling then leaves it alone."""
+    title = " ".join(str(title).split())[:MAX_TITLE]
+    if not title:
+        raise ValueError("A session title cannot be empty.")
+    with _get_session_agent_lock(session_id):
+        session = models.get_session(session_id)
+        old = (session.title, session.manual_title)
+        session.title, session.manual_title = title, True
+        try:
+            session.save()
+        except BaseException:
+            session.title, session.manual_title = old
+            raise
+        return session
+
+
+def delete_session(session_id: str) -> Path:
+    """Move the session file (and its backup) to ``SESSION_DIR/.trash``; returns the new path.
+
+    Nothing is unlinked: the trash is the last copy, and the user may want it back.
+    """
+    models.validate_session_id(session_id)
+    with _get_session_agent_lock(session_id), session_file_lock(session_id).acquire(
+        poll_interval=FILE_LOCK_POLL
+    ):
+        cached = models.SESSIONS.get(session_id)
+        if cached is not None:
+            _refuse_if_running(cached, "deleting it")
+        folder = models.SESSION_DIR
+        path = folder / f"{session_id}.json"
+        if not path.exists():
+            raise SessionNotFoundError(f"No session {session_id!r} in {folder}.")
+        trash = folder / ".trash"
+        trash.mkdir(mode=0o700, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = trash / f"{session_id}-{stamp}.json"
+        n = 1
+        while target.exists():
+            target = trash / f"{session_id}-{stamp}-{n}.json"
+            n += 1
+        os.replace(path, target)
+        bak = path.with_name(path.name + ".bak")
+        if bak.exists():
+            os.replace(bak, target.with_name(target.name + ".bak"))
+        with models.LOCK:
+            models.SESSIONS.pop(session_id, None)
+        _index.remove_row(models.SESSION_INDEX_FILE, folder, session_id)
+        return target
+
+
+def fork_session(session_id: str, n_messages: int | None = None) -> models.Session:
+    """A new session with the first ``n_messages`` messages (all when ``None``)."""
+    if n_messages is not None and n_messages < 0:
+        raise ValueError("n_messages must be 0 or more.")
+    with _get_session_agent_lock(session_id):
+        source = models.get_session(session_id)
+        messages = copy.deepcopy(source.messages[:n_messages])
+        title, notebook, model = source.title, source.notebook, source.model
+    child = models.Session(
+        title=f"{title} (fork)"[:MAX_TITLE],
+        notebook=notebook,
+        model=model,
+        messages=messages,
+        parent_session_id=session_id,
+    )
+    child.save()
+    with models.LOCK:
+        models.SESSIONS[child.session_id] = child
+    return child

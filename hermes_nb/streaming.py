@@ -1,0 +1,454 @@
+"""One run's lifecycle: start, checkpoint, finish, fail, cancel, restore.
+
+A run is what happens between a user's request and the agent's final answer. Its
+state lives in two places: the agent's ``TurnState`` (written by the agent thread)
+and the session file (written here). Every write goes through the canonical cached
+``Session`` object while holding the session's agent lock, so whatever is on disk
+is a state that really existed in memory. The lock is not reentrant: no function
+here that holds it calls another that takes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import filelock
+
+from hermes_nb import config, models
+from hermes_nb.agent.turn import TurnSnapshot, TurnState
+from hermes_nb.errors import RunClaimedError
+
+__all__ = [
+    "ACTIVE_RUNS",
+    "Checkpointer",
+    "RestoreReport",
+    "Run",
+    "cancel_stream",
+    "is_resumable",
+    "restore_interrupted",
+]
+
+log = logging.getLogger("hermes_nb.streaming")
+
+#: runs alive in this process, by stream id
+ACTIVE_RUNS: dict[str, Run] = {}
+_ACTIVE_RUNS_LOCK = threading.Lock()
+
+CANCELLED_RESULT = "Cancelled by the user before this tool finished."
+INTERRUPTED_RESULT = "Interrupted: the kernel stopped before this tool finished."
+
+
+def marker(kind: str, text: str) -> dict[str, Any]:
+    """A message for the user's eyes only; never sent to a model."""
+    return {"role": "marker", "kind": kind, "content": text, "at": time.time()}
+
+
+def close_open_calls(messages: list[dict[str, Any]], result_text: str) -> list[dict[str, Any]]:
+    """Give every tool call without a result the result ``result_text``.
+
+    A provider rejects a history with an unanswered tool call, so an interrupted
+    turn is closed here before it becomes part of ``messages``.
+    """
+    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    closed: list[dict[str, Any]] = []
+    missing: list[str] = []
+
+    def fill() -> None:
+        closed.extend({"role": "tool", "tool_call_id": cid, "content": result_text} for cid in missing)
+        missing.clear()
+
+    for msg in messages:
+        if msg.get("role") != "tool":
+            fill()
+        closed.append(msg)
+        if msg.get("role") == "assistant":
+            missing.extend(c.get("id") for c in msg.get("tool_calls") or () if c.get("id") not in answered)
+    fill()
+    return closed
+
+
+def turn_messages(
+    user_message: str | None,
+    started_at: float | None,
+    completed: Iterable[dict[str, Any]],
+    partial_text: str,
+    open_result: str,
+    *,
+    recovered: bool = False,
+) -> list[dict[str, Any]]:
+    """What an unfinished turn becomes in the history: the user's message, what the
+    agent completed, its partial text, and a result for every open tool call."""
+    out: list[dict[str, Any]] = []
+    if user_message is not None:
+        user: dict[str, Any] = {"role": "user", "content": user_message, "at": started_at}
+        if recovered:
+            user["recovered"] = True
+        out.append(user)
+    out.extend(close_open_calls(list(completed), open_result))
+    if partial_text:
+        out.append({"role": "assistant", "content": partial_text, "partial": True})
+    return out
+
+
+def _clear_pending(session: models.Session) -> None:
+    session.active_stream_id = None
+    session.active_stream_owner = None
+    session.pending_user_message = None
+    session.pending_attachments = []
+    session.pending_started_at = None
+    session.pending_messages = []
+    session.pending_partial_text = ""
+
+
+def is_resumable(session: models.Session) -> bool:
+    """Whether the last turn ended before the model answered (interrupted,
+    cancelled or failed), so ``%agent resume`` has something to continue."""
+    for msg in reversed(session.messages):
+        role = msg.get("role")
+        if role == "marker":
+            continue
+        if role in ("user", "tool"):
+            return True
+        return role == "assistant" and bool(msg.get("partial") or msg.get("tool_calls"))
+    return False
+
+
+class Checkpointer(threading.Thread):
+    """Saves the turn in progress when it changes: at once when poked (after each
+    tool result), and every ``interval`` seconds while text streams."""
+
+    def __init__(self, run: Run, interval: float = 2.0) -> None:
+        super().__init__(name=f"hermes_nb-checkpoint-{run.stream_id}", daemon=True)
+        self._run = run
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self.saves = 0
+        self.save_times: list[float] = []
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                if self._run.checkpoint():
+                    self.saves += 1
+                    self.save_times.append(time.monotonic())
+            except Exception:  # a failed checkpoint must not kill the run
+                log.exception("checkpoint of session %s failed", self._run.session_id)
+
+
+class Run:
+    """One turn of one session, from the pending save to the final write-back."""
+
+    def __init__(
+        self,
+        session_id: str,
+        user_message: str | None,
+        *,
+        attachments: list[Any] | None = None,
+        checkpoint_interval: float = 2.0,
+    ) -> None:
+        self.session_id = session_id
+        self.user_message = user_message
+        self.attachments = list(attachments or [])
+        self.stream_id = uuid.uuid4().hex[:16]
+        self.turn = TurnState()
+        self.cancel_event = threading.Event()
+        self.started_at = time.time()
+        self.checkpointer = Checkpointer(self, checkpoint_interval)
+        self._lock = config._get_session_agent_lock(session_id)
+        self._run_lock: filelock.BaseFileLock | None = None
+        self._saved_version = -1
+        self._ended = False
+
+    @property
+    def session(self) -> models.Session:
+        return models.get_session(self.session_id)
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Claim the run across kernels, save the pending request, start checkpoints."""
+        self._run_lock = config.run_lock(self.session_id)
+        try:
+            self._run_lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise RunClaimedError(
+                f"Session {self.session_id} has a run in progress in another kernel; "
+                "wait for it or use another session (%agent new)."
+            ) from None
+        try:
+            self._mark_pending()
+        except BaseException:
+            self._release()
+            raise
+        with _ACTIVE_RUNS_LOCK:
+            ACTIVE_RUNS[self.stream_id] = self
+        self.checkpointer.start()
+
+    def _mark_pending(self) -> None:
+        with self._lock:
+            session = self.session
+            if session.active_stream_id:
+                if session.active_stream_id in ACTIVE_RUNS:
+                    raise RunClaimedError(
+                        f"Session {self.session_id} already has a run in progress; "
+                        "stop it first (interrupt the kernel or %agent cancel)."
+                    )
+                # We hold the run lock, so its owner is gone: keep what it saved.
+                _repair(session, "interrupted", INTERRUPTED_RESULT)
+            session.active_stream_id = self.stream_id
+            session.active_stream_owner = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started_at": self.started_at,
+            }
+            session.pending_user_message = self.user_message
+            session.pending_attachments = list(self.attachments)
+            session.pending_started_at = self.started_at
+            session.pending_messages = []
+            session.pending_partial_text = ""
+            session.save()
+
+    def history(self) -> list[dict[str, Any]]:
+        """The session's messages as the agent should see them at the start."""
+        with self._lock:
+            return copy.deepcopy(self.session.messages)
+
+    # -- during the run --------------------------------------------------------
+
+    def poke(self) -> None:
+        """Ask for a checkpoint now (after a tool result)."""
+        self.checkpointer.poke()
+
+    def checkpoint(self) -> bool:
+        """Save the turn in progress, unless nothing changed or the run is stale."""
+        snap = self.turn.snapshot()
+        if snap.version == self._saved_version:
+            return False
+        with self._lock:
+            session = self.session
+            if session.active_stream_id != self.stream_id:
+                return False
+            session.pending_messages = snap.messages
+            session.pending_partial_text = snap.partial_text
+            session.save(skip_index=True)
+            self._saved_version = snap.version
+        return True
+
+    # -- the end ---------------------------------------------------------------
+
+    def finish(self, result: Any) -> bool:
+        """Write the turn into the history (``result`` is the agent's TurnResult).
+
+        Returns False when the run was stale (cancelled or superseded meanwhile):
+        then nothing is written, so newer state is never overwritten.
+        """
+        snap = self._end()
+        stop = getattr(result, "stop_reason", "complete")
+        new = turn_messages(
+            self.user_message,
+            self.started_at,
+            result.messages,
+            snap.partial_text if stop != "complete" else "",
+            CANCELLED_RESULT,
+        )
+        if stop == "cancelled":
+            new.append(marker("cancelled", "Run cancelled; the output above was kept."))
+        elif stop == "error":
+            new.append(marker("error", f"Run failed: {result.error}"))
+        elif stop == "turn_limit":
+            new.append(marker("turn_limit", "Run stopped at the turn limit (raise --max-turns)."))
+        elif not any(
+            m.get("role") == "assistant" and (m.get("content") or m.get("tool_calls"))
+            for m in result.messages
+        ):
+            new.append(marker("empty", "The model returned an empty reply."))
+        return self._write_back(new, result)
+
+    def fail(self, error: BaseException) -> bool:
+        """Keep the request and what the agent completed, then an error marker."""
+        snap = self._end()
+        new = turn_messages(
+            self.user_message, self.started_at, snap.messages, snap.partial_text, CANCELLED_RESULT
+        )
+        new.append(marker("error", f"Run failed: {error}"))
+        return self._write_back(new, None)
+
+    def abandon(self) -> None:
+        """Let go of a run whose agent would not stop (after ``cancel_stream``)."""
+        self.checkpointer.stop(timeout=1.0)
+        self._release()
+
+    def _end(self) -> TurnSnapshot:
+        self.checkpointer.stop()
+        return self.turn.snapshot()
+
+    def _write_back(self, new: list[dict[str, Any]], result: Any) -> bool:
+        try:
+            with self._lock:
+                session = self.session
+                if session.active_stream_id != self.stream_id:
+                    log.info("run %s is stale; its write-back is dropped", self.stream_id)
+                    return False
+                session.messages.extend(new)
+                if result is not None:
+                    session.input_tokens += int(result.input_tokens or 0)
+                    session.output_tokens += int(result.output_tokens or 0)
+                    session.estimated_cost += float(result.cost or 0.0)
+                _clear_pending(session)
+                session.save()
+                return True
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        with _ACTIVE_RUNS_LOCK:
+            ACTIVE_RUNS.pop(self.stream_id, None)
+        if self._run_lock is not None:
+            self._run_lock.release()
+
+
+def _repair(session: models.Session, kind: str, open_result: str) -> RestoreReport:
+    """Turn a session's checkpointed, unfinished turn into history (lock held)."""
+    completed = list(session.pending_messages or [])
+    partial = session.pending_partial_text or ""
+    started = session.pending_started_at
+    n_results = sum(1 for m in completed if m.get("role") == "tool")
+    new = turn_messages(
+        session.pending_user_message, started, completed, partial, open_result, recovered=True
+    )
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
+    what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
+    new.append(
+        marker(
+            kind,
+            f"Run started {when} was {what}; kept: "
+            f"{'your message, ' if session.pending_user_message else ''}"
+            f"{n_results} tool result(s), {len(partial)} characters of answer.",
+        )
+    )
+    session.messages.extend(new)
+    report = RestoreReport(
+        session_id=session.session_id,
+        title=session.title,
+        started_at=started,
+        had_user_message=session.pending_user_message is not None,
+        tool_results=n_results,
+        partial_chars=len(partial),
+    )
+    _clear_pending(session)
+    session.save()
+    return report
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What was saved of a run that a dead kernel left behind."""
+
+    session_id: str
+    title: str
+    started_at: float | None
+    had_user_message: bool
+    tool_results: int
+    partial_chars: int
+
+    def notice(self) -> str:
+        when = time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+        kept = ["your message"] if self.had_user_message else []
+        kept.append(f"{self.tool_results} tool result(s)")
+        kept.append(f"{self.partial_chars} characters of answer")
+        return (
+            f"hermes_nb: the run started at {when} in session '{self.title}' "
+            f"({self.session_id}) was interrupted by a kernel restart. "
+            f"Saved: {', '.join(kept)}. Run `%agent resume` to continue it."
+        )
+
+
+def cancel_stream(stream_id: str) -> bool:
+    """Cancel a run by its stream id: keep its partial output, mark it cancelled.
+
+    Works for a run alive in this process (its newest state is used, and its own
+    write-back then finds itself stale) and for one only on disk.
+    """
+    live = ACTIVE_RUNS.get(stream_id)
+    if live is not None:
+        live.cancel_event.set()
+        session_id = live.session_id
+    else:
+        found = _find_session_by_stream(stream_id)
+        if found is None:
+            return False
+        session_id = found
+    with config._get_session_agent_lock(session_id):
+        session = models.get_session(session_id)
+        if session.active_stream_id != stream_id:
+            return False
+        if live is not None:
+            snap = live.turn.snapshot()
+            session.pending_messages = snap.messages
+            session.pending_partial_text = snap.partial_text
+        _repair(session, "cancelled", CANCELLED_RESULT)
+    return True
+
+
+def _find_session_by_stream(stream_id: str) -> str | None:
+    for row in models.list_sessions(include_all=True):
+        if not row.pending:
+            continue
+        session = models.get_session(row.id)
+        if session.active_stream_id == stream_id:
+            return session.session_id
+    return None
+
+
+def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
+    """Repair every run of this notebook that a dead kernel left pending.
+
+    A run is interrupted when its run lock can be taken: the OS frees that lock
+    when its kernel dies. A run still alive in another kernel is left alone, and
+    the lock is held while repairing so two kernels never repair the same run.
+    """
+    reports: list[RestoreReport] = []
+    for row in models.list_sessions(notebook=notebook):
+        if not row.pending:
+            continue
+        lock = config.run_lock(row.id)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            log.info("session %s is running in another kernel; left alone", row.id)
+            continue
+        try:
+            with config._get_session_agent_lock(row.id):
+                models.SESSIONS.pop(row.id, None)  # re-read: another kernel may have repaired it
+                session = models.get_session(row.id)
+                if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
+                    reports.append(_repair(session, "interrupted", INTERRUPTED_RESULT))
+        finally:
+            lock.release()
+    return reports

@@ -1,0 +1,173 @@
+"""Small HTML and text pieces shared by the live widget and the static transcript.
+
+Styles are inline (a saved notebook has no stylesheet of ours) and use translucent
+colours so they read on light and dark themes. Anything that changes from one run to
+the next (elapsed time, durations, tokens per second) sits in a span of class
+``hermes-nb-volatile`` so a notebook output sanitizer can find and drop it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from hermes_nb.ui.markdown import escape
+from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
+
+__all__ = [
+    "STATUS_ICONS",
+    "VOLATILE_CLASS",
+    "args_summary",
+    "card_body_html",
+    "card_title",
+    "error_html",
+    "fmt_duration",
+    "notice_html",
+    "outputs_html",
+    "retry_html",
+    "retry_text",
+    "status_html",
+    "status_text",
+]
+
+VOLATILE_CLASS = "hermes-nb-volatile"
+
+STATUS_ICONS = {
+    "running": "⏳",
+    "done": "✓",
+    "failed": "✗",
+    "denied": "⛔",
+    "cancelled": "■",
+}
+
+_BOX = "border-radius:4px;padding:4px 8px;margin:4px 0;"
+ERROR_STYLE = _BOX + "border:1px solid #d33;background:rgba(221,51,51,0.10);color:inherit;"
+NOTICE_STYLE = _BOX + "border-left:3px solid #888;background:rgba(128,128,128,0.08);"
+RETRY_STYLE = _BOX + "border-left:3px solid #c80;background:rgba(204,136,0,0.08);"
+STATUS_STYLE = "font-size:0.85em;opacity:0.75;margin:2px 0 4px 0;"
+PRE_STYLE = (
+    "white-space:pre-wrap;word-break:break-word;margin:2px 0 6px 0;padding:4px 6px;"
+    "background:rgba(128,128,128,0.08);border-radius:3px;max-height:24em;overflow:auto;"
+)
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m {secs:02d}s"
+
+
+def _volatile(text: str) -> str:
+    return f'<span class="{VOLATILE_CLASS}">{escape(text)}</span>'
+
+
+def args_summary(arguments: dict[str, Any], limit: int = 80) -> str:
+    """``code='print(1)'``-style one line, cut to ``limit`` characters."""
+    parts = []
+    for key, value in arguments.items():
+        shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+        parts.append(f"{key}={shown}")
+    line = ", ".join(parts).replace("\n", "\\n")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def card_title(card: ToolCard, *, timing: bool = True) -> str:
+    """One plain line: icon, call, status and (optionally) how long it took."""
+    title = f"⚙ {card.name}({args_summary(card.arguments, 60)}) {STATUS_ICONS[card.status]} {card.status}"
+    if timing and card.duration is not None:
+        title += f" in {fmt_duration(card.duration)}"
+    return title
+
+
+def _numbers(status: StatusLine) -> list[str]:
+    """The deterministic part of the status line: model, tokens, cost."""
+    parts = [status.model or "unknown model"]
+    if status.input_tokens or status.output_tokens:
+        parts.append(f"{status.input_tokens:,} in / {status.output_tokens:,} out")
+    if status.cost is not None:
+        parts.append(f"${status.cost:.4f}")
+    if status.stop_reason and status.stop_reason != "complete":
+        parts.append(status.stop_reason.replace("_", " "))
+    return parts
+
+
+def status_text(status: StatusLine, *, timing: bool = False) -> str:
+    parts = _numbers(status)
+    if timing:
+        parts.insert(1, fmt_duration(status.elapsed))
+        if status.tokens_per_second is not None:
+            parts.insert(3 if len(parts) > 2 else 2, f"{status.tokens_per_second:.1f} tok/s")
+    return " · ".join(parts)
+
+
+def status_html(status: StatusLine, *, live: bool = False) -> str:
+    """The status line; while ``live``, elapsed shows whole seconds so it changes rarely."""
+    parts = [escape(p) for p in _numbers(status)]
+    if status.running and live:
+        parts.insert(1, _volatile(f"{int(status.elapsed)}s") + " · running…")
+    else:
+        parts.insert(1, _volatile(fmt_duration(status.elapsed)))
+    if status.tokens_per_second is not None and not (status.running and live):
+        parts.insert(3 if len(parts) > 2 else 2, _volatile(f"{status.tokens_per_second:.1f} tok/s"))
+    return f'<div class="hermes-nb-status" style="{STATUS_STYLE}">{" · ".join(parts)}</div>'
+
+
+def card_body_html(card: ToolCard) -> str:
+    """Arguments, status, duration and result preview of one call."""
+    args = json.dumps(card.arguments, indent=2, ensure_ascii=False, default=str)
+    rows = [
+        f'<div><b>Arguments</b></div><pre style="{PRE_STYLE}">{escape(args)}</pre>',
+        f"<div><b>Status</b>: {STATUS_ICONS[card.status]} {escape(card.status)}"
+        + (f" in {_volatile(fmt_duration(card.duration))}" if card.duration is not None else "")
+        + "</div>",
+    ]
+    if card.result is not None:
+        rows.append(
+            f'<div><b>Result</b></div><pre style="{PRE_STYLE}">{escape(card.preview)}</pre>'
+        )
+    return "".join(rows)
+
+
+def _output_html(data: dict[str, Any]) -> str:
+    for mime in ("image/png", "image/jpeg", "image/gif"):
+        if mime in data:
+            value = data[mime]
+            if isinstance(value, bytes):
+                value = base64.b64encode(value).decode("ascii")
+            return f'<img src="data:{mime};base64,{escape(str(value).strip())}" style="max-width:100%"/>'
+    if "image/svg+xml" in data:  # as an <img>, so scripts inside the SVG never run
+        svg = base64.b64encode(str(data["image/svg+xml"]).encode()).decode("ascii")
+        return f'<img src="data:image/svg+xml;base64,{svg}" style="max-width:100%"/>'
+    if "text/html" in data:
+        # Output of code the kernel ran (a DataFrame, say): shown like any cell output.
+        return f"<div>{data['text/html']}</div>"
+    if "text/plain" in data:
+        return f'<pre style="{PRE_STYLE}">{escape(str(data["text/plain"]))}</pre>'
+    return ""
+
+
+def outputs_html(outputs: Iterable[dict[str, Any]]) -> str:
+    """Rich outputs (``{"data": {mime: value}}`` bundles) as static HTML."""
+    return "".join(_output_html(o.get("data", o)) for o in outputs)
+
+
+def notice_html(block: NoticeBlock) -> str:
+    return f'<div class="hermes-nb-notice" style="{NOTICE_STYLE}">{escape(block.text)}</div>'
+
+
+def error_html(block: ErrorBlock) -> str:
+    return (
+        f'<div class="hermes-nb-error" style="{ERROR_STYLE}"><b>{escape(block.error_type)}</b>: '
+        f"{escape(block.message)}</div>"
+    )
+
+
+def retry_text(block: RetryBlock) -> str:
+    return f"Retrying (attempt {block.attempt}) after {block.delay:.1f}s: {block.reason}"
+
+
+def retry_html(block: RetryBlock) -> str:
+    return f'<div class="hermes-nb-retry" style="{RETRY_STYLE}">↻ {escape(retry_text(block))}</div>'

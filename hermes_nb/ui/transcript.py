@@ -1,0 +1,326 @@
+"""Static copies of a turn and of a whole session.
+
+A widget's state is not saved with a notebook, so at the end of a run the live view is
+replaced by this transcript (HTML for the eye, Markdown for tools that read it, plain
+text for diffs). Tool cards are ``<details>`` elements: collapsible without widgets.
+``text/plain`` never holds times, so re-running a notebook gives the same text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from hermes_nb.ui.fragments import (
+    args_summary,
+    card_body_html,
+    card_title,
+    error_html,
+    notice_html,
+    outputs_html,
+    retry_html,
+    retry_text,
+    status_html,
+    status_text,
+)
+from hermes_nb.ui.markdown import escape, neutralize_html, render_markdown
+from hermes_nb.ui.state import (
+    Block,
+    ErrorBlock,
+    NoticeBlock,
+    ReasoningBlock,
+    RetryBlock,
+    TextBlock,
+    ToolCard,
+    TurnDisplay,
+)
+
+__all__ = [
+    "EMPTY_ANSWER",
+    "block_html",
+    "history_markdown",
+    "history_mimebundle",
+    "mimebundle",
+    "render_history",
+    "to_html",
+    "to_markdown",
+    "to_plain",
+]
+
+EMPTY_ANSWER = "The model returned no answer."
+TURN_STYLE = "margin:2px 0;"
+CARD_STYLE = (
+    "border:1px solid rgba(128,128,128,0.35);border-radius:4px;padding:2px 8px;margin:4px 0;"
+)
+
+
+def _fence(content: str, lang: str = "") -> str:
+    """A code fence longer than any backtick run inside ``content``."""
+    longest = max((len(m) for m in re.findall(r"`+", content)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{content.rstrip(chr(10))}\n{ticks}"
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+def _outputs_note(outputs: list[dict[str, Any]]) -> str:
+    mimes = []
+    for output in outputs:
+        data = output.get("data", output)
+        mimes.append(next((m for m in data if m != "text/plain"), "text/plain"))
+    return f"*({len(outputs)} output{'s' if len(outputs) != 1 else ''}: {', '.join(mimes)})*"
+
+
+def _nothing_shown(display: TurnDisplay) -> bool:
+    return display.is_empty and not display.running
+
+
+# -- Markdown -----------------------------------------------------------------
+
+
+def _card_markdown(card: ToolCard, *, timing: bool) -> str:
+    args = json.dumps(card.arguments, indent=2, ensure_ascii=False, default=str)
+    parts = [
+        f"<details><summary>{escape(card_title(card, timing=timing))}</summary>",
+        "",
+        "**Arguments**",
+        "",
+        _fence(args, "json"),
+    ]
+    if card.result is not None:
+        parts += ["", "**Result**", "", _fence(card.preview)]
+    if card.outputs:
+        parts += ["", _outputs_note(card.outputs)]
+    parts += ["", "</details>"]
+    return "\n".join(parts)
+
+
+def _block_markdown(block: Block, *, timing: bool) -> str:
+    if isinstance(block, ReasoningBlock):
+        return _quote("💭 " + neutralize_html(block.text.strip()))
+    if isinstance(block, TextBlock):
+        return neutralize_html(block.text.lstrip("\n").rstrip())
+    if isinstance(block, ToolCard):
+        return _card_markdown(block, timing=timing)
+    if isinstance(block, ErrorBlock):
+        return _quote(f"**Error** ({block.error_type}): {escape(block.message)}")
+    if isinstance(block, RetryBlock):
+        return _quote("↻ " + escape(retry_text(block)))
+    if isinstance(block, NoticeBlock):
+        return _quote(escape(block.text))
+    return ""
+
+
+def to_markdown(display: TurnDisplay, *, timing: bool = False) -> str:
+    """The turn as Markdown; with ``timing`` the status line includes times."""
+    parts = [_block_markdown(b, timing=timing) for b in display.visible_blocks()]
+    if _nothing_shown(display):
+        parts.append(f"*{EMPTY_ANSWER}*")
+    parts.append(f"*{status_text(display.status(), timing=timing)}*")
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+# -- plain text ---------------------------------------------------------------
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _block_plain(block: Block) -> str:
+    if isinstance(block, ReasoningBlock):
+        return _indent(block.text.strip(), "💭 ")
+    if isinstance(block, TextBlock):
+        return block.text.lstrip("\n").rstrip()
+    if isinstance(block, ToolCard):
+        lines = [card_title(block, timing=False)]
+        if block.result:
+            lines.append(_indent(block.preview))
+        if block.outputs:
+            lines.append(f"    ({len(block.outputs)} rich output(s))")
+        return "\n".join(lines)
+    if isinstance(block, ErrorBlock):
+        return f"Error ({block.error_type}): {block.message}"
+    if isinstance(block, RetryBlock):
+        return "↻ " + retry_text(block)
+    if isinstance(block, NoticeBlock):
+        return "Note: " + block.text
+    return ""
+
+
+def to_plain(display: TurnDisplay, *, status: bool = False) -> str:
+    """Deterministic plain text: the same events always give the same string."""
+    parts = [_block_plain(b) for b in display.visible_blocks()]
+    if _nothing_shown(display):
+        parts.append(EMPTY_ANSWER)
+    if status:
+        parts.append("[" + status_text(display.status(), timing=False) + "]")
+    return "\n\n".join(p for p in parts if p)
+
+
+# -- HTML ---------------------------------------------------------------------
+
+
+def _card_html(card: ToolCard) -> str:
+    body = card_body_html(card)
+    if card.outputs:
+        body += "<div><b>Outputs</b></div>" + outputs_html(card.outputs)
+    return (
+        f'<details class="hermes-nb-tool hermes-nb-tool-{card.status}" style="{CARD_STYLE}">'
+        f"<summary>{escape(card_title(card, timing=False))}</summary>{body}</details>"
+    )
+
+
+def block_html(block: Block) -> str:
+    """One block as static HTML (the live widget draws text blocks itself)."""
+    if isinstance(block, ReasoningBlock):
+        return (
+            f'<details class="hermes-nb-reasoning" style="{CARD_STYLE}opacity:0.8">'
+            f"<summary>💭 Reasoning</summary>{render_markdown(block.text)}</details>"
+        )
+    if isinstance(block, TextBlock):
+        return f'<div class="hermes-nb-text">{render_markdown(block.text)}</div>'
+    if isinstance(block, ToolCard):
+        return _card_html(block)
+    if isinstance(block, ErrorBlock):
+        return error_html(block)
+    if isinstance(block, RetryBlock):
+        return retry_html(block)
+    if isinstance(block, NoticeBlock):
+        return notice_html(block)
+    return ""
+
+
+def to_html(display: TurnDisplay) -> str:
+    """The turn as one self-contained HTML fragment, status line first."""
+    parts = [status_html(display.status())]
+    parts += [block_html(b) for b in display.visible_blocks()]
+    if _nothing_shown(display):
+        parts.append(f'<div class="hermes-nb-empty"><i>{EMPTY_ANSWER}</i></div>')
+    return f'<div class="hermes-nb-turn" style="{TURN_STYLE}">{"".join(parts)}</div>'
+
+
+def mimebundle(display: TurnDisplay, *, plain_status: bool = False) -> dict[str, str]:
+    """For ``display(bundle, raw=True)`` or ``DisplayHandle.update(bundle, raw=True)``."""
+    return {
+        "text/plain": to_plain(display, status=plain_status),
+        "text/markdown": to_markdown(display),
+        "text/html": to_html(display),
+    }
+
+
+# -- a whole session ------------------------------------------------------------
+
+
+def _content_text(content: Any) -> str:
+    """Message content as text; multimodal parts other than text become a placeholder."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                pieces.append(str(part.get("text", "")))
+            elif isinstance(part, dict):
+                pieces.append(f"*[{part.get('type', 'attachment')}]*")
+            else:
+                pieces.append(str(part))
+        return "\n\n".join(pieces)
+    return str(content)
+
+
+def _parse_args(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return raw
+    return raw if raw is not None else {}
+
+
+def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: bool) -> str:
+    function = call.get("function") or {}
+    name = str(function.get("name") or "tool")
+    args = _parse_args(function.get("arguments"))
+    if isinstance(args, dict):
+        summary = f"⚙ {name}({args_summary(args, 60)})"
+        shown = json.dumps(args, indent=2, ensure_ascii=False, default=str)
+    else:
+        summary, shown = f"⚙ {name}(…)", str(args)
+    if result is None:
+        summary += " — no result"
+    lines = [f"<details><summary>{escape(summary)}</summary>", "", _fence(shown, "json")]
+    if result is not None:
+        card = ToolCard(result=_content_text(result.get("content")))
+        lines += ["", "**Result**", "", _fence(card.result or "" if full else card.preview)]
+    lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def render_history(
+    messages: Iterable[dict[str, Any]], *, title: str | None = None, full_results: bool = False
+) -> str:
+    """A session's messages as Markdown, each tool result inside its call's card.
+
+    Tool results are cut to a preview unless ``full_results`` (for an export that
+    should keep everything).
+    """
+    messages = list(messages)
+    results = {
+        str(m.get("tool_call_id")): m
+        for m in messages
+        if m.get("role") == "tool" and m.get("tool_call_id") is not None
+    }
+    shown_results: set[str] = set()
+    out: list[str] = [f"# {neutralize_html(title)}"] if title else []
+    previous = ""
+    for message in messages:
+        role = message.get("role")
+        raw = _content_text(message.get("content")).strip("\n")
+        text = neutralize_html(raw)
+        if role == "user":
+            note = " *(recovered after a kernel restart)*" if message.get("recovered") else ""
+            out.append(f"## User{note}\n\n{text}")
+        elif role == "assistant":
+            parts = [] if previous in ("assistant", "tool") else ["## Assistant"]
+            if text:
+                parts.append(text)
+            for call in message.get("tool_calls") or []:
+                call_id = str(call.get("id"))
+                result = results.get(call_id)
+                if result is not None:
+                    shown_results.add(call_id)
+                parts.append(_history_call(call, result, full=full_results))
+            out.append("\n\n".join(parts))
+        elif role == "tool":
+            if str(message.get("tool_call_id")) in shown_results:
+                continue
+            out.append(f"**Tool result** (`{message.get('tool_call_id')}`)\n\n{_fence(raw)}")
+        elif role == "marker":
+            kind = str(message.get("kind", "note"))
+            out.append(_quote(f"**{kind}**: {text}" if text else f"**{kind}**"))
+        elif role == "system":
+            out.append(f"<details><summary>System prompt</summary>\n\n{_fence(raw)}\n\n</details>")
+        else:
+            out.append(f"**{role}**\n\n{text}")
+        previous = str(role) if role != "marker" else previous
+    return "\n\n".join(p for p in out if p) + "\n"
+
+
+def history_markdown(messages: Iterable[dict[str, Any]], *, title: str | None = None) -> str:
+    """A session as Markdown for an export file: tool results kept whole."""
+    return render_history(messages, title=title, full_results=True)
+
+
+def history_mimebundle(
+    messages: Iterable[dict[str, Any]], *, title: str | None = None
+) -> dict[str, str]:
+    """A session for ``display(bundle, raw=True)``: Markdown, with the same text as plain."""
+    text = render_history(messages, title=title)
+    return {"text/plain": text, "text/markdown": text}

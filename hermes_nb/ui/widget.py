@@ -1,0 +1,294 @@
+"""The live view of a run in a notebook: an ipywidgets tree updated in batches.
+
+``handle`` only records the event in a :class:`TurnDisplay` (it may be called for
+every token, from any thread). ``flush`` runs on the cell thread and sends only what
+changed since the last flush: one ``HTML.value`` per changed block, so thousands of
+tokens cost a few dozen comm messages. Long answers are cut at paragraph boundaries
+into several HTML widgets, so a flush re-renders and re-sends only the growing end.
+``finish`` swaps the widgets for the static transcript (widget state is not saved
+with a notebook) and closes them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hermes_nb.agent.events import Event
+from hermes_nb.ui.fragments import card_body_html, card_title, status_html
+from hermes_nb.ui.markdown import render_markdown, stable_split
+from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
+from hermes_nb.ui.transcript import block_html, mimebundle
+
+__all__ = ["WidgetRenderer"]
+
+# A text block is cut into a new HTML widget once its live end is this long.
+SEGMENT_CHARS = 2000
+# Re-render a block no more often than this many times its last render time, so
+# Markdown rendering stays a small share of the cell thread's time.
+RENDER_COST_FACTOR = 5.0
+
+
+@dataclass
+class _Snapshot:
+    """What one flush needs from a changed block, copied under the lock."""
+
+    index: int
+    block: Block
+    version: int
+    text: str = ""
+    card: ToolCard | None = None
+
+
+class _TextView:
+    """One text (or reasoning) block: a VBox of HTML segments, only the last one live."""
+
+    def __init__(self, renderer: WidgetRenderer) -> None:
+        self.r = renderer
+        self.sealed = 0  # text before this offset is rendered in finished segments
+        self.segments: list[Any] = []
+        self.box = renderer._new(renderer._w.VBox, children=())
+        self.outer: Any = None  # the Accordion around a reasoning block
+        self.last_render = 0.0
+        self.render_cost = 0.0
+        self.hidden = False
+
+    def update(self, text: str, discarded: bool, force: bool) -> bool:
+        """Draw ``text``; returns False when skipped to keep rendering cheap."""
+        r = self.r
+        if discarded:
+            if not self.hidden:
+                r._set(self.box.layout, "display", "none")
+                self.hidden = True
+            return True
+        now = time.perf_counter()
+        if not force and now - self.last_render < RENDER_COST_FACTOR * self.render_cost:
+            return False
+        cut = stable_split(text, self.sealed, SEGMENT_CHARS)
+        if cut > self.sealed:  # the live segment's text is now final: seal it
+            done = render_markdown(text[self.sealed : cut])
+            if self.segments:
+                r._set(self.segments[-1], "value", done)
+            else:
+                self.segments.append(r._new(r._w.HTML, value=done))
+            self.sealed = cut
+            self._add_segment(render_markdown(text[cut:]))
+        elif not self.segments:
+            self._add_segment(render_markdown(text))
+        else:
+            r._set(self.segments[-1], "value", render_markdown(text[self.sealed :]))
+        self.render_cost = time.perf_counter() - now
+        self.last_render = time.perf_counter()
+        return True
+
+    def _add_segment(self, value: str) -> None:
+        self.segments.append(self.r._new(self.r._w.HTML, value=value))
+        self.r._set(self.box, "children", tuple(self.segments))
+
+
+class _CardView:
+    """A tool call: an Accordion whose title carries the status, body the details."""
+
+    def __init__(self, renderer: WidgetRenderer, card: ToolCard) -> None:
+        w = renderer._w
+        self.r = renderer
+        self.body = renderer._new(w.HTML, value=card_body_html(card))
+        self.output = renderer._new(w.Output)
+        self.shown_outputs = 0
+        inner = renderer._new(w.VBox, children=(self.body, self.output))
+        self.box = renderer._new(w.Accordion, children=(inner,), titles=(card_title(card),))
+        self.update(card)
+
+    def update(self, card: ToolCard) -> None:
+        r = self.r
+        r._set(self.box, "titles", (card_title(card),))
+        r._set(self.body, "value", card_body_html(card))
+        if len(card.outputs) > self.shown_outputs:
+            new = tuple(_as_output(o) for o in card.outputs[self.shown_outputs :])
+            # Replace the tuple (one message) rather than mutating: mutation never syncs,
+            # and the Output context manager is not safe to use from other threads.
+            r._set(self.output, "outputs", tuple(self.output.outputs) + new)
+            self.shown_outputs = len(card.outputs)
+
+
+def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output."""
+    data = bundle.get("data", bundle)
+    return {
+        "output_type": "display_data",
+        "data": dict(data),
+        "metadata": dict(bundle.get("metadata") or {}),
+    }
+
+
+class WidgetRenderer:
+    """Live widget view of one turn; see the module docstring for the update rules."""
+
+    def __init__(self, model_name: str | None = None) -> None:
+        import ipywidgets
+
+        self._w = ipywidgets
+        self.state = TurnDisplay(model_name)
+        self.updates_sent = 0  # trait assignments that send a comm message
+        self.widgets_created = 0  # each one also opens a comm
+        self._created: list[Any] = []
+        self._lock = threading.Lock()
+        self._views: list[Any] = []  # parallel to state.blocks
+        self._drawn: list[int] = []  # block version last drawn, parallel to state.blocks
+        self._status_value = ""
+        self._handle: Any = None
+        self._finished = False
+        self.status = self._new(ipywidgets.HTML, value="")
+        self.body = self._new(ipywidgets.VBox, children=())
+        self.root = self._new(ipywidgets.VBox, children=(self.status, self.body))
+
+    @property
+    def messages_sent(self) -> int:
+        """Comm messages this renderer caused: widget openings plus updates."""
+        return self.updates_sent + self.widgets_created
+
+    # -- widget bookkeeping -------------------------------------------------------
+
+    def _new(self, cls: Any, **kwargs: Any) -> Any:
+        widget = cls(**kwargs)
+        self._created.append(widget)
+        self.widgets_created += 1
+        return widget
+
+    def _set(self, widget: Any, name: str, value: Any) -> None:
+        if getattr(widget, name) != value:
+            setattr(widget, name, value)
+            self.updates_sent += 1
+
+    # -- Renderer protocol --------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the widget tree in the cell; keep the handle to replace it at the end."""
+        from IPython.display import display
+
+        with self._lock:
+            self.state.restart_clock()
+        self.flush(force=True)
+        # A fixed text/plain (not the widget's repr) keeps stored outputs comparable.
+        live_view = {
+            "text/plain": "(live view of the run; the transcript follows when it ends)",
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.root.model_id,
+            },
+        }
+        self._handle = display(live_view, raw=True, display_id=True)
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self.state.apply(event)
+
+    def show_tool_outputs(self, call_id: str, outputs: Sequence[dict[str, Any]]) -> None:
+        """Put a tool's rich outputs (figures, tables) into its card."""
+        with self._lock:
+            self.state.add_outputs(call_id, outputs)
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        """Send what changed since the last flush. Cell thread only."""
+        if self._finished:
+            return
+        with self._lock:
+            changed = self._collect()
+            status = status_html(self.state.status(), live=True)
+        for snap in changed:
+            if self._draw(snap, force):
+                self._drawn[snap.index] = snap.version
+        if status != self._status_value:
+            self._set(self.status, "value", status)
+            self._status_value = status
+
+    def finish(self, stop_reason: str | None = None) -> None:
+        """Final flush, then leave the static transcript in place of the widgets."""
+        if self._finished:
+            return
+        with self._lock:
+            self.state.finish(stop_reason or "complete")
+        self.flush(force=True)
+        self._finished = True
+        with self._lock:
+            bundle = mimebundle(self.state)
+        # The live view is emptied and the transcript displayed anew rather than
+        # swapped in: tools that check stored outputs (nbval) ignore display updates.
+        from IPython.display import display
+
+        if self._handle is not None:
+            self._handle.update({}, raw=True)
+        display(bundle, raw=True)
+        self.close()
+
+    def close(self) -> None:
+        """Close every widget this renderer opened (frees their comms)."""
+        self._finished = True
+        for widget in self._created:
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
+                if part is not None and getattr(part, "comm", None) is not None:
+                    part.close()
+        self._created.clear()
+
+    # -- drawing -----------------------------------------------------------------
+
+    def _collect(self) -> list[_Snapshot]:
+        """Blocks whose version moved since they were drawn (caller holds the lock)."""
+        blocks = self.state.blocks
+        while len(self._drawn) < len(blocks):
+            self._drawn.append(-1)
+        out = []
+        for index, block in enumerate(blocks):
+            if block.version == self._drawn[index] and index < len(self._views):
+                continue
+            snap = _Snapshot(index=index, block=block, version=block.version)
+            if isinstance(block, TextBlock):
+                snap.text = block.text
+            elif isinstance(block, ToolCard):
+                snap.card = copy.copy(block)
+                snap.card.outputs = list(block.outputs)
+            out.append(snap)
+        return out
+
+    def _draw(self, snap: _Snapshot, force: bool) -> bool:
+        block = snap.block
+        if snap.index >= len(self._views):
+            view = self._make_view(block, snap)
+            self._views.append(view)
+            self._set(self.body, "children", tuple(self.body.children) + (_root_of(view),))
+            if not isinstance(view, _TextView):
+                return True
+        view = self._views[snap.index]
+        if isinstance(view, _TextView):
+            assert isinstance(block, TextBlock)
+            return view.update(snap.text, block.discarded, force)
+        if isinstance(view, _CardView) and snap.card is not None:
+            view.update(snap.card)
+        return True
+
+    def _make_view(self, block: Block, snap: _Snapshot) -> Any:
+        w = self._w
+        if isinstance(block, ReasoningBlock):
+            view = _TextView(self)
+            accordion = self._new(w.Accordion, children=(view.box,), titles=("💭 Reasoning",))
+            view.outer = accordion
+            return view
+        if isinstance(block, TextBlock):
+            return _TextView(self)
+        if isinstance(block, ToolCard) and snap.card is not None:
+            return _CardView(self, snap.card)
+        return self._new(w.HTML, value=block_html(block))  # notices, errors, retries
+
+
+def _root_of(view: Any) -> Any:
+    if isinstance(view, _TextView):
+        return view.outer if view.outer is not None else view.box
+    if isinstance(view, _CardView):
+        return view.box
+    return view

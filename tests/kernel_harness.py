@@ -1,0 +1,155 @@
+"""Drive a real IPython kernel through jupyter_client, as a notebook frontend would."""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Execution:
+    """What one execute request produced on iopub, and its reply."""
+
+    msg_id: str
+    status: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    error: str = ""
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    comm_msgs: int = 0
+    done: bool = False
+
+    def text(self) -> str:
+        """Everything a person would read: streams, plain-text and markdown displays."""
+        parts = [self.stdout, self.stderr, self.error]
+        for data in self.displays:
+            parts.append(str(data.get("text/markdown") or data.get("text/plain") or ""))
+        return "\n".join(parts)
+
+    def html(self) -> str:
+        return "\n".join(str(d.get("text/html", "")) for d in self.displays)
+
+
+class Kernel:
+    """A running kernel in ``cwd`` with extra environment variables."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self.km = KernelManager(kernel_name="python3")
+        self.kc: Any = None
+
+    def start(self) -> None:
+        self.km.start_kernel(
+            cwd=str(self.cwd),
+            env=self.env,
+            extra_arguments=["--HistoryManager.enabled=False"],
+        )
+        self._connect()
+
+    def _connect(self) -> None:
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def restart(self) -> None:
+        """Start a new kernel process with the same connection (after a crash)."""
+        self.kc.stop_channels()
+        self.km.restart_kernel(now=True)
+        self._connect()
+
+    def kill(self) -> None:
+        """SIGKILL, as when the kernel dies of an out-of-memory error."""
+        self.km.kill_kernel()
+        deadline = time.monotonic() + 10
+        while self.km.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def interrupt(self) -> None:
+        self.km.interrupt_kernel()
+
+    def shutdown(self) -> None:
+        try:
+            if self.kc is not None:
+                self.kc.stop_channels()
+        finally:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+
+    # -- executing -------------------------------------------------------------------
+
+    def submit(self, code: str) -> Execution:
+        return Execution(msg_id=self.kc.execute(code, allow_stdin=False))
+
+    def collect(self, ex: Execution, timeout: float = 60.0, until: Any = None) -> Execution:
+        """Read iopub for ``ex`` until it is idle, or ``until(ex)`` is true, or timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if until is not None and until(ex):
+                return ex
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != ex.msg_id:
+                continue
+            _record(ex, msg)
+            if ex.done:
+                self._reply(ex, deadline)
+                return ex
+        raise TimeoutError(f"kernel did not finish within {timeout}s; so far:\n{ex.text()[-2000:]}")
+
+    def _reply(self, ex: Execution, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                reply = self.kc.get_shell_msg(timeout=1)
+            except queue.Empty:
+                continue
+            if reply["parent_header"].get("msg_id") == ex.msg_id:
+                ex.status = reply["content"]["status"]
+                return
+
+    def run(self, code: str, timeout: float = 60.0) -> Execution:
+        return self.collect(self.submit(code), timeout)
+
+
+def _record(ex: Execution, msg: dict[str, Any]) -> None:
+    kind = msg["msg_type"]
+    content = msg["content"]
+    if kind == "stream":
+        if content["name"] == "stdout":
+            ex.stdout += content["text"]
+        else:
+            ex.stderr += content["text"]
+    elif kind in ("display_data", "execute_result"):
+        ex.displays.append(content["data"])
+    elif kind == "update_display_data":
+        ex.displays.append(content["data"])
+    elif kind == "error":
+        ex.error += f"{content['ename']}: {content['evalue']}"
+    elif kind.startswith("comm_"):
+        ex.comm_msgs += 1
+    elif kind == "status" and content["execution_state"] == "idle":
+        ex.done = True
+
+
+@contextmanager
+def kernel(cwd: Path, env: dict[str, str] | None = None) -> Iterator[Kernel]:
+    k = Kernel(cwd, env)
+    k.start()
+    try:
+        yield k
+    finally:
+        k.shutdown()
+
+
+PYTHON = sys.executable

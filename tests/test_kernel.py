@@ -1,0 +1,150 @@
+"""%%agent in real kernels: streaming, a SIGKILL mid-run, an interrupt, two kernels."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_harness import Kernel, kernel
+from sse_server import ServerProcess, stall_reply, text_reply, tool_reply
+
+pytestmark = pytest.mark.kernel
+
+NOTEBOOK = "analysis.ipynb"
+
+
+def kernel_env(server: ServerProcess, folder: Path) -> dict[str, str]:
+    (folder / NOTEBOOK).write_text("{}")
+    return {
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "OPENAI_BASE_URL": server.url,
+        "HERMES_NB_MODEL": "openai:test-model",
+        "JPY_SESSION_NAME": str(folder / NOTEBOOK),
+    }
+
+
+def sessions(folder: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted((folder / ".hermes_nb" / "sessions").glob("*.json")):
+        if path.name != "_index.json":
+            out.append(json.loads(path.read_text()))
+    return out
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def load(k: Kernel, interval: float = 0.2) -> Any:
+    return k.run(f"%load_ext hermes_nb\n%config AgentMagics.checkpoint_interval = {interval}")
+
+
+def test_a_cell_streams_an_answer_and_saves_the_session(tmp_path: Path) -> None:
+    replies = [text_reply("Hello ", "from ", "the **test** server."), text_reply("Second ", "answer.")]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        first = k.run("%%agent\nSay hello.")
+        assert first.status == "ok", first.text()
+        assert "Hello from the **test** server." in first.text()
+        assert first.comm_msgs > 0  # a live widget was used while it streamed
+        second = k.run("%%agent\nAnd again?")
+        assert "Second answer." in second.text()
+        [saved] = sessions(tmp_path)
+        assert saved["notebook"] == NOTEBOOK
+        assert [m["content"] for m in saved["messages"]] == ["Say hello.", "Hello from the **test** server.", "And again?", "Second answer."]
+        assert len(server.requests()[1]["body"]["messages"]) >= 4  # the follow-up carried the history
+        assert "sk-test-not-a-real-key" not in json.dumps(saved)
+
+
+def test_a_kernel_killed_after_a_tool_result_is_restored_and_resumed(tmp_path: Path) -> None:
+    replies = [
+        tool_reply([("call_1", "python", {"code": "answer = 6 * 7\nanswer"})]),
+        stall_reply(120, before="Let me think"),
+        text_reply("The answer is 42."),
+    ]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        running = k.submit("%%agent\nCompute 6*7 with python.")
+
+        def checkpointed() -> Any:
+            for s in sessions(tmp_path):
+                if any(m.get("role") == "tool" for m in s.get("pending_messages") or []):
+                    return s
+            return None
+
+        pending = wait_for(checkpointed, what="a checkpoint with the tool result")
+        assert pending["pending_user_message"] == "Compute 6*7 with python."
+        k.kill()
+        del running
+        k.restart()
+
+        notice = load(k)
+        assert "interrupted" in notice.stderr and "%agent resume" in notice.stderr, notice.text()
+        [saved] = sessions(tmp_path)
+        msgs = saved["messages"]
+        assert msgs[0]["role"] == "user" and msgs[0]["content"] == "Compute 6*7 with python."
+        assert any(m["role"] == "tool" and "42" in m["content"] for m in msgs)
+        assert saved["active_stream_id"] is None
+
+        resumed = k.run("%agent resume")
+        assert "The answer is 42." in resumed.text(), resumed.text()
+        sent = server.requests()[-1]["body"]["messages"]
+        assert any(m["role"] == "tool" and "42" in str(m["content"]) for m in sent)
+        assert sent[-1]["role"] in ("tool", "assistant", "user")
+        assert not any(m.get("role") == "marker" for m in sent)
+
+
+def test_interrupting_the_kernel_mid_stream_keeps_the_partial_text(tmp_path: Path) -> None:
+    replies = [stall_reply(120, before="Partial answer so far")]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        running = k.submit("%%agent\nWrite a long essay.")
+        wait_for(
+            lambda: any("Partial answer" in (s.get("pending_partial_text") or "") for s in sessions(tmp_path)),
+            what="the partial text checkpoint",
+        )
+        started = time.monotonic()
+        k.interrupt()
+        k.collect(running, timeout=30)
+        assert time.monotonic() - started < 10
+        [saved] = sessions(tmp_path)
+        roles = [(m["role"], m.get("kind")) for m in saved["messages"]]
+        assert roles[0] == ("user", None) and roles[-1] == ("marker", "cancelled")
+        assert any(m["role"] == "assistant" and m["content"] == "Partial answer so far" for m in saved["messages"])
+        assert saved["active_stream_id"] is None
+        follow = k.run("%agent history")
+        assert "Partial answer so far" in follow.text()
+
+
+def test_two_kernels_on_one_folder_never_take_each_others_run(tmp_path: Path) -> None:
+    replies = [stall_reply(120, before="Working")]
+    with ServerProcess(replies) as server:
+        env = kernel_env(server, tmp_path)
+        with kernel(tmp_path, env) as first, kernel(tmp_path, env) as second:
+            load(first)
+            first.submit("%%agent\nA long job.")
+            wait_for(lambda: any(s.get("active_stream_id") for s in sessions(tmp_path)), what="a pending run")
+
+            other = load(second)
+            assert "interrupted" not in other.stderr
+            [saved] = sessions(tmp_path)
+            assert saved["active_stream_id"]  # still running in the first kernel: left alone
+            refused = second.run(f"%agent use {saved['session_id']}\n%agent cancel")
+            assert "another kernel" in refused.text()
+
+            first.kill()
+            again = second.run("%reload_ext hermes_nb")
+            assert "interrupted" in again.stderr, again.text()
+            [saved] = sessions(tmp_path)
+            assert saved["active_stream_id"] is None
+            assert saved["messages"][0]["content"] == "A long job."

@@ -1,0 +1,113 @@
+"""The ``_index.json`` index: upsert one row, rebuild when missing or corrupt."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from hermes_nb import index, models
+from hermes_nb.models import Session
+
+
+def _index_ids(folder: Path) -> list[str]:
+    return [r["id"] for r in json.loads((folder / "_index.json").read_text())["sessions"]]
+
+
+def test_index_rows_are_compact_and_newest_first(session_dir: Path) -> None:
+    Session(session_id="old", title="Old", updated_at=1.0, messages=[{"role": "user", "content": "x"}]).save(
+        touch_updated_at=False
+    )
+    Session(session_id="new", title="New", notebook="n.ipynb", active_stream_id="r").save()
+    data = json.loads((session_dir / "_index.json").read_text())
+    assert data["version"] == index.INDEX_VERSION
+    assert [r["id"] for r in data["sessions"]] == ["new", "old"]
+    assert set(data["sessions"][0]) == {
+        "id", "title", "notebook", "model", "created_at", "updated_at", "message_count", "pending",
+    }  # fmt: skip
+    assert data["sessions"][0]["pending"] is True
+    assert data["sessions"][1]["message_count"] == 1
+    assert "messages" not in data["sessions"][0]
+
+
+def test_upsert_reads_no_other_session_file(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(20):
+        Session(session_id=f"s{i}").save()
+    # Make every other session file unreadable as JSON: a scan would skip or choke on them.
+    for i in range(1, 20):
+        (session_dir / f"s{i}.json").write_bytes(b"not json")
+    opened: list[str] = []
+    real_read_bytes = Path.read_bytes
+
+    def counting_read_bytes(self: Path) -> bytes:
+        opened.append(self.name)
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    s0 = Session(session_id="s0", title="renamed")
+    s0.save()
+    assert [n for n in opened if n != "_index.json"] == []
+    assert sorted(_index_ids(session_dir)) == sorted(f"s{i}" for i in range(20))
+    assert [r.title for r in models.list_sessions() if r.id == "s0"] == ["renamed"]
+    assert not list(session_dir.glob("*.corrupt-*"))  # untouched
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "wrong_shape", "bad_row"])
+def test_index_is_rebuilt_from_the_files(session_dir: Path, damage: str) -> None:
+    for i, nb in enumerate(["a.ipynb", "b.ipynb", "a.ipynb"]):
+        Session(session_id=f"r{i}", notebook=nb, updated_at=float(i)).save(touch_updated_at=False)
+    Session(session_id="cp_only").save(skip_index=True)  # found by a rebuild
+    (session_dir / "junk.json").write_bytes(b"\xff")  # skipped by a rebuild
+    idx = session_dir / "_index.json"
+    if damage == "missing":
+        idx.unlink()
+    elif damage == "garbage":
+        idx.write_bytes(b"{{{")
+    elif damage == "wrong_shape":
+        idx.write_text("[]")
+    else:
+        idx.write_text(json.dumps({"version": 1, "sessions": [{"title": "no id"}]}))
+    rows = models.list_sessions()
+    assert [r.id for r in rows][-3:] == ["r2", "r1", "r0"]
+    assert "cp_only" in [r.id for r in rows]
+    assert [r.id for r in models.list_sessions("a.ipynb")] == ["r2", "r0"]
+    assert sorted(_index_ids(session_dir)) == sorted(r.id for r in rows)  # written back
+
+
+def test_save_with_corrupt_index_rebuilds_it(session_dir: Path) -> None:
+    Session(session_id="one").save()
+    (session_dir / "_index.json").write_text("nope")
+    Session(session_id="two").save()
+    assert sorted(_index_ids(session_dir)) == ["one", "two"]
+
+
+def test_concurrent_upserts_lose_no_row(session_dir: Path) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                Session(session_id=f"w{n}_{i}").save()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(models.list_sessions()) == 60
+
+
+def test_list_sessions_on_empty_or_missing_folder(
+    session_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert models.list_sessions() == []
+    assert models.latest_session_id(None) is None
+    monkeypatch.setattr(models, "SESSION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(models, "SESSION_INDEX_FILE", tmp_path / "absent" / "_index.json")
+    assert models.list_sessions() == []
+    assert not (tmp_path / "absent").exists()

@@ -1,0 +1,394 @@
+"""The run lifecycle: pending save, checkpoints, write-back, errors, cancel, restore."""
+
+from __future__ import annotations
+
+import _thread
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes_nb import config, models, session_ops, streaming
+from hermes_nb.agent.events import Event
+from hermes_nb.agent.loop import Agent
+from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
+from hermes_nb.agent.tools.builtin import builtin_tools
+from hermes_nb.cell_loop import drive
+from hermes_nb.errors import ProviderUnavailableError
+
+
+class Recorder:
+    """A renderer that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.flushes = 0
+        self.finished: str | None = None
+
+    def start(self) -> None:
+        pass
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def finish(self, stop_reason: str) -> None:
+        self.finished = stop_reason
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+
+Step = Callable[[list[dict[str, Any]], threading.Event], Iterator[Any]]
+
+
+class StepProvider(Provider):
+    """Each request runs the next step function, which yields chunks."""
+
+    spec = "test:steps"
+    generates_titles = False
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests: list[list[dict[str, Any]]] = []
+
+    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        self.requests.append(messages)
+        yield from self.steps[len(self.requests) - 1](messages, cancel)
+
+
+def say(*parts: str, delay: float = 0.0) -> Step:
+    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        for part in parts:
+            if cancel.wait(delay) if delay else cancel.is_set():
+                return
+            yield TextDelta(part)
+        yield UsageChunk(10, len(parts))
+
+    return step
+
+
+def call(name: str, **arguments: Any) -> Step:
+    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        yield ToolCallRequest(f"call_{name}_{len(messages)}", name, json.dumps(arguments))
+
+    return step
+
+
+def on_disk(session_id: str) -> dict[str, Any]:
+    return json.loads((models.SESSION_DIR / f"{session_id}.json").read_text())
+
+
+def run_turn(provider: Provider, text: str | None, session_id: str | None = None, ns: dict[str, Any] | None = None) -> tuple[streaming.Run, Recorder, Any]:
+    sid = session_id or models.new_session(title="t", notebook="nb.ipynb").session_id
+    agent = Agent(provider, builtin_tools(ns if ns is not None else {}), max_turns=5)
+    run = streaming.Run(sid, text, checkpoint_interval=0.2)
+    recorder = Recorder()
+    outcome = drive(run, agent, recorder, flush_interval=0.01)
+    return run, recorder, outcome
+
+
+def test_a_complete_turn_lands_in_messages_and_clears_pending(session_dir: Path) -> None:
+    ns: dict[str, Any] = {}
+    provider = StepProvider(call("python", code="x = 6 * 7\nx"), say("It ", "is ", "42."))
+    run, recorder, outcome = run_turn(provider, "What is 6*7?", ns=ns)
+
+    assert outcome.stop_reason == "complete" and outcome.written
+    assert ns["x"] == 42
+    saved = on_disk(run.session_id)
+    roles = [m["role"] for m in saved["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    assert saved["messages"][0]["content"] == "What is 6*7?"
+    assert "42" in saved["messages"][2]["content"]
+    assert saved["messages"][3]["content"] == "It is 42."
+    assert saved["active_stream_id"] is None and saved["pending_user_message"] is None
+    assert saved["pending_messages"] == [] and saved["pending_partial_text"] == ""
+    assert "tool.started" in recorder.kinds() and recorder.finished == "complete"
+    row = next(r for r in models.list_sessions(include_all=True) if r.id == run.session_id)
+    assert row.pending is False and row.message_count == 4
+
+
+def test_the_request_is_on_disk_before_the_provider_is_asked(session_dir: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        seen.update(on_disk(sid))
+        seen["index"] = json.loads(models.SESSION_INDEX_FILE.read_text())
+        yield TextDelta("ok")
+
+    sid = models.new_session(title="t").session_id
+    run_turn(StepProvider(step), "remember me", session_id=sid)
+    assert seen["pending_user_message"] == "remember me"
+    assert seen["active_stream_id"] and seen["pending_started_at"]
+    assert seen["active_stream_owner"]["pid"] > 0
+    rows = seen["index"] if isinstance(seen["index"], list) else seen["index"].get("sessions", seen["index"])
+    assert any(r.get("pending") for r in rows)
+
+
+def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir: Path) -> None:
+    """The turn in progress reaches the disk in the background, not at the end."""
+    seen: dict[str, Any] = {}
+
+    def wait_for_checkpoint(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pending = on_disk(sid).get("pending_messages") or []
+            if any(m.get("role") == "tool" for m in pending):
+                seen["pending"] = pending
+                break
+            time.sleep(0.01)
+        yield TextDelta("done")
+
+    sid = models.new_session(title="t").session_id
+    index_before = models.SESSION_INDEX_FILE.read_bytes()
+    run_turn(StepProvider(call("python", code="print('hello from tool')"), wait_for_checkpoint), "go", session_id=sid)
+    assert "pending" in seen, "no checkpoint with the tool result reached the disk"
+    assert "hello from tool" in json.dumps(seen["pending"])
+    assert seen["pending"][0]["role"] == "assistant" and seen["pending"][0]["tool_calls"]
+    assert index_before  # the index existed; checkpoints used skip_index (checked below)
+
+
+def test_checkpoint_saves_only_when_something_changed(session_dir: Path) -> None:
+    sid = models.new_session(title="t").session_id
+    run = streaming.Run(sid, "hi")
+    run.start()
+    try:
+        run.turn.append_text("partial")
+        index_mtime = models.SESSION_INDEX_FILE.stat().st_mtime_ns
+        assert run.checkpoint() is True
+        assert run.checkpoint() is False
+        assert on_disk(sid)["pending_partial_text"] == "partial"
+        assert models.SESSION_INDEX_FILE.stat().st_mtime_ns == index_mtime
+        run.turn.append_text(" more")
+        assert run.checkpoint() is True
+        assert on_disk(sid)["pending_partial_text"] == "partial more"
+    finally:
+        run.fail(RuntimeError("test over"))
+
+
+def test_a_stale_run_never_overwrites_newer_state(session_dir: Path) -> None:
+    sid = models.new_session(title="t").session_id
+    run = streaming.Run(sid, "first")
+    run.start()
+    with config._get_session_agent_lock(sid):
+        session = models.get_session(sid)
+        session.active_stream_id = "someone-else"
+        session.messages.append({"role": "user", "content": "newer"})
+        session.save()
+    from hermes_nb.agent.loop import TurnResult
+
+    result = TurnResult(messages=[{"role": "assistant", "content": "old"}], text="old", stop_reason="complete", input_tokens=1, output_tokens=1, cost=None, error=None)
+    assert run.finish(result) is False
+    assert [m["content"] for m in on_disk(sid)["messages"]] == ["newer"]
+    assert streaming.ACTIVE_RUNS.get(run.stream_id) is None
+
+
+def test_a_provider_error_keeps_the_request_and_says_why(session_dir: Path) -> None:
+    def fail(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        raise ProviderUnavailableError("The server at http://127.0.0.1:9 is down (HTTP 503).")
+        yield  # pragma: no cover
+
+    run, recorder, outcome = run_turn(StepProvider(fail), "are you there?")
+    saved = on_disk(run.session_id)["messages"]
+    assert saved[0] == {**saved[0], "role": "user", "content": "are you there?"}
+    assert saved[-1]["role"] == "marker" and saved[-1]["kind"] == "error"
+    assert "503" in saved[-1]["content"]
+    assert "error" in recorder.kinds() and outcome.stop_reason == "error"
+    assert on_disk(run.session_id)["active_stream_id"] is None
+
+
+def test_an_empty_reply_is_reported_not_silent(session_dir: Path) -> None:
+    run, _, outcome = run_turn(StepProvider(say()), "hello?")
+    saved = on_disk(run.session_id)["messages"]
+    assert saved[-1]["role"] == "marker" and saved[-1]["kind"] == "empty"
+
+
+def test_interrupt_mid_text_cancels_and_keeps_partial_text(session_dir: Path) -> None:
+    words = [f"w{i} " for i in range(200)]
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    run, recorder, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "count slowly")
+    timer.cancel()
+    assert outcome.stop_reason == "cancelled"
+    saved = on_disk(run.session_id)["messages"]
+    assert saved[0]["content"] == "count slowly"
+    partial = [m for m in saved if m["role"] == "assistant"]
+    assert partial and partial[-1]["content"].startswith("w0 w1 ")
+    assert len(partial[-1]["content"].split()) < 200
+    assert saved[-1]["role"] == "marker" and saved[-1]["kind"] == "cancelled"
+
+
+def test_interrupt_during_a_kernel_tool_gives_the_call_a_result(session_dir: Path) -> None:
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    run, _, outcome = run_turn(StepProvider(call("python", code="import time\nfor _ in range(100): time.sleep(0.05)"), say("never")), "sleep")
+    timer.cancel()
+    assert outcome.stop_reason == "cancelled"
+    saved = on_disk(run.session_id)["messages"]
+    calls = [c["id"] for m in saved if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+    results = [m["tool_call_id"] for m in saved if m["role"] == "tool"]
+    assert calls and sorted(calls) == sorted(results)
+
+
+def test_cancel_stream_keeps_partial_output_and_the_run_then_finds_itself_stale(session_dir: Path) -> None:
+    sid = models.new_session(title="t").session_id
+    words = [f"w{i} " for i in range(300)]
+    outcome_box: dict[str, Any] = {}
+
+    def cancel_later() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not streaming.ACTIVE_RUNS:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        stream_id = next(iter(streaming.ACTIVE_RUNS))
+        outcome_box["cancelled"] = streaming.cancel_stream(stream_id)
+
+    helper = threading.Thread(target=cancel_later)
+    helper.start()
+    run, _, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "long", session_id=sid)
+    helper.join()
+    assert outcome_box["cancelled"] is True
+    assert outcome.written is False  # the cancel wrote the turn; the run was stale
+    saved = on_disk(sid)["messages"]
+    assert saved[0]["content"] == "long" and saved[-1]["kind"] == "cancelled"
+    assert any(m["role"] == "assistant" and m["content"].startswith("w0 ") for m in saved)
+    assert on_disk(sid)["active_stream_id"] is None
+
+
+def _dead_run(sid: str) -> None:
+    """Leave on disk what a kernel killed after its first tool result leaves."""
+    with config._get_session_agent_lock(sid):
+        session = models.get_session(sid)
+        session.active_stream_id = "deadbeef"
+        session.active_stream_owner = {"pid": 999999, "host": "gone", "started_at": 1.0}
+        session.pending_user_message = "analyse the data"
+        session.pending_started_at = time.time() - 60
+        session.pending_messages = [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"1+1\"}"}},
+                {"id": "c2", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"2+2\"}"}},
+            ]},
+            {"role": "tool", "tool_call_id": "c1", "content": "2"},
+        ]
+        session.pending_partial_text = ""
+        session.save()
+
+
+def test_restore_repairs_a_run_left_by_a_dead_kernel(session_dir: Path) -> None:
+    sid = models.new_session(title="Analysis", notebook="nb.ipynb").session_id
+    _dead_run(sid)
+    models.SESSIONS.clear()
+
+    reports = streaming.restore_interrupted("nb.ipynb")
+    assert [r.session_id for r in reports] == [sid]
+    assert "interrupted" in reports[0].notice() and "%agent resume" in reports[0].notice()
+    saved = on_disk(sid)
+    msgs = saved["messages"]
+    assert msgs[0]["role"] == "user" and msgs[0]["content"] == "analyse the data" and msgs[0]["recovered"]
+    assert {m["tool_call_id"]: m["content"] for m in msgs if m["role"] == "tool"}["c1"] == "2"
+    assert "Interrupted" in {m["tool_call_id"]: m["content"] for m in msgs if m["role"] == "tool"}["c2"]
+    assert msgs[-1]["role"] == "marker" and msgs[-1]["kind"] == "interrupted"
+    assert saved["active_stream_id"] is None and saved["pending_messages"] == []
+    assert streaming.restore_interrupted("nb.ipynb") == []
+    assert streaming.is_resumable(models.get_session(sid))
+
+
+def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Path) -> None:
+    sid = models.new_session(title="Analysis", notebook="nb.ipynb").session_id
+    _dead_run(sid)
+    models.SESSIONS.clear()
+    streaming.restore_interrupted("nb.ipynb")
+
+    provider = StepProvider(say("Both sums done."))
+    run_turn(provider, None, session_id=sid)
+    sent = provider.requests[0]
+    assert not any(m.get("role") == "marker" for m in sent)
+    tool_results = [m for m in sent if m.get("role") == "tool"]
+    assert [m["tool_call_id"] for m in tool_results] == ["c1", "c2"]
+    assert any(m.get("role") == "user" and m.get("content") == "analyse the data" for m in sent)
+    assert on_disk(sid)["messages"][-1] == {**on_disk(sid)["messages"][-1], "role": "assistant", "content": "Both sums done."}
+    assert not streaming.is_resumable(models.get_session(sid))
+
+
+def test_restore_leaves_a_run_alive_in_another_process_alone(session_dir: Path) -> None:
+    sid = models.new_session(title="Live", notebook="nb.ipynb").session_id
+    _dead_run(sid)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time, filelock; "
+            f"lock = filelock.FileLock({str(session_dir / (sid + '.run.lock'))!r}); lock.acquire(); "
+            "print('held', flush=True); time.sleep(60)"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        models.SESSIONS.clear()
+        assert streaming.restore_interrupted("nb.ipynb") == []
+        assert on_disk(sid)["active_stream_id"] == "deadbeef"
+    finally:
+        holder.kill()
+        holder.wait()
+    models.SESSIONS.clear()
+    assert [r.session_id for r in streaming.restore_interrupted("nb.ipynb")] == [sid]
+
+
+@pytest.mark.parametrize("operation", ["undo", "retry", "cancel"])
+def test_checkpoints_racing_session_operations_only_save_real_states(session_dir: Path, monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """Every state that reaches the disk is one the canonical object really had."""
+    sid = models.new_session(title="race").session_id
+    with config._get_session_agent_lock(sid):
+        session = models.get_session(sid)
+        for i in range(30):
+            session.messages += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
+        session.save()
+
+    start = on_disk(sid)
+    in_memory: list[str] = [json.dumps(start["messages"], sort_keys=True) + json.dumps(start["pending_messages"], sort_keys=True)]
+    original_save = models.Session.save
+
+    def recording_save(self: models.Session, *args: Any, **kwargs: Any) -> None:
+        original_save(self, *args, **kwargs)
+        in_memory.append(json.dumps(self.messages, sort_keys=True) + json.dumps(self.pending_messages, sort_keys=True))
+
+    monkeypatch.setattr(models.Session, "save", recording_save)
+    on_disk_states: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            data = on_disk(sid)
+            on_disk_states.append(json.dumps(data["messages"], sort_keys=True) + json.dumps(data["pending_messages"], sort_keys=True))
+
+    run = streaming.Run(sid, "q-final", checkpoint_interval=0.001)
+    run.start()
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    try:
+        for i in range(40):
+            run.turn.add_message({"role": "assistant", "content": f"step {i}"})
+            run.poke()
+            if operation == "undo" and i % 4 == 0:
+                session_ops.undo_last(sid)
+            elif operation == "retry" and i % 4 == 0:
+                session_ops.retry_last(sid)
+            time.sleep(0.002)
+        if operation == "cancel":
+            assert streaming.cancel_stream(run.stream_id)
+    finally:
+        if operation != "cancel":
+            run.fail(RuntimeError("done"))
+        else:
+            run.abandon()
+        stop.set()
+        watcher.join()
+    real = set(in_memory)
+    assert on_disk_states and all(state in real for state in on_disk_states)
