@@ -83,7 +83,7 @@ def _sort(rows: list[IndexRow]) -> list[IndexRow]:
 
 # The file is JSON with one row per line, so an upsert can splice one line in without
 # parsing (or re-serialising) the other rows; readers still just ``json.loads`` it.
-_HEAD = '{"version":%d,"sessions":[' % INDEX_VERSION
+_HEAD = '{"version":' + str(INDEX_VERSION) + ',"sessions":['
 _FOOT = "]}"
 
 
@@ -137,7 +137,7 @@ def _splice(text: str, row: IndexRow) -> str | None:
     body = [line.rstrip(",") for line in lines[1:-1]]
     if not all(line.startswith('{"id":"') and line.endswith("}") for line in body):
         return None
-    prefix = '{"id":%s,' % json.dumps(row.id)
+    prefix = '{"id":' + json.dumps(row.id) + ','
     body = [line for line in body if not line.startswith(prefix)]
     if body:
         try:

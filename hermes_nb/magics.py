@@ -133,9 +133,8 @@ class AgentMagics(Magics):
         """Find the notebook, point the store at its folder, repair dead runs."""
         user_ns = self.shell.user_ns if self.shell is not None else {}
         location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
-        self.notebook = location.path.name if location.path else None
-        folder = Path(self.session_dir) if self.session_dir else config.session_dir_for(location.dir)
-        models.set_session_dir(folder)
+        self.notebook = location.name
+        models.set_session_dir(location.session_dir)
         notices = [location.warning] if location.warning else []
         notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
         notices += models.consume_warnings()
@@ -184,11 +183,11 @@ class AgentMagics(Magics):
     # -- running -------------------------------------------------------------------------
 
     def _model_spec(self, override: str | None = None) -> str:
-        from hermes_nb.agent.providers import default_model_spec, setup_help
+        from hermes_nb.agent.providers import default_model_spec, model_setup_help
 
         spec = override or self.model or default_model_spec(os.environ)
         if not spec:
-            raise UsageError(setup_help())
+            raise UsageError(model_setup_help())
         return spec
 
     def _run(

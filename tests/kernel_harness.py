@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -69,7 +70,7 @@ class Kernel:
 
     def kill(self) -> None:
         """SIGKILL, as when the kernel dies of an out-of-memory error."""
-        self.km.kill_kernel()
+        self.km.signal_kernel(signal.SIGKILL)
         deadline = time.monotonic() + 10
         while self.km.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -46,7 +46,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 
 
 def load(k: Kernel, interval: float = 0.2) -> Any:
-    return k.run(f"%load_ext hermes_nb\n%config AgentMagics.checkpoint_interval = {interval}")
+    return k.run(f"%load_ext hermes_nb\n%config AgentMagics.checkpoint_interval = {interval}\n%config AgentMagics.auto_title = False")
 
 
 def test_a_cell_streams_an_answer_and_saves_the_session(tmp_path: Path) -> None:
