@@ -52,6 +52,22 @@ def _median(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def _paired(ours: Callable[[], object], base: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Medians of both, run alternately so that disk noise hits both alike."""
+    ours()
+    base()
+    a, b = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        base()
+        t2 = time.perf_counter()
+        a.append(t1 - t0)
+        b.append(t2 - t1)
+    return statistics.median(a), statistics.median(b)
+
+
 def _bare_write(path: Path, data: dict) -> None:
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     tmp = path.with_name(path.name + ".baseline-tmp")
@@ -66,13 +82,22 @@ def _bare_write(path: Path, data: dict) -> None:
 
 def bench_checkpoint(folder: Path) -> None:
     print("save(skip_index=True) vs bare json.dumps + write + fsync + replace")
-    for n, repeat in ((10, 200), (1_000, 60), (10_000, 15)):
+    for n, repeat in ((10, 300), (1_000, 80), (10_000, 15)):
         s = Session(session_id=f"ckpt{n}", messages=_messages(n))
-        ours = _median(lambda s=s: s.save(skip_index=True), repeat)
-        base = _median(lambda s=s: _bare_write(folder / "baseline.json", s.to_dict()), repeat)
-        size = s.path.stat().st_size
-        print(f"  {n:>6} messages ({size / 1e6:6.2f} MB): save {ours * 1e3:7.2f} ms, "
-              f"bare {base * 1e3:7.2f} ms, ratio {ours / base:4.2f}  (target <= 1.5)")
+        default = models.CHECKPOINT_FSYNC_DIR
+        for fsync_dir in (True, False):
+            models.CHECKPOINT_FSYNC_DIR = fsync_dir
+            ours, base = _paired(
+                lambda s=s: s.save(skip_index=True),
+                lambda s=s: _bare_write(folder / "baseline.json", s.to_dict()),
+                repeat,
+            )
+            size = s.path.stat().st_size
+            label = "with folder fsync   " if fsync_dir else "without folder fsync"
+            label += " (default)" if fsync_dir == default else "          "
+            print(f"  {n:>6} messages ({size / 1e6:5.2f} MB) {label}: save {ours * 1e3:6.2f} ms, "
+                  f"bare {base * 1e3:6.2f} ms, ratio {ours / base:4.2f}  (target <= 1.5)")
+        models.CHECKPOINT_FSYNC_DIR = default
 
 
 def _rebuild_by_scanning(folder: Path) -> None:
@@ -88,8 +113,7 @@ def bench_index(folder: Path) -> None:
                 messages=_messages(40)).save(skip_index=True)
     index.rebuild(models.SESSION_INDEX_FILE, folder)
     target = Session(session_id="s0500", messages=_messages(40))
-    ours = _median(target.save, 30)
-    base = _median(lambda: _rebuild_by_scanning(folder), 5)
+    ours, base = _paired(target.save, lambda: _rebuild_by_scanning(folder), 10)
     print(f"  save(): {ours * 1e3:.2f} ms; rebuild-by-scan baseline: {base * 1e3:.1f} ms; "
           f"{base / ours:.0f}x faster  (target >= 20x)")
 

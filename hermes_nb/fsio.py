@@ -40,9 +40,17 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, mode: int = 0o600, *, sync_dir: bool = True
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int = 0o600,
+    *,
+    sync_file: bool = True,
+    sync_dir: bool = True,
 ) -> os.stat_result:
-    """Replace ``path`` with ``data`` atomically and durably; returns the new file's stat."""
+    """Replace ``path`` with ``data`` atomically and durably; returns the new file's stat.
+
+    ``sync_file=False`` only for derived data that is rebuilt when it does not parse.
+    """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(
         prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
@@ -55,7 +63,8 @@ def atomic_write_bytes(
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if sync_file:
+                os.fsync(fd)
             st = os.fstat(fd)
         finally:
             os.close(fd)
@@ -72,10 +81,17 @@ def atomic_write_bytes(
 
 
 def atomic_write_text(
-    path: str | os.PathLike[str], text: str, mode: int = 0o600, *, sync_dir: bool = True
+    path: str | os.PathLike[str],
+    text: str,
+    mode: int = 0o600,
+    *,
+    sync_file: bool = True,
+    sync_dir: bool = True,
 ) -> os.stat_result:
     """``atomic_write_bytes`` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"), mode, sync_dir=sync_dir)
+    return atomic_write_bytes(
+        path, text.encode("utf-8"), mode, sync_file=sync_file, sync_dir=sync_dir
+    )
 
 
 def sweep_temp_files(folder: str | os.PathLike[str], max_age: float = 300.0) -> list[Path]:

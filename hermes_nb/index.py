@@ -92,7 +92,7 @@ def _row_line(row: IndexRow) -> str:
 
 
 def _format(lines: list[str]) -> str:
-    return _HEAD + "\n" + ",\n".join(lines) + "\n" + _FOOT if lines else _HEAD + "\n" + _FOOT
+    return _HEAD + "\n" + ",\n".join(lines) + "\n" + _FOOT
 
 
 def _row_from(data: Any) -> IndexRow:
@@ -121,32 +121,46 @@ def _parse(index_file: Path) -> list[IndexRow] | None:
         return None
 
 
+def _put(index_file: Path, text: str) -> None:
+    """Atomic write; the index file itself is not fsynced.
+
+    It is derived data: after a power cut it is either intact, stale by the last few
+    saves, or unparsable and then rebuilt from the session files. The folder is
+    fsynced, which also makes the session file renamed just before durable.
+    """
+    atomic_write_text(index_file, text, sync_file=False)
+
+
 def _write(index_file: Path, rows: list[IndexRow]) -> None:
-    atomic_write_text(index_file, _format([_row_line(r) for r in _sort(rows)]))
+    _put(index_file, _format([_row_line(r) for r in _sort(rows)]))
 
 
 def _splice(text: str, row: IndexRow) -> str | None:
     """Put ``row`` on top of the index text; ``None`` when that needs a full parse.
 
-    It does when the text is not in our one-row-per-line layout, or when the row is
-    not the newest (a save that kept an old ``updated_at``).
+    Plain string operations: a serialised row never holds a raw newline, so
+    ``\n{"id":"<sid>",`` finds its line. ``None`` when the text is not in our layout or
+    the row is not the newest (a save that kept an old ``updated_at``).
     """
-    lines = text.split("\n")
-    if len(lines) < 2 or lines[0] != _HEAD or lines[-1] != _FOOT:
+    head, foot = _HEAD + "\n", "\n" + _FOOT
+    if not (text.startswith(head) and text.endswith(foot)):
         return None
-    body = [line.rstrip(",") for line in lines[1:-1]]
-    if not all(line.startswith('{"id":"') and line.endswith("}") for line in body):
-        return None
-    prefix = '{"id":' + json.dumps(row.id) + ','
-    body = [line for line in body if not line.startswith(prefix)]
-    if body:
+    body = text[len(head) : len(text) - len(foot)]
+    lines = "\n" + body + ",\n" if body else "\n"  # every row is "\n<row>,"
+    start = lines.find('\n{"id":' + json.dumps(row.id) + ",")
+    if start >= 0:
+        lines = lines[:start] + lines[lines.find("\n", start + 1) :]
+    rest = lines[1:-1]  # "<row>,\n<row>," or ""
+    if rest:
+        top = rest[: rest.find("\n")] if "\n" in rest else rest
         try:
-            top = _row_from(json.loads(body[0]))
+            newest = _row_from(json.loads(top[:-1]))
         except (ValueError, TypeError, KeyError):
             return None
-        if (row.updated_at, row.id) < (top.updated_at, top.id):
+        if (row.updated_at, row.id) < (newest.updated_at, newest.id):
             return None
-    return _format([_row_line(row), *body])
+        return head + _row_line(row) + ",\n" + rest[:-1] + foot
+    return head + _row_line(row) + foot
 
 
 def _scan(folder: Path) -> list[IndexRow]:
@@ -199,7 +213,7 @@ def upsert_row(index_file: Path, folder: Path, row: IndexRow) -> None:
             text = None
         spliced = _splice(text, row) if text is not None else None
         if spliced is not None:
-            atomic_write_text(index_file, spliced)
+            _put(index_file, spliced)
             return
         rows = _parse(index_file)
         if rows is None:

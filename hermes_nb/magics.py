@@ -203,7 +203,7 @@ class AgentMagics(Magics):
 
         spec = self._model_spec(model)
         provider = self._provider(spec)
-        session = self._current_session(spec)
+        session = self._compress_if_needed(self._current_session(spec), provider)
         agent = self._agent(provider, tools=tools, max_turns=max_turns or self.max_turns)
         run = streaming.Run(
             session.session_id, text, checkpoint_interval=self.checkpoint_interval
@@ -212,6 +212,18 @@ class AgentMagics(Magics):
         outcome = drive(run, agent, renderer)
         if outcome.written and self.auto_title and text is not None:
             self._maybe_title(session.session_id, text, provider)
+
+    def _compress_if_needed(self, session: models.Session, provider: Any) -> models.Session:
+        from hermes_nb.compression import compress_session, needs_compression
+
+        if not needs_compression(session.messages, provider.context_window):
+            return session
+        done = compress_session(session.session_id, provider)
+        if done is None:
+            return session
+        print(done.notice(), file=sys.stderr)
+        self.current_session_id = done.new_id
+        return models.get_session(done.new_id)
 
     def _provider(self, spec: str) -> Any:
         from hermes_nb.agent.providers import resolve_provider
@@ -370,7 +382,7 @@ class AgentMagics(Magics):
     def _cmd_export(self, opts: Any) -> None:
         from hermes_nb.ui.transcript import history_markdown
 
-        session = self._use(opts.id) if opts.id else self._require_session()
+        session = models.get_session(models.validate_session_id(opts.id)) if opts.id else self._require_session()
         if opts.format == "json":
             text = json.dumps(session.to_dict(), indent=1, ensure_ascii=False)
         else:

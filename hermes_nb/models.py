@@ -5,7 +5,9 @@ so a test (or ``set_session_dir``) can point the store at another folder.
 
 Safety rules enforced by ``Session.save``:
 
-* every write is atomic and durable (``fsio``), through a unique temp file;
+* every write is atomic (``fsio``), through a unique temp file, and the file is
+  fsynced; a full save also fsyncs the folder, a checkpoint only if
+  ``CHECKPOINT_FSYNC_DIR`` (a crash then still finds this or the previous checkpoint);
 * a write that shrinks the message list keeps the previous file as ``<id>.json.bak``;
 * replacing a non-empty message list by an empty one while a run is pending is refused;
 * a copy loaded before an undo/retry cannot write the undone messages back: undo and
@@ -29,11 +31,14 @@ import secrets
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hermes_nb import config as _config
+from hermes_nb import diskstate
 from hermes_nb import index as _index
 from hermes_nb.cache import SessionCache
 from hermes_nb.errors import (
@@ -75,11 +80,11 @@ SESSIONS: SessionCache = SessionCache()
 #: Guards ``SESSIONS`` for get-or-load.
 LOCK = threading.RLock()
 
-#: Whether checkpoint saves (``skip_index=True``) also fsync the folder. Off: the file
-#: itself is always fsynced before the rename, so after a power cut the folder shows
-#: this checkpoint or the previous one, both complete; the next full save (the end of
-#: a run) fsyncs the folder. On, a small checkpoint costs about twice as much.
-CHECKPOINT_FSYNC_DIR = False
+#: Whether checkpoint saves (``skip_index=True``) also fsync the folder, so that a
+#: checkpoint survives a power cut, not only a kernel crash. Off, the folder may show
+#: the previous checkpoint after a power cut (the file itself is always fsynced before
+#: the rename, so it is complete either way); a small checkpoint then costs ~20% less.
+CHECKPOINT_FSYNC_DIR = True
 
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NOTICES: collections.deque[str] = collections.deque(maxlen=100)
@@ -141,96 +146,31 @@ def set_session_dir(path: str | os.PathLike[str]) -> Path:
     return SESSION_DIR
 
 
-def _timestamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
+# --------------------------------------------------------------------------- locks
 
-
-def _move_aside(path: Path, label: str) -> Path:
-    """Rename ``path`` to ``<path>.<label>-<time>`` (never overwriting); returns the new path."""
-    base = f"{path.name}.{label}-{_timestamp()}"
-    target = path.with_name(base)
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{base}-{n}")
-        n += 1
-    os.replace(path, target)
-    return target
-
-
-# --------------------------------------------------------------------------- disk state
-
-
-@dataclass(frozen=True)
-class _DiskState:
-    """What the last write or read of a file in this process saw, keyed by file identity."""
-
-    signature: tuple[int, int, int]
-    message_count: int
-    pending: bool
-    history_rev: int
-
-
-_DISK: dict[str, _DiskState] = {}
-_DISK_LOCK = threading.Lock()
-#: In-process guard in front of each session's file lock (threads then wait on a real
-#: lock instead of polling the file); weak values, like the agent locks.
+#: In-process guard in front of each session's save lock file (threads then wait on a
+#: real lock instead of polling the file); weak values, like the agent locks.
 _SAVE_LOCKS: weakref.WeakValueDictionary[str, _config.SessionLock] = weakref.WeakValueDictionary()
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _remember(path: Path, st: os.stat_result, data: dict[str, Any]) -> _DiskState:
-    messages = data.get("messages")
-    state = _DiskState(
-        _signature(st),
-        len(messages) if isinstance(messages, list) else 0,
-        bool(data.get("active_stream_id") or data.get("pending_user_message")),
-        int(data.get("history_rev") or 0),
-    )
-    with _DISK_LOCK:
-        if len(_DISK) > 4096:
-            _DISK.clear()
-        _DISK[str(path)] = state
-    return state
-
-
-def _current_disk_state(path: Path) -> _DiskState | None:
-    """The state of the file now on disk; reads it only if another process wrote it."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    known = _DISK.get(str(path))
-    if known is not None and known.signature == _signature(st):
-        return known
-    try:
-        data = _parse_file(path)
-    except CorruptSessionError:
-        moved = _move_aside(path, "corrupt")
-        _notice(f"Session file {path} did not parse; it was moved to {moved.name}.")
-        return None
-    return _remember(path, st, data)
+_SAVE_LOCKS_LOCK = threading.Lock()
 
 
 def _save_lock(session_id: str) -> _config.SessionLock:
-    with _DISK_LOCK:
+    with _SAVE_LOCKS_LOCK:
         lock = _SAVE_LOCKS.get(session_id)
         if lock is None:
             lock = _SAVE_LOCKS[session_id] = _config.SessionLock()
         return lock
 
 
-def _parse_file(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; ``CorruptSessionError`` if it is not one."""
-    try:
-        data = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptSessionError(f"Session file {path} is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
-        raise CorruptSessionError(f"Session file {path} does not hold a session.")
-    return data
+@contextmanager
+def _saving(session_id: str) -> Iterator[None]:
+    """This session's in-process lock, then its lock file (other kernels)."""
+    with _save_lock(session_id), _config.os_file_lock(_config.save_lock_path(session_id)):
+        yield
+
+
+def _corrupt_moved(path: Path, moved: Path) -> None:
+    _notice(f"Session file {path} did not parse; it was moved to {moved.name}.")
 
 
 # --------------------------------------------------------------------------- Session
@@ -328,16 +268,15 @@ class Session:
         data = self.to_dict()
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         path = self.path
-        with _save_lock(self.session_id), _config.os_file_lock(
-            _config.save_lock_path(self.session_id)
-        ):
-            self._check_and_backup(path, _current_disk_state(path))
-            st = atomic_write_bytes(path, payload, sync_dir=not skip_index or CHECKPOINT_FSYNC_DIR)
-            _remember(path, st, data)
+        with _saving(self.session_id):
+            self._check_and_backup(path, diskstate.current(path, _corrupt_moved))
+            # A full save fsyncs the folder once, when it writes the index beside it.
+            st = atomic_write_bytes(path, payload, sync_dir=skip_index and CHECKPOINT_FSYNC_DIR)
+            diskstate.remember(path, st, data)
         if not skip_index:
             _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
 
-    def _check_and_backup(self, path: Path, disk: _DiskState | None) -> None:
+    def _check_and_backup(self, path: Path, disk: diskstate.DiskState | None) -> None:
         if disk is None:
             return
         if disk.history_rev > self.history_rev:
@@ -352,7 +291,7 @@ class Session:
                 f"{self.session_id} with none while a run is pending."
             )
         if count < disk.message_count:
-            _backup(path)
+            diskstate.backup(path)
 
     def index_row(self) -> IndexRow:
         return IndexRow(
@@ -377,12 +316,12 @@ class Session:
             return None
         except CorruptSessionError as exc:
             return _recover(path, session_id, str(exc))
-        _remember(path, st, data)
+        diskstate.remember(path, st, data)
         return session
 
 
 def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any]]:
-    data = _parse_file(path)
+    data = diskstate.parse_file(path)
     try:
         session = Session.from_dict(data)
     except (TypeError, ValueError) as exc:
@@ -398,25 +337,13 @@ def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any]]
     return session, data
 
 
-def _backup(path: Path) -> None:
-    """Keep the current file as ``<path>.bak`` (a hard link: no copy, atomic replace)."""
-    bak = path.with_name(path.name + ".bak")
-    tmp = path.with_name(f".hnb-{path.name}.bak.{secrets.token_hex(4)}.tmp")
-    try:
-        os.link(path, tmp)
-    except OSError:
-        atomic_write_bytes(bak, path.read_bytes())
-        return
-    os.replace(tmp, bak)
-
-
 def _recover(path: Path, session_id: str, reason: str) -> Session | None:
     """Move a corrupt file aside and fall back to its ``.bak`` (under the file lock)."""
-    with _save_lock(session_id), _config.os_file_lock(_config.save_lock_path(session_id)):
+    with _saving(session_id):
         try:  # another kernel may have rewritten it meanwhile
             st = os.stat(path)
             session, data = _read_session(path, session_id)
-            _remember(path, st, data)
+            diskstate.remember(path, st, data)
             return session
         except FileNotFoundError:
             return None
@@ -426,7 +353,7 @@ def _recover(path: Path, session_id: str, reason: str) -> Session | None:
 
 
 def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
-    moved = _move_aside(path, "corrupt")
+    moved = diskstate.move_aside(path, "corrupt")
     bak = path.with_name(path.name + ".bak")
     try:
         session, data = _read_session(bak, session_id)
@@ -436,7 +363,7 @@ def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
             f"{reason} It was moved to {moved.name} and there is no usable backup."
         ) from None
     st = atomic_write_bytes(path, bak.read_bytes())
-    _remember(path, st, data)
+    diskstate.remember(path, st, data)
     _notice(f"{reason} It was moved to {moved.name}; restored the previous version from {bak.name}.")
     return session
 

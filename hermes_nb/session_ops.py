@@ -25,9 +25,16 @@ MAX_TITLE = 200
 
 
 def _refuse_if_running(session: models.Session, action: str) -> None:
-    if session.active_stream_id:
+    """Refuse while another process runs this session: its copy would then be stale.
+
+    A run of this process saves this same cached object under the same agent lock,
+    so an operation here and its checkpoints serialise and nothing is lost.
+    """
+    owner = session.active_stream_owner or {}
+    if session.active_stream_id and owner.get("pid") != os.getpid():
         raise RunClaimedError(
-            f"Session {session.session_id} has a run in progress; cancel it before {action}."
+            f"Session {session.session_id} has a run in progress in another kernel; "
+            f"stop it there before {action}."
         )
 
 

@@ -21,7 +21,13 @@ from sse_server import (
 
 from hermes_nb.agent.providers.anthropic_messages import CONTINUE, to_anthropic, to_anthropic_tools
 from hermes_nb.agent.providers.anthropic_provider import AnthropicProvider
-from hermes_nb.agent.providers.base import ReasoningDelta, RetryNotice, TextDelta, ToolCallRequest, UsageChunk
+from hermes_nb.agent.providers.base import (
+    ReasoningDelta,
+    RetryNotice,
+    TextDelta,
+    ToolCallRequest,
+    UsageChunk,
+)
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.errors import (
     AuthenticationError,

@@ -69,8 +69,8 @@ def test_history_longer_than_the_context_is_trimmed() -> None:
     assert 3 < len(kept) < len(history)
     used = sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in kept)
     assert used <= 1024
-    chunks = list(LocalProvider(max_tokens=8).stream(history, [], threading.Event()))
-    assert isinstance(chunks[-1], UsageChunk) and chunks[-1].input_tokens <= N_CTX
+    chunks = list(LocalProvider(max_tokens=8, max_prompt_tokens=200).stream(history, [], threading.Event()))
+    assert isinstance(chunks[-1], UsageChunk) and chunks[-1].input_tokens <= 200
 
 
 def test_one_huge_message_is_cut_from_the_front() -> None:

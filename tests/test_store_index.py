@@ -111,3 +111,30 @@ def test_list_sessions_on_empty_or_missing_folder(
     monkeypatch.setattr(models, "SESSION_INDEX_FILE", tmp_path / "absent" / "_index.json")
     assert models.list_sessions() == []
     assert not (tmp_path / "absent").exists()
+
+
+def test_rows_saved_out_of_order_stay_sorted(session_dir: Path) -> None:
+    for sid, t in [("m", 5.0), ("n", 7.0), ("o", 1.0), ("p", 6.0), ("n", 0.5), ("q", 9.0)]:
+        Session(session_id=sid, updated_at=t).save(touch_updated_at=False)
+    assert _index_ids(session_dir) == ["q", "p", "m", "o", "n"]
+    assert [r.updated_at for r in models.list_sessions()] == [9.0, 6.0, 5.0, 1.0, 0.5]
+
+
+def test_index_with_foreign_layout_is_still_upserted(session_dir: Path) -> None:
+    Session(session_id="a", updated_at=1.0).save(touch_updated_at=False)
+    idx = session_dir / "_index.json"
+    data = json.loads(idx.read_text())
+    idx.write_text(json.dumps(data, indent=2))  # valid JSON, not our one-row-per-line layout
+    Session(session_id="b").save()
+    Session(session_id="a").save()
+    assert _index_ids(session_dir) == ["a", "b"]
+    json.loads(idx.read_text())
+
+
+def test_titles_with_newlines_and_quotes(session_dir: Path) -> None:
+    tricky = 'line\n{"id":"x",\n]} "quoted" \u00e9'
+    Session(session_id="x", title=tricky).save()
+    Session(session_id="y", title="plain").save()
+    Session(session_id="x", title=tricky + "!").save()
+    rows = models.list_sessions()
+    assert [(r.id, r.title) for r in rows] == [("x", tricky + "!"), ("y", "plain")]

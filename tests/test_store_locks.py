@@ -244,3 +244,31 @@ def test_config_is_import_light() -> None:
     code = "import sys, hermes_nb.config; print(sorted(m for m in ('filelock', 'hermes_nb.models', 'json') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+OS_HOLDER = """
+import sys, time
+from pathlib import Path
+from hermes_nb import config
+with config.os_file_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_os_file_lock_excludes_other_processes(tmp_path: Path) -> None:
+    path = tmp_path / "x.save.lock"
+    proc = subprocess.Popen([sys.executable, "-c", OS_HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(filelock.Timeout):
+            with config.os_file_lock(path, timeout=0.05):
+                pass
+        with pytest.raises(filelock.Timeout):  # and filelock sees the same lock
+            filelock.FileLock(str(path)).acquire(timeout=0)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with config.os_file_lock(path, timeout=1):
+        pass

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hermes_nb import fsio, models
 from hermes_nb.models import Session
@@ -67,7 +68,7 @@ def test_two_processes_write_sessions_in_one_folder(session_dir: Path) -> None:
     assert not list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
 
 
-def _write_forever(folder: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _write_forever(folder: str, ready: Any) -> None:
     """Child: save growing/shrinking versions of one session as fast as possible."""
     models.set_session_dir(folder)
     models.SESSIONS.clear()
@@ -100,7 +101,10 @@ def _last_progress(folder: Path, before: int) -> tuple[int, int | None]:
 
 
 def test_writer_killed_at_random_moments(session_dir: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
+    # Children fork from a clean single-threaded server: no lock held by another test's
+    # thread can be copied into them, and no start-up import per child.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hermes_nb.models", "hermes_nb.config", "filelock", __name__])
     rng = random.Random(1234)
     mid_save = 0  # kills that landed while a save was in progress
     k = 0

@@ -177,7 +177,7 @@ def test_finish_empties_the_live_view_and_displays_the_transcript(
     r.finish("complete")
 
     emptied, final = displayed.outputs[-2:]
-    assert emptied.update and emptied.data == {}  # the live view is emptied ...
+    assert emptied.update and emptied.data == {"text/plain": ""}  # the live view is emptied ...
     assert not final.update  # ... and the transcript is a display of its own (nbval sees it)
     assert set(final.data) == {"text/plain", "text/markdown", "text/html"}
     assert "<strong>42</strong>" in final.data["text/html"]

@@ -173,9 +173,11 @@ class WidgetRenderer:
         with self._lock:
             self.state.restart_clock()
         self.flush(force=True)
-        # A fixed text/plain (not the widget's repr) keeps stored outputs comparable.
+        # An empty text/plain (not the widget's repr) before and after the run keeps
+        # stored outputs the same whether a tool applies display updates (nbclient)
+        # or ignores them (nbval).
         live_view = {
-            "text/plain": "(live view of the run; the transcript follows when it ends)",
+            "text/plain": "",
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
@@ -223,7 +225,7 @@ class WidgetRenderer:
         from IPython.display import display
 
         if self._handle is not None:
-            self._handle.update({}, raw=True)
+            self._handle.update({"text/plain": ""}, raw=True)
         display(bundle, raw=True)
         self.close()
 

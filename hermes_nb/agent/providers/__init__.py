@@ -95,6 +95,10 @@ def resolve_provider(
     provider, model = parse_spec(spec, base_url)
     if provider == "replay":  # re-read each time, so an edited script takes effect
         return _replay(spec, model)
+    if provider == "local":  # cheap, and right even if the packages went away
+        from .local import check_local_model
+
+        check_local_model(model)
     key = (spec.strip(), base_url, api_key_env)
     with _cache_lock:
         cached = _cache.get(key)
@@ -116,9 +120,8 @@ def _build(
     retry: RetryPolicy | None,
 ) -> Provider:
     if provider == "local":
-        from .local import LocalProvider, check_local_model
+        from .local import LocalProvider
 
-        check_local_model(model)
         return LocalProvider(spec, model)
     if provider == "anthropic":
         from .anthropic_provider import AnthropicProvider

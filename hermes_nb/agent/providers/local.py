@@ -10,6 +10,7 @@ takes a few seconds on a laptop CPU.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import threading
@@ -31,6 +32,9 @@ LOCAL_INSTALL_COMMAND = (
 LOCAL_MODELS = ("smollm2",)
 N_CTX = 2048
 MAX_TOKENS = 256
+#: prompt tokens kept from the history: the model makes little use of more, and each
+#: 1,000 prompt tokens cost seconds of CPU before the first reply token
+MAX_PROMPT_TOKENS = 1024
 
 _model: Any = None
 _model_lock = threading.Lock()  # guards loading
@@ -74,7 +78,16 @@ def load_model() -> Any:
             path = gguf_path()
             log.debug("loading %s", path)
             _model = Llama(model_path=str(path), n_ctx=N_CTX, verbose=False)
+            atexit.register(_unload)
         return _model
+
+
+def _unload() -> None:
+    """Free the model before interpreter shutdown tears down what its destructor needs."""
+    global _model
+    model, _model = _model, None
+    if model is not None:
+        model.close()
 
 
 class LocalProvider(Provider):
@@ -83,10 +96,18 @@ class LocalProvider(Provider):
     supports_tools = False
     context_window = N_CTX
 
-    def __init__(self, spec: str = "local:smollm2", model: str = "smollm2", *, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self,
+        spec: str = "local:smollm2",
+        model: str = "smollm2",
+        *,
+        max_tokens: int = MAX_TOKENS,
+        max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+    ) -> None:
         self.spec = spec
         self.model = model
         self.max_tokens = max_tokens
+        self.max_prompt_tokens = min(max_prompt_tokens, N_CTX - max_tokens - 64)
 
     def stream(
         self,
@@ -99,7 +120,7 @@ class LocalProvider(Provider):
             if cancel.is_set():
                 return
         try:
-            prompt = fit_to_context(llm, to_plain_chat(messages), N_CTX - self.max_tokens - 64)
+            prompt = fit_to_context(llm, to_plain_chat(messages), self.max_prompt_tokens)
             tokens_in = sum(_count(llm, m["content"]) + 4 for m in prompt)
             tokens_out = 0
             try:
