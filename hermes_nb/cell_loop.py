@@ -167,6 +167,7 @@ def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) ->
             if isinstance(item, _End):
                 return item
             if isinstance(item, _KernelCall):
+                renderer.flush()  # the tool's card (or an approval prompt) after its text
                 _run_kernel_call(item)
             elif item is not None:
                 renderer.handle(item)

@@ -95,7 +95,7 @@ def compress_session(session_id: str, provider: Any, keep_turns: int = KEEP_TURN
     ).strip()
     if not summary:
         return None
-    head = [
+    head: list[dict[str, Any]] = [
         {"role": "user", "content": f"Summary of our earlier conversation:\n\n{summary}", "summary": True},
         {"role": "assistant", "content": "Noted; I will continue from this summary.", "summary": True},
         {"role": "marker", "kind": "compressed", "content": f"Older turns summarised; full history in session {session_id}.", "at": None},

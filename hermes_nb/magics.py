@@ -118,6 +118,7 @@ class AgentMagics(Magics):
         self.notebook: str | None = None
         self.notices: list[str] = []
         self._cell_parser, self._line_parser = _parsers()
+        self._ready = True
 
     @default("model")
     def _default_model(self) -> str:
@@ -125,7 +126,8 @@ class AgentMagics(Magics):
 
     @observe("session_dir")
     def _session_dir_changed(self, change: dict[str, Any]) -> None:
-        self.attach()
+        if getattr(self, "_ready", False):  # config applied in __init__ waits for load()
+            self.attach()
 
     # -- where sessions live -------------------------------------------------------
 
@@ -156,6 +158,9 @@ class AgentMagics(Magics):
                 self._cell(line, cell)
         except HermesError as err:
             raise UsageError(str(err)) from None
+        finally:
+            for notice in models.consume_warnings():  # e.g. a corrupt file moved aside
+                print(notice, file=sys.stderr)
 
     def _cell(self, line: str, cell: str) -> None:
         opts = self._cell_parser.parse_argstring(line)
@@ -424,20 +429,20 @@ def _make_approver(agent: Any) -> Any:
     """Ask the user with ``input()`` on the cell thread (the stdin channel works in a
     blocking cell); where nobody can answer (headless runs), the answer is no."""
 
-    def approve(name: str, arguments: dict[str, Any]) -> bool:
-        def ask() -> bool:
+    def approve(name: str, arguments: dict[str, Any]) -> bool | None:
+        def ask() -> bool | None:
             preview = json.dumps(arguments, ensure_ascii=False)
             preview = preview if len(preview) < 300 else preview[:300] + "…"
             try:
                 answer = input(f"Allow {name}({preview})? [y/N] ")
             except Exception:  # StdinNotImplementedError, EOFError: no frontend to ask
-                return False
+                return None
             return answer.strip().lower() in ("y", "yes")
 
         runner = agent.kernel_runner
         if runner is None or threading.current_thread() is threading.main_thread():
             return ask()
-        return bool(runner(ask))
+        return runner(ask)  # type: ignore[no-any-return]
 
     return approve
 

@@ -3,11 +3,14 @@ IPython shell with the replay provider."""
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from test_magics_helpers import (
 )
 from traitlets.config import Config
 
-from hermes_nb import models
+from hermes_nb import models, streaming
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import registry
 
@@ -128,6 +131,26 @@ def test_loading_imports_no_sdk_widgets_or_markdown(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_after_a_load_the_notebooks_latest_session_is_current(make_notebook: MakeNotebook, tmp_path: Path, replays: list[ReplayProvider]) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"replies": ["One.", "Two."]}))
+    nb = make_notebook()
+    nb.run(f'%config AgentMagics.model = "replay:{script}"').ok()
+    nb.run("%%agent\nolder session").ok()
+    older = nb.current
+    nb.run("%%agent --new\nnewer session").ok()
+    newer = nb.current
+    nb.run(f"%agent use {older}").ok()
+
+    models.SESSIONS.clear()  # a restarted kernel
+    again = make_notebook()
+    assert again.magics.current_session_id == newer
+    again.run(f'%config AgentMagics.model = "replay:{script}"').ok()
+    cell = again.run("%%agent\ncontinue")  # display "auto" in a terminal shell: text
+    assert "Two." in cell.ok().out and "[replay:" in cell.out
+    assert [m["content"] for m in replays[-1].requests[-1][1:]] == ["newer session", "One.", "continue"]
 
 
 def test_loading_restores_an_interrupted_run_and_says_so(make_notebook: MakeNotebook, session_dir: Path) -> None:
@@ -315,6 +338,44 @@ def test_a_provider_failure_is_shown_and_the_request_kept(nb: Notebook) -> None:
     assert saved["active_stream_id"] is None
 
 
+def test_an_empty_reply_is_reported(nb: Notebook) -> None:
+    nb.use_script({"text": ""})
+    cell = nb.run("%%agent\nsay nothing").ok()
+    assert "The model returned no answer." in cell.out
+    assert nb.on_disk()["messages"][-1]["kind"] == "empty"
+
+
+def test_an_interrupt_cancels_the_run_and_keeps_the_partial_text(nb: Notebook) -> None:
+    nb.use_script({"chunks": [f"w{i} " for i in range(300)], "delay": 0.01})
+
+    def interrupt_mid_stream() -> None:
+        deadline = time.monotonic() + 5
+        while not streaming.ACTIVE_RUNS and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.3)
+        _thread.interrupt_main()
+
+    helper = threading.Thread(target=interrupt_mid_stream)
+    helper.start()
+    cell = nb.run("%%agent\ncount slowly")
+    helper.join()
+    cell.ok()  # the cell ends cleanly, no KeyboardInterrupt traceback
+    assert "w0 w1 " in cell.out and "w299" not in cell.out
+    msgs = nb.on_disk()["messages"]
+    assert msgs[0]["content"] == "count slowly"
+    assert msgs[1]["role"] == "assistant" and msgs[1]["content"].startswith("w0 w1 ")
+    assert msgs[-1]["role"] == "marker" and msgs[-1]["kind"] == "cancelled"
+    assert nb.on_disk()["active_stream_id"] is None
+
+
+def test_the_python_tools_rich_output_is_shown_in_a_text_cell(nb: Notebook) -> None:
+    code = "from IPython.display import Markdown, display\ndisplay(Markdown('**a rich table**'))"
+    nb.use_script({"tool_calls": [{"name": "python", "arguments": {"code": code}}]}, "Shown above.")
+    cell = nb.run("%%agent\nshow me").ok()
+    assert "**a rich table**" in cell.out
+    assert cell.out.index("**a rich table**") < cell.out.index("Shown above.")
+
+
 def test_a_tool_that_raises_does_not_stop_the_run(nb: Notebook, monkeypatch: pytest.MonkeyPatch, replays: list[ReplayProvider]) -> None:
     monkeypatch.setattr(registry, "USER_TOOLS", registry.ToolRegistry())
     nb.run(
@@ -342,7 +403,8 @@ def test_ask_policy_without_anyone_to_ask_denies_and_tells_the_model(nb: Noteboo
     assert "Allow python(" in cell.out  # the question was put
     assert "x" not in nb.shell.user_ns
     result = next(m for m in nb.on_disk()["messages"] if m["role"] == "tool")
-    assert "python" in result["content"] and "x = 6" not in result["content"]
+    assert "python" in result["content"]
+    assert "declined" in result["content"] or "Not run" in result["content"]
     told = [m for m in replays[-1].requests[-1] if m["role"] == "tool"]
     assert told == [{"role": "tool", "tool_call_id": result["tool_call_id"], "content": result["content"]}]
     assert "I was not allowed." in cell.out

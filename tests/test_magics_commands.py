@@ -113,7 +113,7 @@ def test_use_of_an_unknown_or_malformed_id_is_a_clear_message(nb: Notebook) -> N
     first = two_exchanges(nb)
     message = nb.run(f"%agent use {NO_SUCH_ID}").usage_error()
     assert f"No session '{NO_SUCH_ID}'" in message
-    assert nb.run("%agent use ../../etc/passwd").usage_error()
+    assert "Invalid session id '../../etc/passwd'" in nb.run("%agent use ../../etc/passwd").usage_error()
     assert nb.current == first
 
 
@@ -203,7 +203,7 @@ def test_resume_continues_a_failed_run(nb: Notebook) -> None:
     assert msgs[1]["kind"] == "error"
 
 
-def test_cancel_marks_a_run_left_by_a_dead_kernel_and_keeps_the_partial_text(nb: Notebook) -> None:
+def test_cancel_marks_a_run_left_by_a_dead_kernel_and_keeps_the_partial_text(nb: Notebook, replays: list[ReplayProvider]) -> None:
     # on resume the model sees the tool calls and the partial answer: reply 3 is next
     nb.use_script("unused", "unused", "The result is 2 and 4.")
     nb.run("%agent new").ok()
@@ -224,6 +224,10 @@ def test_cancel_marks_a_run_left_by_a_dead_kernel_and_keeps_the_partial_text(nb:
 
     assert nb.run("%agent cancel").ok().out.strip() == "No run is pending in this session."
     assert "The result is 2 and 4." in nb.run("%agent resume").ok().out  # a cancelled run resumes
+    sent = replays[-1].requests[-1]
+    assert not any(m["role"] == "marker" for m in sent)
+    assert [m.get("tool_call_id") for m in sent if m["role"] == "tool"] == ["c1", "c2"]
+    assert sent[-1] == {"role": "assistant", "content": "So far: the first sum is"}
 
 
 def test_cancel_with_no_session_or_no_run(nb: Notebook) -> None:
@@ -249,7 +253,10 @@ def test_cancel_leaves_a_run_alive_in_another_kernel_alone(nb: Notebook) -> None
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert "alive in another kernel" in nb.run("%agent cancel").usage_error()
+        nb.use_script("unused")
+        assert "in progress in another kernel" in nb.run("%%agent\nme too").usage_error()
         assert nb.on_disk(sid)["active_stream_id"] == "deadbeef00000000"
+        assert nb.on_disk(sid)["messages"] == []
     finally:
         holder.kill()
         holder.wait()

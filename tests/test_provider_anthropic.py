@@ -188,6 +188,22 @@ def test_conversion_of_a_tool_conversation() -> None:
     ]
 
 
+def test_without_tools_earlier_tool_calls_become_text() -> None:
+    messages = [
+        {"role": "user", "content": "files?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "list_files", "arguments": '{"path": "."}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "a.csv"},
+        {"role": "assistant", "content": "One file."},
+    ]
+    _, converted = to_anthropic(messages, tool_blocks=False)
+    assert converted == [
+        {"role": "user", "content": [{"type": "text", "text": "files?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": '(called list_files with {"path": "."})'}]},
+        {"role": "user", "content": [{"type": "text", "text": "(tool result) a.csv"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "One file."}]},
+    ]
+
+
 def test_conversion_starts_with_a_user_and_skips_empty_text() -> None:
     _, converted = to_anthropic([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "  "}, {"role": "user", "content": "Q"}])
     assert converted[0] == {"role": "user", "content": [{"type": "text", "text": CONTINUE}]}

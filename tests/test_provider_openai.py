@@ -152,7 +152,7 @@ def test_error_event_mid_stream_is_retried(server: ScriptedServer) -> None:
     broken = {"steps": [{"raw": 'data: {"error": {"message": "overloaded"}}\n\n'}]}
     server.push(broken, text_reply("ok"))
     chunks = run(make())
-    assert sum(isinstance(c, RetryNotice) for c in chunks) == 1
+    assert [c.reason for c in chunks if isinstance(c, RetryNotice)] == ["an error in the stream"]
     assert texts(chunks) == "ok"
 
 
@@ -215,8 +215,9 @@ def test_cancel_while_the_server_stalls_mid_stream(server: ScriptedServer) -> No
     server.push(stall_reply(60))
     cancel = threading.Event()
     chunks: list[Any] = []
+    provider = make()
     started = time.monotonic()
-    for chunk in make().stream(USER, [], cancel):
+    for chunk in provider.stream(USER, [], cancel):
         chunks.append(chunk)
         threading.Timer(0.2, cancel.set).start()
     elapsed = time.monotonic() - started
@@ -226,6 +227,8 @@ def test_cancel_while_the_server_stalls_mid_stream(server: ScriptedServer) -> No
     while not server.disconnects and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.disconnects, "the connection to the stalled server was not closed"
+    server.push(text_reply("next"))  # the provider (and its connection pool) still works
+    assert texts(run(provider)) == "next"
 
 
 def test_cancel_while_waiting_for_response_headers(server: ScriptedServer) -> None:
@@ -260,6 +263,20 @@ def test_ollama_needs_no_key_and_costs_nothing(server: ScriptedServer, monkeypat
     assert texts(chunks) == "local"
     assert [c.cost for c in chunks if isinstance(c, UsageChunk)] == [0.0]
     assert server.requests[0].body["model"] == "qwen3:8b"
+
+
+def test_refusal_is_shown_as_text(server: ScriptedServer) -> None:
+    refusal = 'data: {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"refusal": "I cannot help with that."}, "finish_reason": null}]}\n\n'
+    server.push({"steps": [{"raw": refusal}, {"finish": "stop"}]})
+    assert texts(run(make())) == "I cannot help with that."
+
+
+def test_local_server_down_says_so_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ScriptedServer() as gone:
+        url = gone.url  # a port that was just free: nothing listens there now
+    provider = resolve_provider("ollama:llama3.2", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
+    with pytest.raises(ProviderUnavailableError, match=r"Cannot reach Ollama at .*is the server running"):
+        run(provider)
 
 
 def test_compat_server_never_gets_the_openai_key(server: ScriptedServer) -> None:

@@ -7,7 +7,7 @@ they are small frozen dataclasses with a ``kind`` that never changes meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "Done",
@@ -110,4 +110,4 @@ class Done:
     kind: Literal["done"] = "done"
 
 
-Event = Union[Token, Reasoning, ToolStarted, ToolCompleted, Usage, Retry, Notice, ErrorEvent, Done]
+Event = Token | Reasoning | ToolStarted | ToolCompleted | Usage | Retry | Notice | ErrorEvent | Done

@@ -22,7 +22,8 @@ log = logging.getLogger("hermes_nb.agent")
 
 CANCELLED = "Cancelled by the user."
 
-Approver = Callable[[str, dict[str, Any]], bool]
+#: answers True (run it), False (the user said no) or None (nobody could be asked)
+Approver = Callable[[str, dict[str, Any]], "bool | None"]
 KernelRunner = Callable[[Callable[[], ToolOutput]], ToolOutput]
 
 _WAIT = 0.05  # seconds between cancel checks while a tool runs on a worker thread
@@ -108,22 +109,19 @@ class ToolRunner:
                 is_error=True,
             )
         if self.approve is None:
-            return ToolOutput(
-                f"Not run: the tool {tool.name!r} needs the user's approval and there is no way "
-                "to ask for it here (no interactive frontend), so it was denied. Tell the user "
-                "what you wanted to do so they can allow it or do it themselves.",
-                is_error=True,
-            )
+            return _nobody_to_ask(tool.name)
         try:
-            approved = bool(self.approve(tool.name, arguments))
+            answer = self.approve(tool.name, arguments)
         except Exception as exc:  # the approval prompt failed: refuse, never run unasked
             log.debug("approval callback failed", exc_info=True)
-            approved = False
+            answer = False
             if cancel.is_set():
                 raise Cancelled from exc
         if cancel.is_set():
             raise Cancelled
-        if not approved:
+        if answer is None:
+            return _nobody_to_ask(tool.name)
+        if not answer:
             return ToolOutput(
                 f"The user declined this call of {tool.name!r}. Do not repeat it without asking.",
                 is_error=True,
@@ -187,3 +185,12 @@ def _in_worker(call: Callable[[], ToolOutput], cancel: threading.Event, name: st
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def _nobody_to_ask(name: str) -> ToolOutput:
+    return ToolOutput(
+        f"Not run: the tool {name!r} needs the user's approval and there is no way "
+        "to ask for it here (no interactive frontend), so it was denied. Tell the user "
+        "what you wanted to do so they can allow it or do it themselves.",
+        is_error=True,
+    )

@@ -41,7 +41,8 @@ class TextRenderer:
     def __init__(self, model_name: str | None = None, *, stream: TextIO | None = None) -> None:
         self.state = TurnDisplay(model_name)
         self._stream = stream
-        self._pending: list[str] = []
+        #: text to write and tool outputs to display, in the order they came
+        self._pending: list[str | tuple[dict[str, Any], ...]] = []
         self._lock = threading.Lock()
         self._at_line_start = True
         self._in_reasoning = False
@@ -80,6 +81,8 @@ class TextRenderer:
                 self._line(f"⚙ {event.name}({args_summary(event.arguments)}) …")
             elif isinstance(event, ToolCompleted):
                 self._line(self._completed_line(self.state.cards[event.call_id]))
+                if event.outputs:
+                    self._pending.append(tuple(event.outputs))
             elif isinstance(event, Retry):
                 self._line(
                     f"↻ Retrying (attempt {event.attempt}) after {event.delay:.1f}s: {event.reason}"
@@ -105,22 +108,25 @@ class TextRenderer:
 
     def flush(self) -> None:
         with self._lock:
-            data = "".join(self._pending)
-            self._pending.clear()
-        if data:
-            out = self._out()
-            out.write(data)
-            out.flush()
+            pending, self._pending = self._pending, []
+        text: list[str] = []
+        for item in [*pending, ()]:
+            if isinstance(item, str):
+                text.append(item)
+                continue
+            if text:
+                out = self._out()
+                out.write("".join(text))
+                out.flush()
+                text.clear()
+            _display_outputs(item)
 
     def show_tool_outputs(self, call_id: str, outputs: Sequence[dict[str, Any]]) -> None:
         """Display rich outputs below the tool's line (cell thread only)."""
-        from IPython.display import display
-
         with self._lock:
             self.state.add_outputs(call_id, outputs)
         self.flush()
-        for output in outputs:
-            display(output.get("data", output), metadata=output.get("metadata") or None, raw=True)
+        _display_outputs(outputs)
 
     def finish(self, stop_reason: str | None = None) -> None:
         if self._finished:
@@ -132,3 +138,15 @@ class TextRenderer:
                 self._line(EMPTY_ANSWER)
             self._line("[" + status_text(self.state.status(), timing=True) + "]")
         self.flush()
+
+
+def _display_outputs(outputs: Sequence[dict[str, Any]]) -> None:
+    """A tool's figures and tables, shown as the cell's own outputs (cell thread only)."""
+    from IPython.display import display
+
+    for output in outputs:
+        data = dict(output.get("data", output))
+        plain = str(data.get("text/plain", ""))
+        if "text/markdown" in data and plain.startswith("<") and plain.endswith("object>"):
+            data["text/plain"] = data["text/markdown"]  # a terminal shows text/plain only
+        display(data, metadata=output.get("metadata") or None, raw=True)

@@ -17,8 +17,13 @@ __all__ = ["to_anthropic", "to_anthropic_tools"]
 CONTINUE = "(continuing the conversation)"
 
 
-def to_anthropic(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """``(system, messages)`` for ``client.messages.create``."""
+def to_anthropic(messages: list[dict[str, Any]], tool_blocks: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    """``(system, messages)`` for ``client.messages.create``.
+
+    The API refuses ``tool_use``/``tool_result`` blocks in a request without tool
+    definitions (a title request, a model run as plain chat): with ``tool_blocks``
+    False, earlier tool calls and results become short text notes instead.
+    """
     system: list[str] = []
     out: list[dict[str, Any]] = []
     for message in messages:
@@ -38,6 +43,8 @@ def to_anthropic(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, An
             target = "user"
         else:  # markers and anything else never reach a model
             continue
+        if not tool_blocks:
+            blocks = [_as_text(block) for block in blocks]
         if not blocks:
             continue
         if out and out[-1]["role"] == target:
@@ -64,6 +71,14 @@ def to_anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return converted
+
+
+def _as_text(block: dict[str, Any]) -> dict[str, Any]:
+    if block["type"] == "tool_use":
+        return {"type": "text", "text": f"(called {block['name']} with {json.dumps(block['input'])})"}
+    if block["type"] == "tool_result":
+        return {"type": "text", "text": f"(tool result) {block['content']}"}
+    return block
 
 
 def _text(content: Any) -> str:

@@ -72,7 +72,7 @@ class AnthropicProvider(Provider):
         cancel: threading.Event,
     ) -> Iterator[Chunk]:
         key = self._api_key()
-        system, converted = to_anthropic(messages)
+        system, converted = to_anthropic(messages, tool_blocks=bool(tools))
         params: dict[str, Any] = {
             "model": self.model,
             "messages": converted,
@@ -89,8 +89,9 @@ class AnthropicProvider(Provider):
         guard: StreamGuard[Any] = StreamGuard(cancel)
         with guard:
             try:
-                client = self._client(key)
-                stream = guard.open(lambda: client.messages.create(**params))
+                # the first call imports the SDK and builds its TLS context (a second
+                # or more): in the guarded thread too, so a cancel is never kept waiting
+                stream = guard.open(lambda: self._client(key).messages.create(**params))
                 if stream is None:
                     return
                 try:

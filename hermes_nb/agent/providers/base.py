@@ -12,7 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "Chunk",
@@ -60,7 +60,7 @@ class RetryNotice:
     reason: str
 
 
-Chunk = Union[TextDelta, ReasoningDelta, ToolCallRequest, UsageChunk, RetryNotice]
+Chunk = TextDelta | ReasoningDelta | ToolCallRequest | UsageChunk | RetryNotice
 
 
 class Provider(ABC):

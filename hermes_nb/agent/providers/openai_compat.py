@@ -103,8 +103,9 @@ class OpenAICompatProvider(Provider):
         guard: StreamGuard[Any] = StreamGuard(cancel)
         with guard:
             try:
-                client = self._client(key)
-                stream = guard.open(lambda: client.chat.completions.create(**params))
+                # the first call imports the SDK and builds its TLS context (a second
+                # or more): in the guarded thread too, so a cancel is never kept waiting
+                stream = guard.open(lambda: self._client(key).chat.completions.create(**params))
                 if stream is None:
                     return
                 try:
@@ -133,7 +134,7 @@ class OpenAICompatProvider(Provider):
                 continue
             choice = choices[0]
             delta = choice.delta
-            text = delta.content
+            text = delta.content or delta.refusal
             if text:
                 yield TextDelta(text)
             if delta.tool_calls:
@@ -245,13 +246,19 @@ class OpenAICompatProvider(Provider):
                 )
             return ProviderError(f"{label} refused the request (HTTP {status}): {detail}")
         if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
+            hint = " (is the server running?)" if self.endpoint.free else ""
             return RetryableError(
                 "the connection dropped",
                 ProviderUnavailableError,
-                f"Cannot reach {label} at {where}",
+                f"Cannot reach {label} at {where}{hint}",
             )
-        if isinstance(err, (ValueError, openai.APIError)):
-            # a chunk that is not JSON, fails validation, or an error event mid-stream
+        if isinstance(err, openai.APIError):  # an error event inside the stream
+            return RetryableError(
+                "an error in the stream",
+                ProviderUnavailableError,
+                f"{label} keeps failing mid-reply: {scrub(err.message, key)}",
+            )
+        if isinstance(err, ValueError):  # a chunk that is not JSON or fails validation
             return RetryableError(
                 "a malformed reply",
                 ProviderUnavailableError,
