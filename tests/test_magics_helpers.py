@@ -8,18 +8,18 @@ and ``replays`` (every ReplayProvider the magics built, with the requests it got
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dead_run import leave_dead_run  # noqa: F401  (re-exported for the magic tests)
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from traitlets.config import Config
 
-from hermes_nb import config, models, streaming
+from hermes_nb import models, streaming
 from hermes_nb.agent.providers.replay import ReplayProvider
 
 NOTEBOOK = "nb.ipynb"
@@ -103,26 +103,6 @@ class Notebook:
 
 def roles(messages: list[dict[str, Any]]) -> list[str]:
     return [m["role"] for m in messages]
-
-
-def leave_dead_run(session_id: str, partial: str = "") -> None:
-    """Leave on disk what a kernel killed after its first tool result leaves behind:
-    a pending request, one of two tool calls answered, maybe some answer text."""
-    with config._get_session_agent_lock(session_id):
-        session = models.get_session(session_id)
-        session.active_stream_id = "deadbeef00000000"
-        session.active_stream_owner = {"pid": 999999, "host": "gone", "started_at": 1.0}
-        session.pending_user_message = "analyse the data"
-        session.pending_started_at = time.time() - 60
-        session.pending_messages = [
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"1+1\"}"}},
-                {"id": "c2", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"2+2\"}"}},
-            ]},
-            {"role": "tool", "tool_call_id": "c1", "content": "2"},
-        ]
-        session.pending_partial_text = partial
-        session.save()
 
 
 MakeNotebook = Callable[..., Notebook]

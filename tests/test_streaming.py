@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dead_run import leave_dead_run
 
 from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.agent.events import Event
@@ -263,28 +264,9 @@ def test_cancel_stream_keeps_partial_output_and_the_run_then_finds_itself_stale(
     assert on_disk(sid)["active_stream_id"] is None
 
 
-def _dead_run(sid: str) -> None:
-    """Leave on disk what a kernel killed after its first tool result leaves."""
-    with config._get_session_agent_lock(sid):
-        session = models.get_session(sid)
-        session.active_stream_id = "deadbeef"
-        session.active_stream_owner = {"pid": 999999, "host": "gone", "started_at": 1.0}
-        session.pending_user_message = "analyse the data"
-        session.pending_started_at = time.time() - 60
-        session.pending_messages = [
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"1+1\"}"}},
-                {"id": "c2", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"2+2\"}"}},
-            ]},
-            {"role": "tool", "tool_call_id": "c1", "content": "2"},
-        ]
-        session.pending_partial_text = ""
-        session.save()
-
-
 def test_restore_repairs_a_run_left_by_a_dead_kernel(session_dir: Path) -> None:
     sid = models.new_session(title="Analysis", notebook="nb.ipynb").session_id
-    _dead_run(sid)
+    leave_dead_run(sid)
     models.SESSIONS.clear()
 
     reports = streaming.restore_interrupted("nb.ipynb")
@@ -303,7 +285,7 @@ def test_restore_repairs_a_run_left_by_a_dead_kernel(session_dir: Path) -> None:
 
 def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Path) -> None:
     sid = models.new_session(title="Analysis", notebook="nb.ipynb").session_id
-    _dead_run(sid)
+    leave_dead_run(sid)
     models.SESSIONS.clear()
     streaming.restore_interrupted("nb.ipynb")
 
@@ -320,7 +302,7 @@ def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Pa
 
 def test_restore_leaves_a_run_alive_in_another_process_alone(session_dir: Path) -> None:
     sid = models.new_session(title="Live", notebook="nb.ipynb").session_id
-    _dead_run(sid)
+    leave_dead_run(sid)
     holder = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time, filelock; "
@@ -333,7 +315,7 @@ def test_restore_leaves_a_run_alive_in_another_process_alone(session_dir: Path) 
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         models.SESSIONS.clear()
         assert streaming.restore_interrupted("nb.ipynb") == []
-        assert on_disk(sid)["active_stream_id"] == "deadbeef"
+        assert on_disk(sid)["active_stream_id"] == "deadbeef00000000"
     finally:
         holder.kill()
         holder.wait()

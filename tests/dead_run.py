@@ -1,0 +1,27 @@
+"""What a kernel killed mid-run leaves on disk, for restore and resume tests."""
+
+from __future__ import annotations
+
+import time
+
+from hermes_nb import config, models
+
+
+def leave_dead_run(session_id: str, partial: str = "") -> None:
+    """Leave on disk what a kernel killed after its first tool result leaves behind:
+    a pending request, one of two tool calls answered, maybe some answer text."""
+    with config._get_session_agent_lock(session_id):
+        session = models.get_session(session_id)
+        session.active_stream_id = "deadbeef00000000"
+        session.active_stream_owner = {"pid": 999999, "host": "gone", "started_at": 1.0}
+        session.pending_user_message = "analyse the data"
+        session.pending_started_at = time.time() - 60
+        session.pending_messages = [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"1+1\"}"}},
+                {"id": "c2", "type": "function", "function": {"name": "python", "arguments": "{\"code\": \"2+2\"}"}},
+            ]},
+            {"role": "tool", "tool_call_id": "c1", "content": "2"},
+        ]
+        session.pending_partial_text = partial
+        session.save()
