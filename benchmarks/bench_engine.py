@@ -11,15 +11,17 @@ Target: agent / raw <= 1.1. Wall time on a shared machine is noisy, so each roun
 runs both back to back and the report gives the median of the per-round ratios, and
 the same for this process's CPU time (the server's CPU is not counted).
 
-A second, steadier figure: the chunks the SDK parsed are kept and replayed from a
-list, with no network, through the provider's reader alone and through the whole
-loop. That isolates what hermes_nb adds per token from the SDK's own parsing.
+A second, steadier figure, with no network: the response lines are recorded once
+and replayed from a list through the provider's reader alone (SSE split, JSON,
+deltas) and through the whole loop, next to the SDK's typed parsing of the same
+chunks (what the raw client pays per token beyond the network).
 Run: ``python benchmarks/bench_engine.py [--tokens N] [--rounds R]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -90,66 +92,58 @@ def through_agent(agent: Agent) -> tuple[Timing, int]:
     return elapsed, counts[0]
 
 
-class _Recorded:
-    """An SDK stream stand-in replaying chunks the SDK already parsed."""
+class _ReplayLines(Provider):
+    """The OpenAI provider's reader over recorded response lines: no network."""
 
-    def __init__(self, chunks: list[Any]) -> None:
-        self.chunks = chunks
-
-    def __iter__(self) -> Any:
-        return iter(self.chunks)
-
-    def close(self) -> None:
-        pass
-
-
-class _ReplayParsed(Provider):
-    """The OpenAI provider's reader over recorded chunks: no network, no SDK parsing."""
-
-    def __init__(self, reader: OpenAICompatProvider, chunks: list[Any]) -> None:
+    def __init__(self, reader: OpenAICompatProvider, lines: list[str]) -> None:
         self.reader = reader
-        self.chunks = chunks
+        self.lines = lines
         self.spec = "bench:recorded"
 
     def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], cancel: threading.Event) -> Any:
-        yield from self.reader._read(_Recorded(self.chunks), cancel)
+        yield from self.reader._read(self.lines, cancel)
 
 
 def isolated_overhead(url: str, rounds: int) -> None:
-    """Per-token cost of hermes_nb itself, measured on chunks parsed in advance."""
+    """CPU per token without the network: SDK typed parsing, our reader, the whole loop."""
     import openai
 
     client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
-    chunks = list(client.chat.completions.create(model=MODEL, messages=[], stream=True, stream_options={"include_usage": True}))
+    params: dict[str, Any] = {"model": MODEL, "messages": [], "stream": True, "stream_options": {"include_usage": True}}
+    with client.chat.completions.with_streaming_response.create(**params) as response:
+        lines = list(response.iter_lines())
     client.close()
+    payloads = [line[6:] for line in lines if line.startswith("data: {")]
+    chunk_type = openai.types.chat.ChatCompletionChunk
     reader = resolve_provider(f"openai:{MODEL}")
     assert isinstance(reader, OpenAICompatProvider)
-    agent = Agent(_ReplayParsed(reader, chunks), builtin_tools({}))
+    agent = Agent(_ReplayLines(reader, lines), builtin_tools({}))
 
-    def bare() -> None:
-        for chunk in chunks:
+    def sdk_typed() -> None:  # what openai's Stream does per chunk: JSON, then construct
+        for data in payloads:
+            chunk = chunk_type.construct(**json.loads(data))
             if chunk.choices and chunk.choices[0].delta.content:
                 pass
 
     def provider_only() -> None:
-        for _ in reader._read(_Recorded(chunks), threading.Event()):
+        for _ in reader._read(lines, threading.Event()):
             pass
 
     def whole_loop() -> None:
         agent.run([], "go", lambda event: None, threading.Event())
 
     costs = {}
-    for name, fn in (("bare iteration", bare), ("provider reader", provider_only), ("agent loop", whole_loop)):
+    steps = (("SDK typed chunks", sdk_typed), ("provider reader", provider_only), ("agent loop", whole_loop))
+    for name, fn in steps:
         times = []
         for _ in range(rounds):
             started = time.process_time()
             fn()
             times.append(time.process_time() - started)
-        costs[name] = min(times) / len(chunks) * 1e6
-    base = costs["bare iteration"]
-    print("without network (chunks parsed in advance), CPU per token, best of", rounds)
+        costs[name] = min(times) / len(payloads) * 1e6
+    print(f"without network (recorded lines), CPU per token, best of {rounds}:")
     for name, cost in costs.items():
-        print(f"  {name:<16} {cost:6.2f} us   (+{cost - base:5.2f} us over bare iteration)")
+        print(f"  {name:<17} {cost:7.2f} us")
 
 
 def main(argv: list[str] | None = None) -> None:

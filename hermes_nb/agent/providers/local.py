@@ -94,6 +94,7 @@ class LocalProvider(Provider):
     """Plain chat with the built-in model; generation stops between tokens on cancel."""
 
     supports_tools = False
+    generates_titles = False  # its titles are answers, and would hold the model after each first reply
     context_window = N_CTX
 
     def __init__(

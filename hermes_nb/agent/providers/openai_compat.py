@@ -4,13 +4,17 @@ One client for OpenAI, OpenRouter, Ollama and OpenAI-compatible servers (vLLM,
 llama.cpp server, LM Studio); an ``Endpoint`` says where to send requests and which
 variable holds the key. The key is read from the environment for each request and
 never kept on the provider, logged or put in a message.
+
+The SDK sends the request (auth, base URL, headers, status errors); the event stream
+of the body is read here as plain dicts (see ``sse.py`` for why).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +30,7 @@ from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .common import PendingCall, error_field, is_transport_error, scrub, server_message
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
+from .sse import StreamErrorEvent, sse_data
 from .streamguard import StreamGuard
 
 __all__ = ["Endpoint", "OpenAICompatProvider"]
@@ -105,47 +110,60 @@ class OpenAICompatProvider(Provider):
             try:
                 # the first call imports the SDK and builds its TLS context (a second
                 # or more): in the guarded thread too, so a cancel is never kept waiting
-                stream = guard.open(lambda: self._client(key).chat.completions.create(**params))
-                if stream is None:
+                response = guard.open(lambda: self._open(key, params))
+                if response is None:
                     return
                 try:
-                    yield from self._read(stream, cancel)
+                    yield from self._read(response.iter_lines(), cancel)
                 finally:
-                    stream.close()
+                    response.close()
             except Exception as err:
                 if cancel.is_set():
                     return
                 raise self._translate(err, key) from err
 
-    def _read(self, stream: Any, cancel: threading.Event) -> Iterator[Chunk]:
-        """The hot path: one iteration per chunk, no allocation beyond the deltas."""
+    def _open(self, key: str, params: dict[str, Any]) -> Any:
+        """Send the request; the SDK raises its status errors, we read the body."""
+        client = self._client(key)
+        return client.chat.completions.with_streaming_response.create(**params).__enter__()
+
+    def _read(self, lines: Iterable[str], cancel: threading.Event) -> Iterator[Chunk]:
+        """The hot path: one small dict per chunk, no per-token work beyond the deltas."""
         pending: list[PendingCall] = []
         by_index: dict[int, PendingCall] = {}
-        usage = None
+        usage: dict[str, Any] | None = None
         finish = None
         is_set = cancel.is_set
-        for chunk in stream:
+        loads = json.loads
+        for data in sse_data(lines):
             if is_set():
                 return
-            if chunk.usage is not None:
-                usage = chunk.usage
-            choices = chunk.choices
+            if data == "[DONE]":
+                break
+            chunk = loads(data)
+            if not isinstance(chunk, dict):
+                raise ValueError(f"a chunk that is not an object: {data[:80]}")
+            if "error" in chunk:
+                raise StreamErrorEvent(_error_text(chunk["error"]))
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            choices = chunk.get("choices")
             if not choices:
                 continue
             choice = choices[0]
-            delta = choice.delta
-            text = delta.content or delta.refusal
-            if text:
-                yield TextDelta(text)
-            if delta.tool_calls:
-                _collect(pending, by_index, delta.tool_calls)
-            extra = getattr(delta, "model_extra", None)
-            if extra:
-                reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+            delta = choice.get("delta")
+            if delta:
+                text = delta.get("content") or delta.get("refusal")
+                if text and isinstance(text, str):
+                    yield TextDelta(text)
+                calls = delta.get("tool_calls")
+                if calls:
+                    _collect(pending, by_index, calls)
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning and isinstance(reasoning, str):
                     yield ReasoningDelta(reasoning)
-            if choice.finish_reason:
-                finish = choice.finish_reason
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
         if is_set():
             return
         if finish is None:
@@ -159,13 +177,12 @@ class OpenAICompatProvider(Provider):
         if usage is not None:
             yield self._usage(usage)
 
-    def _usage(self, usage: Any) -> UsageChunk:
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        extra = getattr(usage, "model_extra", None) or {}
+    def _usage(self, usage: dict[str, Any]) -> UsageChunk:
+        tokens_in = int(usage.get("prompt_tokens") or 0)
+        tokens_out = int(usage.get("completion_tokens") or 0)
         cost: float | None
-        if isinstance(extra.get("cost"), (int, float)):
-            cost = float(extra["cost"])  # OpenRouter reports what it charged
+        if isinstance(usage.get("cost"), (int, float)):
+            cost = float(usage["cost"])  # OpenRouter reports what it charged
         elif self.endpoint.free:
             cost = 0.0
         else:
@@ -252,11 +269,11 @@ class OpenAICompatProvider(Provider):
                 ProviderUnavailableError,
                 f"Cannot reach {label} at {where}{hint}",
             )
-        if isinstance(err, openai.APIError):  # an error event inside the stream
+        if isinstance(err, (StreamErrorEvent, openai.APIError)):  # an error event mid-stream
             return RetryableError(
                 "an error in the stream",
                 ProviderUnavailableError,
-                f"{label} keeps failing mid-reply: {scrub(err.message, key)}",
+                f"{label} keeps failing mid-reply: {scrub(str(err), key)}",
             )
         if isinstance(err, ValueError):  # a chunk that is not JSON or fails validation
             return RetryableError(
@@ -270,17 +287,24 @@ class OpenAICompatProvider(Provider):
 def _collect(pending: list[PendingCall], by_index: dict[int, PendingCall], deltas: list[Any]) -> None:
     """Add tool-call deltas to their calls, by index (a new id at a used index is a new call)."""
     for tc in deltas:
-        index = tc.index if tc.index is not None else -1
+        index = tc.get("index", -1)
+        call_id = tc.get("id")
         slot = by_index.get(index)
-        if slot is None or (tc.id and slot.call_id and tc.id != slot.call_id):
+        if slot is None or (call_id and slot.call_id and call_id != slot.call_id):
             slot = PendingCall()
             pending.append(slot)
             by_index[index] = slot
-        if tc.id:
-            slot.call_id = tc.id
-        function = tc.function
-        if function is not None:
-            if function.name and not slot.name:
-                slot.name = function.name
-            if function.arguments:
-                slot.parts.append(function.arguments)
+        if call_id:
+            slot.call_id = call_id
+        function = tc.get("function")
+        if function:
+            if function.get("name") and not slot.name:
+                slot.name = function["name"]
+            if function.get("arguments"):
+                slot.parts.append(function["arguments"])
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)

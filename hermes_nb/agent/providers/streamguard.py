@@ -12,8 +12,9 @@ agent thread blocked inside ``recv`` where no flag is ever looked at. Two phases
   sees the cancel flag and returns quietly.
 
 This needs no per-chunk work from the reading thread, so streaming costs nothing
-extra. It works for any SDK whose stream object exposes an httpx(-like) ``response``
-with the ``network_stream`` extension (openai and anthropic both do).
+extra. It works for any SDK object exposing an httpx(-like) ``response`` or
+``http_response`` with the ``network_stream`` extension (httpx and httpx2 both give
+it); without it, the reader still stops at the next chunk.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ class StreamGuard(Generic[T]):
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
-    """The socket under an SDK stream's httpx response, if the transport exposes it."""
+    """The socket under an SDK stream's (or raw response's) httpx response, if exposed."""
     try:
-        network = stream.response.extensions.get("network_stream")
+        response = getattr(stream, "http_response", None) or stream.response
+        network = response.extensions.get("network_stream")
         sock = network.get_extra_info("socket") if network is not None else None
     except Exception:  # an unusual transport: fall back to per-chunk checks
         return None
