@@ -29,6 +29,7 @@ from hermes_nb.agent.providers.base import (
 )
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
 from hermes_nb.agent.providers.retry import RetryPolicy
+from hermes_nb.agent.providers.sse import sse_data
 from hermes_nb.errors import (
     AuthenticationError,
     ProviderError,
@@ -303,3 +304,15 @@ def test_openrouter_uses_its_own_key_variable(server: ScriptedServer, monkeypatc
     chunks = run(resolve_provider("openrouter:openai/gpt-4o-mini", base_url=server.url, retry=FAST))
     assert texts(chunks) == "hi"
     assert server.requests[0].headers["authorization"] == "Bearer or-secret"
+
+
+def test_sse_events_are_split_as_the_specification_says() -> None:
+    lines = [": keep-alive", "event: message", "data: {\"a\":", "data:1}", "id: 7", "", "", "data: [DONE]", ""]
+    assert list(sse_data(lines)) == ['{"a":\n1}', "[DONE]"]
+    assert list(sse_data(["data: tail without blank line"])) == ["tail without blank line"]
+
+
+def test_chunk_that_is_not_an_object_is_malformed(server: ScriptedServer) -> None:
+    server.push({"steps": [{"raw": "data: 42\n\n"}]}, text_reply("ok"))
+    chunks = run(make())
+    assert [c.reason for c in chunks if isinstance(c, RetryNotice)] == ["a malformed reply"]
