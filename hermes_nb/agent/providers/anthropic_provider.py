@@ -27,7 +27,7 @@ from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .common import PendingCall, error_field, is_transport_error, scrub, server_message
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
-from .streamguard import StreamGuard
+from .streamguard import guarded_stream
 
 __all__ = ["AnthropicProvider", "INSTALL_COMMAND"]
 
@@ -86,22 +86,12 @@ class AnthropicProvider(Provider):
         yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
 
     def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
-        guard: StreamGuard[Any] = StreamGuard(cancel)
-        with guard:
-            try:
-                # the first call imports the SDK and builds its TLS context (a second
-                # or more): in the guarded thread too, so a cancel is never kept waiting
-                stream = guard.open(lambda: self._client(key).messages.create(**params))
-                if stream is None:
-                    return
-                try:
-                    yield from self._read(stream, cancel)
-                finally:
-                    stream.close()
-            except Exception as err:
-                if cancel.is_set():
-                    return
-                raise self._translate(err, key) from err
+        return guarded_stream(
+            cancel,
+            lambda: self._client(key).messages.create(**params),
+            lambda stream: self._read(stream, cancel),
+            lambda err: self._translate(err, key),
+        )
 
     def _read(self, stream: Any, cancel: threading.Event) -> Iterator[Chunk]:
         calls: dict[int, PendingCall] = {}

@@ -31,7 +31,7 @@ from .common import PendingCall, error_field, is_transport_error, scrub, server_
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .sse import StreamErrorEvent, sse_data
-from .streamguard import StreamGuard
+from .streamguard import guarded_stream
 
 __all__ = ["Endpoint", "OpenAICompatProvider"]
 
@@ -105,22 +105,12 @@ class OpenAICompatProvider(Provider):
     # -- one request
 
     def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
-        guard: StreamGuard[Any] = StreamGuard(cancel)
-        with guard:
-            try:
-                # the first call imports the SDK and builds its TLS context (a second
-                # or more): in the guarded thread too, so a cancel is never kept waiting
-                response = guard.open(lambda: self._open(key, params))
-                if response is None:
-                    return
-                try:
-                    yield from self._read(response.iter_lines(), cancel)
-                finally:
-                    response.close()
-            except Exception as err:
-                if cancel.is_set():
-                    return
-                raise self._translate(err, key) from err
+        return guarded_stream(
+            cancel,
+            lambda: self._open(key, params),
+            lambda response: self._read(response.iter_lines(), cancel),
+            lambda err: self._translate(err, key),
+        )
 
     def _open(self, key: str, params: dict[str, Any]) -> Any:
         """Send the request; the SDK raises its status errors, we read the body."""

@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["StreamGuard"]
+__all__ = ["StreamGuard", "guarded_stream"]
 
 log = logging.getLogger("hermes_nb.providers")
 
@@ -118,3 +118,29 @@ def _close_quietly(stream: Any) -> None:
         stream.close()
     except Exception:
         log.debug("closing an abandoned stream failed", exc_info=True)
+
+
+def guarded_stream(
+    cancel: threading.Event,
+    open_fn: Callable[[], Any],
+    read_fn: Callable[[Any], Iterator[Any]],
+    translate: Callable[[Exception], Exception],
+) -> Iterator[Any]:
+    """One request of any provider: open it where a cancel can abandon it, read it,
+    always close it, and turn its failure into our error (none after a cancel)."""
+    guard: StreamGuard[Any] = StreamGuard(cancel)
+    with guard:
+        try:
+            # the first call imports the SDK and builds its TLS context (a second or
+            # more): in the guarded thread too, so a cancel is never kept waiting
+            stream = guard.open(open_fn)
+            if stream is None:
+                return
+            try:
+                yield from read_fn(stream)
+            finally:
+                stream.close()
+        except Exception as err:
+            if cancel.is_set():
+                return
+            raise translate(err) from err
