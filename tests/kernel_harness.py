@@ -88,8 +88,15 @@ class Kernel:
 
     # -- executing -------------------------------------------------------------------
 
-    def submit(self, code: str) -> Execution:
-        return Execution(msg_id=self.kc.execute(code, allow_stdin=False))
+    def submit(self, code: str, allow_stdin: bool = False) -> Execution:
+        return Execution(msg_id=self.kc.execute(code, allow_stdin=allow_stdin))
+
+    def answer_input(self, answer: str, timeout: float = 30.0) -> str:
+        """Wait for the kernel's ``input()`` prompt, answer it, return the prompt."""
+        msg = self.kc.get_stdin_msg(timeout=timeout)
+        assert msg["msg_type"] == "input_request", msg["msg_type"]
+        self.kc.input(answer)
+        return str(msg["content"]["prompt"])
 
     def collect(self, ex: Execution, timeout: float = 60.0, until: Any = None) -> Execution:
         """Read iopub for ``ex`` until it is idle, or ``until(ex)`` is true, or timeout."""

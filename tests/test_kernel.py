@@ -148,3 +148,24 @@ def test_two_kernels_on_one_folder_never_take_each_others_run(tmp_path: Path) ->
             [saved] = sessions(tmp_path)
             assert saved["active_stream_id"] is None
             assert saved["messages"][0]["content"] == "A long job."
+
+
+def test_an_ask_tool_is_approved_through_the_stdin_channel_while_the_cell_runs(tmp_path: Path) -> None:
+    replies = [
+        tool_reply([("call_1", "shell", {"command": "echo approved-run"})]),
+        tool_reply([("call_2", "shell", {"command": "echo refused-run"})]),
+        text_reply("One ran, one was refused."),
+    ]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        running = k.submit("%%agent\nRun two commands.", allow_stdin=True)
+        first = k.answer_input("y")
+        second = k.answer_input("n")
+        done = k.collect(running, timeout=60)
+        assert "Allow shell" in first and "echo approved-run" in first
+        assert "echo refused-run" in second
+        assert "One ran, one was refused." in done.text()
+        [saved] = sessions(tmp_path)
+        results = {m["tool_call_id"]: m["content"] for m in saved["messages"] if m["role"] == "tool"}
+        assert "approved-run" in results["call_1"]
+        assert results["call_2"].startswith("The user declined")  # never ran
