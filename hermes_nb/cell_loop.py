@@ -134,16 +134,15 @@ def drive(
 
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
     run.start()
-    history = run.history()
-
-    def work() -> None:
-        try:
-            inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn)))
-        except BaseException as exc:  # reported on the cell thread
-            inbox.put(_End(error=exc))
-
-    worker = threading.Thread(target=work, name=f"hermes_nb-agent-{run.stream_id}", daemon=True)
-    worker.start()
+    try:
+        history = run.history()
+        worker = threading.Thread(
+            target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
+        )
+        worker.start()
+    except BaseException as exc:  # the request is on disk: keep it, never leave it pending
+        run.fail(exc)
+        raise
     end: _End | None
     try:
         renderer.start()
@@ -152,6 +151,14 @@ def drive(
         run.cancel_event.set()
         end = _End(error=exc)
     return _conclude(run, renderer, end)
+
+
+def _work(agent: AgentLike, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
+    """The agent thread: one turn, whose end (or failure) goes to the cell thread."""
+    try:
+        inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn)))
+    except BaseException as exc:  # reported on the cell thread
+        inbox.put(_End(error=exc))
 
 
 def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) -> _End | None:

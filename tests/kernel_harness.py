@@ -48,12 +48,13 @@ class Kernel:
         self.env = {**os.environ, **(env or {})}
         self.km = KernelManager(kernel_name="python3")
         self.kc: Any = None
+        self.extra_arguments: list[str] = []
 
     def start(self) -> None:
         self.km.start_kernel(
             cwd=str(self.cwd),
             env=self.env,
-            extra_arguments=["--HistoryManager.enabled=False"],
+            extra_arguments=["--HistoryManager.enabled=False", *self.extra_arguments],
         )
         self._connect()
 

@@ -169,3 +169,14 @@ def test_an_ask_tool_is_approved_through_the_stdin_channel_while_the_cell_runs(t
         results = {m["tool_call_id"]: m["content"] for m in saved["messages"] if m["role"] == "tool"}
         assert "approved-run" in results["call_1"]
         assert results["call_2"].startswith("The user declined")  # never ran
+
+
+def test_settings_given_on_the_kernel_command_line_reach_the_magic(tmp_path: Path) -> None:
+    k = Kernel(tmp_path, {"HERMES_NB_MODEL": "replay:nothing.json"})
+    k.extra_arguments = ["--AgentMagics.max_turns=3", "--AgentMagics.display=static"]
+    k.start()
+    try:
+        out = k.run("%load_ext hermes_nb\nfrom hermes_nb.magics import _LOADED\nm = list(_LOADED.values())[-1]\nprint(m.max_turns, m.display)")
+        assert out.stdout.strip().endswith("3 static"), out.text()
+    finally:
+        k.shutdown()

@@ -374,3 +374,18 @@ def test_checkpoints_racing_session_operations_only_save_real_states(session_dir
         watcher.join()
     real = set(in_memory)
     assert on_disk_states and all(state in real for state in on_disk_states)
+
+
+def test_a_failure_between_the_pending_save_and_the_agent_thread_still_cleans_up(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = models.new_session(title="t").session_id
+
+    def broken_history(self: streaming.Run) -> list[dict[str, Any]]:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(streaming.Run, "history", broken_history)
+    agent = Agent(StepProvider(say("never")), None)
+    with pytest.raises(OSError):
+        drive(streaming.Run(sid, "keep me"), agent, Recorder())
+    saved = on_disk(sid)
+    assert saved["active_stream_id"] is None and not streaming.ACTIVE_RUNS
+    assert saved["messages"][0]["content"] == "keep me" and saved["messages"][-1]["kind"] == "error"
