@@ -6,9 +6,13 @@ cheap on purpose: providers, widgets and SDKs load on the first run.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Silent unless the user configures logging: notices reach the cell, not stderr twice.
+logging.getLogger("hermes_nb").addHandler(logging.NullHandler())
 
 __all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension"]
 
