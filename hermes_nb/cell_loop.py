@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from hermes_nb.agent.events import Event, Notice, Token
+from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
+from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.streaming import Run, cancel_stream
+from hermes_nb.ui import Renderer
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -27,26 +29,6 @@ log = logging.getLogger("hermes_nb.cell")
 
 #: how long the agent may take to stop after a cancel before the cell gives up on it
 CANCEL_GRACE = 3.0
-
-
-class Renderer(Protocol):
-    def start(self) -> None: ...
-    def handle(self, event: Event) -> None: ...
-    def flush(self) -> None: ...
-    def finish(self, stop_reason: str) -> None: ...
-
-
-class AgentLike(Protocol):
-    kernel_runner: Any
-
-    def run(
-        self,
-        history: list[dict[str, Any]],
-        user_message: str | None,
-        sink: Callable[[Event], None],
-        cancel: threading.Event,
-        turn: Any = None,
-    ) -> Any: ...
 
 
 @dataclass
@@ -116,7 +98,7 @@ class RunOutcome:
 
 def drive(
     run: Run,
-    agent: AgentLike,
+    agent: Agent,
     renderer: Renderer,
     *,
     flush_interval: float = 0.08,
@@ -153,7 +135,7 @@ def drive(
     return _conclude(run, renderer, end)
 
 
-def _work(agent: AgentLike, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
+def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
     """The agent thread: one turn, whose end (or failure) goes to the cell thread."""
     try:
         inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn)))
@@ -246,6 +228,4 @@ def _conclude(run: Run, renderer: Renderer, end: _End | None) -> RunOutcome:
 
 
 def _error_event(error: BaseException) -> Event:
-    from hermes_nb.agent.events import ErrorEvent
-
     return ErrorEvent(message=str(error) or type(error).__name__, error_type=type(error).__name__)

@@ -352,10 +352,12 @@ class AgentMagics(Magics):
         if not stream_id:
             print("No run is pending in this session.")
             return
+        import filelock
+
         lock = config.run_lock(session.session_id)
         try:
             lock.acquire(timeout=0)
-        except Exception:
+        except filelock.Timeout:
             raise UsageError("That run is alive in another kernel; stop it there.") from None
         try:
             streaming.cancel_stream(stream_id)

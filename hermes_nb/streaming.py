@@ -132,8 +132,6 @@ class Checkpointer(threading.Thread):
         self._interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self.saves = 0
-        self.save_times: list[float] = []
 
     def poke(self) -> None:
         self._wake.set()
@@ -151,9 +149,7 @@ class Checkpointer(threading.Thread):
             if self._stopping.is_set():
                 return
             try:
-                if self._run.checkpoint():
-                    self.saves += 1
-                    self.save_times.append(time.monotonic())
+                self._run.checkpoint()
             except Exception:  # a failed checkpoint must not kill the run
                 log.exception("checkpoint of session %s failed", self._run.session_id)
 
@@ -338,29 +334,21 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     completed = list(session.pending_messages or [])
     partial = session.pending_partial_text or ""
     started = session.pending_started_at
-    n_results = sum(1 for m in completed if m.get("role") == "tool")
-    new = turn_messages(
-        session.pending_user_message, started, completed, partial, open_result, recovered=True
-    )
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
-    what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
-    new.append(
-        marker(
-            kind,
-            f"Run started {when} was {what}; kept: "
-            f"{'your message, ' if session.pending_user_message else ''}"
-            f"{n_results} tool result(s), {len(partial)} characters of answer.",
-        )
-    )
-    session.messages.extend(new)
     report = RestoreReport(
         session_id=session.session_id,
         title=session.title,
         started_at=started,
         had_user_message=session.pending_user_message is not None,
-        tool_results=n_results,
+        tool_results=sum(1 for m in completed if m.get("role") == "tool"),
         partial_chars=len(partial),
     )
+    new = turn_messages(
+        session.pending_user_message, started, completed, partial, open_result, recovered=True
+    )
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
+    what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
+    new.append(marker(kind, f"Run started {when} was {what}; kept: {report.kept()}."))
+    session.messages.extend(new)
     _clear_pending(session)
     session.save()
     return report
@@ -377,15 +365,18 @@ class RestoreReport:
     tool_results: int
     partial_chars: int
 
+    def kept(self) -> str:
+        parts = ["your message"] if self.had_user_message else []
+        parts.append(f"{self.tool_results} tool result(s)")
+        parts.append(f"{self.partial_chars} characters of answer")
+        return ", ".join(parts)
+
     def notice(self) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        kept = ["your message"] if self.had_user_message else []
-        kept.append(f"{self.tool_results} tool result(s)")
-        kept.append(f"{self.partial_chars} characters of answer")
         return (
             f"hermes_nb: the run started at {when} in session '{self.title}' "
             f"({self.session_id}) was interrupted by a kernel restart. "
-            f"Saved: {', '.join(kept)}. Run `%agent resume` to continue it."
+            f"Saved: {self.kept()}. Run `%agent resume` to continue it."
         )
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from hermes_nb import config, models
 
@@ -25,3 +30,22 @@ def leave_dead_run(session_id: str, partial: str = "") -> None:
         ]
         session.pending_partial_text = partial
         session.save()
+
+
+@contextmanager
+def run_lock_held_elsewhere(lock_file: Path) -> Iterator[None]:
+    """Another process holds this run lock, as a live kernel running that session does."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import time, filelock; "
+            f"lock = filelock.FileLock({str(lock_file)!r}); lock.acquire(); "
+            "print('held', flush=True); time.sleep(60)"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from dead_run import leave_dead_run
 from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    leave_dead_run,
     make_notebook_fixture,
     nb_fixture,
     replays_fixture,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from dead_run import leave_dead_run, run_lock_held_elsewhere
 from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    leave_dead_run,
     make_notebook_fixture,
     nb_fixture,
     replays_fixture,
@@ -242,24 +240,12 @@ def test_cancel_leaves_a_run_alive_in_another_kernel_alone(nb: Notebook) -> None
     nb.run("%agent new").ok()
     sid = nb.current
     leave_dead_run(sid)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import time, filelock; "
-            f"lock = filelock.FileLock({str(nb.sessions_dir / (sid + '.run.lock'))!r}); lock.acquire(); "
-            "print('held', flush=True); time.sleep(60)"
-        )],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held_elsewhere(nb.sessions_dir / f"{sid}.run.lock"):
         assert "alive in another kernel" in nb.run("%agent cancel").usage_error()
         nb.use_script("unused")
         assert "in progress in another kernel" in nb.run("%%agent\nme too").usage_error()
         assert nb.on_disk(sid)["active_stream_id"] == "deadbeef00000000"
         assert nb.on_disk(sid)["messages"] == []
-    finally:
-        holder.kill()
-        holder.wait()
     nb.run("%agent cancel").ok()
     assert nb.on_disk(sid)["active_stream_id"] is None
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import _thread
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dead_run import leave_dead_run
+from dead_run import leave_dead_run, run_lock_held_elsewhere
 
 from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.agent.events import Event
@@ -303,22 +301,10 @@ def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Pa
 def test_restore_leaves_a_run_alive_in_another_process_alone(session_dir: Path) -> None:
     sid = models.new_session(title="Live", notebook="nb.ipynb").session_id
     leave_dead_run(sid)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys, time, filelock; "
-            f"lock = filelock.FileLock({str(session_dir / (sid + '.run.lock'))!r}); lock.acquire(); "
-            "print('held', flush=True); time.sleep(60)"
-        )],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held_elsewhere(session_dir / f"{sid}.run.lock"):
         models.SESSIONS.clear()
         assert streaming.restore_interrupted("nb.ipynb") == []
         assert on_disk(sid)["active_stream_id"] == "deadbeef00000000"
-    finally:
-        holder.kill()
-        holder.wait()
     models.SESSIONS.clear()
     assert [r.session_id for r in streaming.restore_interrupted("nb.ipynb")] == [sid]
 

@@ -104,15 +104,20 @@ def stable_split(text: str, start: int = 0, min_chunk: int = 2000) -> int:
         ):
             best = pos
         if indent < 4 and stripped.startswith(("```", "~~~")):
-            marker = stripped[0]
-            run = len(stripped) - len(stripped.lstrip(marker))
-            if not fence:
-                fence = marker * run
-            elif stripped.startswith(fence) and not stripped.strip().strip(marker):
-                fence = ""
+            fence = _next_fence(stripped, fence)
         prev_blank = not line.strip()
         pos += len(line)
     return best
+
+
+def _next_fence(stripped: str, fence: str) -> str:
+    """The open code fence after a fence line (``fence`` is the one open before, or "")."""
+    marker = stripped[0]
+    if not fence:
+        return marker * (len(stripped) - len(stripped.lstrip(marker)))
+    if stripped.startswith(fence) and not stripped.strip().strip(marker):
+        return ""
+    return fence
 
 
 _CODE_SPAN = re.compile(r"(`+)(?:.|\n)*?(?<!`)\1(?!`)")
@@ -130,12 +135,7 @@ def neutralize_html(text: str) -> str:
     for line in text.splitlines(keepends=True):
         stripped = line.lstrip(" \t")
         if stripped.startswith(("```", "~~~")):
-            marker = stripped[0]
-            run = len(stripped) - len(stripped.lstrip(marker))
-            if not fence:
-                fence = marker * run
-            elif stripped.startswith(fence) and not stripped.strip().strip(marker):
-                fence = ""
+            fence = _next_fence(stripped, fence)
             out.append(line)
             continue
         if fence or "<" not in line:
