@@ -155,9 +155,18 @@ def save_lock_path(session_id: str) -> Path:
     return _lock_path(session_id, ".save.lock")
 
 
-@contextmanager
-def os_file_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
-    """A bare exclusive ``flock`` on ``path`` for short critical sections.
+class _HeldFlock:
+    """An exclusive ``flock`` on an open descriptor; ``release`` closes it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+
+def acquire_os_file_lock(path: Path, timeout: float = 30.0) -> Any:
+    """Take an exclusive ``flock`` on ``path``; returns an object with ``release()``.
 
     ``filelock``'s bookkeeping costs ~30x the system calls, which shows on every
     checkpoint. Use it only behind an in-process lock: two threads of one process
@@ -169,25 +178,35 @@ def os_file_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
     except ImportError:  # Windows
         import filelock
 
-        with filelock.FileLock(str(path), timeout=timeout, mode=0o600, thread_local=False):
-            yield
-        return
+        lock = filelock.FileLock(str(path), timeout=timeout, mode=0o600, thread_local=False)
+        lock.acquire()
+        return lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return _HeldFlock(fd)
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     import filelock
 
                     raise filelock.Timeout(str(path)) from None
                 time.sleep(0.001)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextmanager
+def os_file_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
+    """``acquire_os_file_lock`` as a context manager, for short critical sections."""
+    held = acquire_os_file_lock(path, timeout)
+    try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        held.release()
 
 
 def run_lock(session_id: str) -> filelock.FileLock:

@@ -12,17 +12,34 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat as _stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.errors import CorruptSessionError
+from hermes_nb.errors import CorruptSessionError, UnreadableSessionError
 from hermes_nb.fsio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes
 
-__all__ = ["DiskState", "backup", "current", "move_aside", "parse_file", "remember"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "DiskState",
+    "backup",
+    "current",
+    "move_aside",
+    "parse_file",
+    "read_bounded",
+    "read_json",
+    "record",
+    "remember",
+    "state_of",
+]
+
+#: Largest session or index file read (bytes). A bigger file is reported, never read:
+#: a symlink to ``/dev/zero`` or a runaway file must not exhaust the kernel's memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,10 @@ class DiskState:
     pending: bool
     history_rev: int
 
+    def with_stat(self, st: os.stat_result) -> DiskState:
+        """The same content in another file (a rewrite of the same bytes)."""
+        return replace(self, signature=_signature(st))
+
 
 _STATES: dict[str, DiskState] = {}
 _LOCK = threading.Lock()
@@ -43,20 +64,38 @@ def _signature(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def remember(path: Path, st: os.stat_result, data: dict[str, Any]) -> DiskState:
-    """Record what ``data`` (just written to or read from ``path``, stat ``st``) holds."""
+def state_of(st: os.stat_result, data: dict[str, Any]) -> DiskState:
+    """The facts of ``data``, stored in a file with stat ``st``."""
     messages = data.get("messages")
-    state = DiskState(
+    try:
+        rev = int(data.get("history_rev") or 0)
+    except (TypeError, ValueError):
+        rev = 0
+    return DiskState(
         _signature(st),
         len(messages) if isinstance(messages, list) else 0,
         bool(data.get("active_stream_id") or data.get("pending_user_message")),
-        int(data.get("history_rev") or 0),
+        rev,
     )
+
+
+def record(path: Path, state: DiskState) -> DiskState:
+    """Remember ``state`` as what ``path`` holds."""
     with _LOCK:
         if len(_STATES) > 4096:
             _STATES.clear()
         _STATES[str(path)] = state
     return state
+
+
+def remember(path: Path, st: os.stat_result, data: dict[str, Any]) -> DiskState:
+    """Record what ``data`` (just written to or read from ``path``, stat ``st``) holds."""
+    return record(path, state_of(st, data))
+
+
+def known(path: Path) -> DiskState | None:
+    """What this process last wrote or read at ``path``."""
+    return _STATES.get(str(path))
 
 
 def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState | None:
@@ -69,26 +108,85 @@ def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState |
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    known = _STATES.get(str(path))
-    if known is not None and known.signature == _signature(st):
-        return known
+    known_state = _STATES.get(str(path))
+    if known_state is not None and known_state.signature == _signature(st):
+        return known_state
     try:
-        data = parse_file(path)
+        data, st = read_json(path)
+    except FileNotFoundError:
+        return None
     except CorruptSessionError:
         on_corrupt(path, move_aside(path, "corrupt"))
         return None
     return remember(path, st, data)
 
 
-def parse_file(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; ``CorruptSessionError`` if it is not one."""
+def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``path`` and its stat, read from one descriptor.
+
+    Never blocks or reads without end: a FIFO, a device (a symlink to ``/dev/zero``),
+    a folder or a file over ``limit`` (default ``MAX_FILE_BYTES``) raise
+    ``UnreadableSessionError``, as does a file we may not read.
+    ``FileNotFoundError`` passes through.
+    """
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
-        data = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptSessionError(f"Session file {path} is not valid JSON ({exc}).") from None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnreadableSessionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    try:
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode):
+            raise UnreadableSessionError(f"{path} is not a regular file; it is ignored.")
+        if st.st_size > limit:
+            raise UnreadableSessionError(
+                f"{path} is {st.st_size // 2**20} MB, over the {limit // 2**20} MB limit "
+                "(hermes_nb.diskstate.MAX_FILE_BYTES); it is ignored."
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise UnreadableSessionError(f"{path} grew over the {limit // 2**20} MB limit while read.")
+        return b"".join(chunks), st
+    except OSError as exc:
+        raise UnreadableSessionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    finally:
+        os.close(fd)
+
+
+def loads(raw: bytes, what: Path) -> Any:
+    """``json.loads`` that turns every parse failure into ``CorruptSessionError``.
+
+    Deeply nested input (``[[[[...``) makes the parser recurse past Python's limit:
+    that is a corrupt file too, not a ``RecursionError`` for the caller.
+    """
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
+        raise CorruptSessionError(f"Session file {what} is not valid JSON ({reason}).") from None
+
+
+def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
+    """The session object in ``path`` and the stat of what was read."""
+    raw, st = read_bounded(path)
+    data = loads(raw, path)
     if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
         raise CorruptSessionError(f"Session file {path} does not hold a session.")
-    return data
+    return data, st
+
+
+def parse_file(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``CorruptSessionError`` if it is not one."""
+    return read_json(path)[0]
 
 
 def move_aside(path: Path, label: str) -> Path:
@@ -110,6 +208,6 @@ def backup(path: Path) -> None:
     try:
         os.link(path, tmp)
     except OSError:  # no hard links on this file system
-        atomic_write_bytes(bak, path.read_bytes())
+        atomic_write_bytes(bak, read_bounded(path)[0])
         return
     os.replace(tmp, bak)

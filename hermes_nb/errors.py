@@ -8,8 +8,11 @@ without a traceback.
     │   ├── InvalidSessionIdError      (also ValueError)
     │   ├── SessionNotFoundError       (also KeyError)
     │   ├── CorruptSessionError
+    │   ├── UnreadableSessionError
+    │   ├── SessionWriteError        (also OSError)
     │   ├── ReadOnlySessionError
     │   ├── UnsafeSaveError
+    │   │   └── SessionChangedError
     │   ├── NothingToUndoError         (also ValueError)
     │   └── RunClaimedError
     ├── ProviderError
@@ -36,11 +39,14 @@ __all__ = [
     "RateLimitError",
     "ReadOnlySessionError",
     "RunClaimedError",
+    "SessionChangedError",
     "SessionError",
     "SessionNotFoundError",
+    "SessionWriteError",
     "ToolError",
     "TurnLimitError",
     "UnknownModelError",
+    "UnreadableSessionError",
     "UnsafeSaveError",
 ]
 
@@ -68,12 +74,25 @@ class CorruptSessionError(SessionError):
     """A session file did not parse; it was moved aside, never deleted."""
 
 
+class UnreadableSessionError(SessionError):
+    """Something named like a session that is not a readable regular file (a FIFO, a
+    device, a folder, a file we may not read or one over the size limit); left alone."""
+
+
+class SessionWriteError(SessionError, OSError):
+    """The sessions folder cannot be written; the message says where to point it."""
+
+
 class ReadOnlySessionError(SessionError):
     """A session written by a newer hermes_nb: readable here, never rewritten."""
 
 
 class UnsafeSaveError(SessionError):
     """A save that would lose data (for example, wipe messages while a run is pending)."""
+
+
+class SessionChangedError(UnsafeSaveError):
+    """Another kernel changed the session in a way that cannot be merged with ours."""
 
 
 class NothingToUndoError(SessionError, ValueError):

@@ -8,14 +8,17 @@ and the folder is fsynced so the rename itself survives a power cut.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_text", "fsync_dir",
-           "sweep_temp_files"]
+           "json_bytes", "json_text", "rename_over", "replace_temp", "sweep_temp_files", "write_temp"]
 
 log = logging.getLogger("hermes_nb.fsio")
 
@@ -39,17 +42,12 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(
-    path: str | os.PathLike[str],
-    data: bytes,
-    mode: int = 0o600,
-    *,
-    sync_file: bool = True,
-    sync_dir: bool = True,
-) -> os.stat_result:
-    """Replace ``path`` with ``data`` atomically and durably; returns the new file's stat.
+def write_temp(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o600, *, sync_file: bool = True
+) -> tuple[str, os.stat_result]:
+    """Write ``data`` to a new temp file beside ``path``; returns its name and stat.
 
-    ``sync_file=False`` only for derived data that is rebuilt when it does not parse.
+    The stat is that of the final file once renamed (a rename keeps inode, size, mtime).
     """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(
@@ -68,16 +66,86 @@ def atomic_write_bytes(
             st = os.fstat(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    return tmp, st
+
+
+def replace_temp(tmp: str, path: str | os.PathLike[str]) -> None:
+    """``os.replace`` a temp file from ``write_temp`` over ``path``; the temp file never outlives a failure."""
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def rename_over(tmp: str, path: str | os.PathLike[str]) -> None:
+    """Put a temp file in place again to repair an out-of-order rename (see ``publish``).
+
+    ``rename(2)`` replaces the target atomically on POSIX, as ``os.replace`` does; only
+    Windows needs ``os.replace`` for an existing target.
+    """
+    try:
+        (os.replace if os.name == "nt" else os.rename)(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int = 0o600,
+    *,
+    sync_file: bool = True,
+    sync_dir: bool = True,
+) -> os.stat_result:
+    """Replace ``path`` with ``data`` atomically and durably; returns the new file's stat.
+
+    ``sync_file=False`` only for derived data that is rebuilt when it does not parse.
+    """
+    tmp, st = write_temp(path, data, mode, sync_file=sync_file)
+    replace_temp(tmp, path)
     if sync_dir:
-        fsync_dir(target.parent)
+        fsync_dir(Path(path).parent)
     return st
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(data: Any) -> str:
+    """Compact JSON text that can always be encoded as UTF-8 (see ``json_bytes``)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_bytes(data: Any) -> bytes:
+    """Compact UTF-8 JSON that never fails on text content.
+
+    A lone surrogate (``'\\udcff'``: an undecodable byte of a file name, half of an
+    emoji a provider split across two chunks) cannot be encoded as UTF-8. Such
+    characters are written as JSON ``\\uXXXX`` escapes instead, which ``json.loads``
+    reads back to the very same string (two halves of a pair come back as the one
+    character they encode). Everything else stays plain UTF-8, so files stay small
+    and readable; ``errors="replace"`` would have lost the character.
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def atomic_write_text(

@@ -4,31 +4,79 @@ Listing sessions reads this one file instead of every session. A save upserts it
 own row under a cross-process lock (read, replace one row, atomic write), so the
 cost of a save does not grow with the number of sessions in the folder. The index is
 derived data: when it is missing or does not parse it is rebuilt from the files.
+
+The file is a JSON *list* of rows, each naming its session under ``session_id`` (the
+layout other tools read). The layout's version is in each row (``index_version``).
+An index in the older layout (``{"version": 1, "sessions": [{"id": ...}]}``) is read
+and rewritten in this one by the next save. Fields of a wrong type are coerced; a row
+without a valid session id makes the index be rebuilt from the files (reported once
+through ``consume_problems``).
+
+Writes are ordered like session saves (``publish``): a writer builds its version
+under a short in-process lock, renames it into place without that lock, and the
+newest version is what stays.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.fsio import atomic_write_text
+from hermes_nb import diskstate, fsio, publish
+from hermes_nb.errors import CorruptSessionError, UnreadableSessionError
 
-__all__ = ["INDEX_VERSION", "IndexRow", "read_rows", "rebuild", "remove_row", "upsert_row"]
+__all__ = [
+    "INDEX_VERSION",
+    "IndexRow",
+    "consume_problems",
+    "read_rows",
+    "rebuild",
+    "remove_row",
+    "upsert_row",
+]
 
 log = logging.getLogger("hermes_nb.index")
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 INDEX_NAME = "_index.json"
+_ID_RE = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
+_PROBLEMS: collections.deque[str] = collections.deque(maxlen=50)
 
-#: In-process guard in front of the file lock: threads then wait on a real lock
-#: instead of polling the file lock.
-_THREAD_LOCK = threading.Lock()
+
+def consume_problems() -> list[str]:
+    """Problems found in the index since the last call (each returned once)."""
+    out: list[str] = []
+    while _PROBLEMS:
+        out.append(_PROBLEMS.popleft())
+    return out
+
+
+def _problem(message: str) -> None:
+    log.warning("%s", message)
+    if message not in _PROBLEMS:
+        _PROBLEMS.append(message)
+
+
+def _text(value: Any, default: str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value if value is not None else default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return default
+
+
+def _num(value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        return kind(value)
+    try:
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return kind(0)
 
 
 @dataclass(frozen=True)
@@ -44,20 +92,34 @@ class IndexRow:
     message_count: int
     pending: bool
 
+    @property
+    def session_id(self) -> str:
+        return self.id
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The row as stored: ``session_id`` first (the splice relies on it)."""
+        data = asdict(self)
+        return {"session_id": data.pop("id"), **data, "index_version": INDEX_VERSION}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IndexRow:
-        """Raises ``KeyError``/``TypeError``/``ValueError`` on a malformed row."""
+    def from_dict(cls, data: Any) -> IndexRow:
+        """A row from stored JSON, coercing fields of a wrong type.
+
+        ``ValueError`` when there is no valid session id (the row is then dropped).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a row is not an object: {data!r:.60}")
+        sid = data.get("session_id", data.get("id"))
+        if not isinstance(sid, str) or not _ID_RE.fullmatch(sid):
+            raise ValueError(f"a row holds an invalid session id {sid!r:.60}")
         return cls(
-            id=str(data["id"]),
-            title=str(data.get("title") or ""),
-            notebook=data.get("notebook"),
-            model=data.get("model"),
-            created_at=float(data.get("created_at") or 0.0),
-            updated_at=float(data.get("updated_at") or 0.0),
-            message_count=int(data.get("message_count") or 0),
+            id=sid,
+            title=_text(data.get("title"), "") or "",
+            notebook=_text(data.get("notebook"), None),
+            model=_text(data.get("model"), None),
+            created_at=_num(data.get("created_at") or 0.0, float),
+            updated_at=_num(data.get("updated_at") or 0.0, float),
+            message_count=_num(data.get("message_count") or 0, int),
             pending=bool(data.get("pending")),
         )
 
@@ -65,15 +127,12 @@ class IndexRow:
     def from_session_dict(cls, data: dict[str, Any]) -> IndexRow:
         """A row from a session file's JSON (used when rebuilding)."""
         messages = data.get("messages")
-        return cls(
-            id=str(data["session_id"]),
-            title=str(data.get("title") or ""),
-            notebook=data.get("notebook"),
-            model=data.get("model"),
-            created_at=float(data.get("created_at") or 0.0),
-            updated_at=float(data.get("updated_at") or 0.0),
-            message_count=len(messages) if isinstance(messages, list) else 0,
-            pending=bool(data.get("active_stream_id") or data.get("pending_user_message")),
+        return cls.from_dict(
+            {
+                **data,
+                "message_count": len(messages) if isinstance(messages, list) else 0,
+                "pending": bool(data.get("active_stream_id") or data.get("pending_user_message")),
+            }
         )
 
 
@@ -81,81 +140,98 @@ def _sort(rows: list[IndexRow]) -> list[IndexRow]:
     return sorted(rows, key=lambda r: (r.updated_at, r.id), reverse=True)
 
 
-# The file is JSON with one row per line, so an upsert can splice one line in without
-# parsing (or re-serialising) the other rows; readers still just ``json.loads`` it.
-_HEAD = '{"version":' + str(INDEX_VERSION) + ',"sessions":['
-_FOOT = "]}"
+# One row per line, so an upsert can splice one line in without parsing (or
+# re-serialising) the other rows; readers still just ``json.loads`` it.
+_HEAD = "["
+_FOOT = "]"
 
 
 def _row_line(row: IndexRow) -> str:
-    return json.dumps(row.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return fsio.json_text(row.to_dict())
 
 
 def _format(lines: list[str]) -> str:
+    if not lines:
+        return _HEAD + _FOOT
     return _HEAD + "\n" + ",\n".join(lines) + "\n" + _FOOT
 
 
-def _row_from(data: Any) -> IndexRow:
+def _rows_of(data: Any, where: Path) -> list[IndexRow] | None:
+    """Rows from parsed index JSON (either layout); ``ValueError`` if neither.
+
+    ``None`` when a row had to be dropped (not an object, or no valid session id):
+    the caller then rebuilds the index from the session files, which are the truth.
+    """
+    if isinstance(data, dict) and isinstance(data.get("sessions"), list):
+        items = data["sessions"]  # the older layout
+    elif isinstance(data, list):
+        items = data
+    else:
+        raise ValueError("not a list of rows")
+    rows: list[IndexRow] = []
+    for item in items:
+        try:
+            rows.append(IndexRow.from_dict(item))
+        except ValueError as exc:
+            _problem(f"Session index {where}: {exc}; the index is rebuilt from the session files.")
+            return None
+    return rows
+
+
+def _parse_text(text: str | None, where: Path) -> list[IndexRow] | None:
+    if text is None:
+        return None
     try:
-        return IndexRow(**data)
-    except TypeError:  # missing or unknown keys: coerce what is there
-        if not isinstance(data, dict):
-            raise
-        return IndexRow.from_dict(data)
+        return _rows_of(diskstate.loads(text.encode("utf-8", "surrogatepass"), where), where)
+    except (ValueError, CorruptSessionError) as exc:
+        log.warning("session index %s is unreadable (%s); rebuilding it", where, exc)
+        return None
+
+
+def _read_text(index_file: Path) -> str | None:
+    try:
+        raw, _ = diskstate.read_bounded(index_file)
+    except FileNotFoundError:
+        return None
+    except UnreadableSessionError as exc:
+        _problem(f"{exc} The session list is rebuilt from the session files.")
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _parse(index_file: Path) -> list[IndexRow] | None:
     """The rows, or ``None`` when the file is missing or malformed."""
-    try:
-        raw = index_file.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        data = json.loads(raw)
-        rows = data["sessions"] if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise ValueError("no 'sessions' list")
-        return [_row_from(r) for r in rows]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        log.warning("session index %s is unreadable (%s); rebuilding it", index_file, exc)
-        return None
-
-
-def _put(index_file: Path, text: str) -> None:
-    """Atomic write; the index file itself is not fsynced.
-
-    It is derived data: after a power cut it is either intact, stale by the last few
-    saves, or unparsable and then rebuilt from the session files. The folder is
-    fsynced, which also makes the session file renamed just before durable.
-    """
-    atomic_write_text(index_file, text, sync_file=False)
-
-
-def _write(index_file: Path, rows: list[IndexRow]) -> None:
-    _put(index_file, _format([_row_line(r) for r in _sort(rows)]))
+    return _parse_text(_read_text(index_file), index_file)
 
 
 def _splice(text: str, row: IndexRow) -> str | None:
     """Put ``row`` on top of the index text; ``None`` when that needs a full parse.
 
     Plain string operations: a serialised row never holds a raw newline, so
-    ``\n{"id":"<sid>",`` finds its line. ``None`` when the text is not in our layout or
-    the row is not the newest (a save that kept an old ``updated_at``).
+    ``\\n{"session_id":"<sid>",`` finds its line. ``None`` when the text is not in our
+    layout or the row is not the newest (a save that kept an old ``updated_at``).
     """
+    if text == _HEAD + _FOOT:
+        return _format([_row_line(row)])
     head, foot = _HEAD + "\n", "\n" + _FOOT
     if not (text.startswith(head) and text.endswith(foot)):
         return None
     body = text[len(head) : len(text) - len(foot)]
-    lines = "\n" + body + ",\n" if body else "\n"  # every row is "\n<row>,"
-    start = lines.find('\n{"id":' + json.dumps(row.id) + ",")
+    if not body.startswith('{"session_id":'):
+        return None
+    lines = "\n" + body + ",\n"  # every row is "\n<row>,"
+    start = lines.find('\n{"session_id":' + json.dumps(row.id) + ",")
     if start >= 0:
         lines = lines[:start] + lines[lines.find("\n", start + 1) :]
     rest = lines[1:-1]  # "<row>,\n<row>," or ""
     if rest:
         top = rest[: rest.find("\n")] if "\n" in rest else rest
         try:
-            newest = _row_from(json.loads(top[:-1]))
-        except (ValueError, TypeError, KeyError):
+            newest = IndexRow.from_dict(json.loads(top[:-1]))
+        except ValueError:
             return None
         if (row.updated_at, row.id) < (newest.updated_at, newest.id):
             return None
@@ -166,32 +242,65 @@ def _splice(text: str, row: IndexRow) -> str | None:
 def _scan(folder: Path) -> list[IndexRow]:
     """Rows for every session file in ``folder`` (the slow path: reads them all)."""
     rows: list[IndexRow] = []
-    for path in folder.glob("*.json"):
-        if path.name == INDEX_NAME:
+    try:
+        paths = list(folder.glob("*.json"))
+    except OSError:
+        return rows
+    for path in paths:
+        if path.name.startswith("_"):
             continue
         try:
-            data = json.loads(path.read_bytes())
-            if isinstance(data, dict) and data.get("session_id") == path.stem:
+            data, _ = diskstate.read_json(path)
+            if data.get("session_id") == path.stem:
                 rows.append(IndexRow.from_session_dict(data))
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (OSError, ValueError, CorruptSessionError, UnreadableSessionError):
             log.warning("skipping unreadable session file %s while rebuilding the index", path)
     return rows
 
 
-@contextmanager
-def _locked(index_file: Path) -> Iterator[None]:
-    from hermes_nb.config import os_file_lock
+def _channel(index_file: Path) -> publish.Channel:
+    return publish.channel(index_file, index_file.with_name(index_file.name + ".lock"))
 
-    with _THREAD_LOCK, os_file_lock(index_file.with_name(index_file.name + ".lock")):
-        yield
+
+def _current_text(ch: publish.Channel, index_file: Path) -> str | None:
+    """The newest index text: our version on its way, else the file (``lock`` held)."""
+    if ch.file.busy and ch.file.newest is not None:
+        return ch.file.newest.payload.decode("utf-8")
+    return _read_text(index_file)
+
+
+def _update(index_file: Path, change: Any) -> None:
+    """Apply ``change(text, rows_loader) -> new text`` as one ordered index write.
+
+    The index file itself is not fsynced: it is derived data. After a power cut it is
+    either intact, stale by the last few saves, or unparsable and then rebuilt from the
+    session files. The folder is fsynced, which also makes the session file renamed
+    just before durable.
+    """
+    ch = _channel(index_file)
+    with ch.shared.held():
+        with ch.file.lock:
+            text = _current_text(ch, index_file)
+            new_text = change(text)
+            staged = ch.file.stage(new_text.encode("utf-8"), sync_file=False)
+        ch.file.publish(staged)
+
+
+def _rows_for_change(text: str | None, index_file: Path, folder: Path) -> list[IndexRow]:
+    rows = _parse_text(text, index_file)
+    return rows if rows is not None else _scan(folder)
 
 
 def rebuild(index_file: Path, folder: Path) -> list[IndexRow]:
     """Rebuild the index from the session files and write it."""
-    with _locked(index_file):
-        rows = _scan(folder)
-        _write(index_file, rows)
-    return _sort(rows)
+    found: list[IndexRow] = []
+
+    def change(text: str | None) -> str:
+        found[:] = _scan(folder)
+        return _format([_row_line(r) for r in _sort(found)])
+
+    _update(index_file, change)
+    return _sort(found)
 
 
 def read_rows(index_file: Path, folder: Path) -> list[IndexRow]:
@@ -201,32 +310,34 @@ def read_rows(index_file: Path, folder: Path) -> list[IndexRow]:
         return _sort(rows)
     if not folder.is_dir():
         return []
-    return rebuild(index_file, folder)
+    try:
+        return rebuild(index_file, folder)
+    except OSError as exc:  # a folder we cannot write: list what is there anyway
+        log.warning("could not rewrite the session index in %s: %s", folder, exc)
+        return _sort(_scan(folder))
 
 
 def upsert_row(index_file: Path, folder: Path, row: IndexRow) -> None:
     """Replace (or add) one row. Reads only the index, never the other sessions."""
-    with _locked(index_file):
-        try:
-            text: str | None = index_file.read_text(encoding="utf-8")
-        except (FileNotFoundError, UnicodeDecodeError):
-            text = None
+
+    def change(text: str | None) -> str:
         spliced = _splice(text, row) if text is not None else None
         if spliced is not None:
-            _put(index_file, spliced)
-            return
-        rows = _parse(index_file)
-        if rows is None:
-            rows = _scan(folder)
-        rows = [r for r in rows if r.id != row.id]
+            return spliced
+        rows = [r for r in _rows_for_change(text, index_file, folder) if r.id != row.id]
         rows.append(row)
-        _write(index_file, rows)
+        return _format([_row_line(r) for r in _sort(rows)])
+
+    _update(index_file, change)
 
 
 def remove_row(index_file: Path, folder: Path, session_id: str) -> None:
     """Drop a session's row (after its file was moved away)."""
-    with _locked(index_file):
-        rows = _parse(index_file)
-        if rows is None:
-            rows = _scan(folder)
-        _write(index_file, [r for r in rows if r.id != session_id])
+
+    def change(text: str | None) -> str:
+        rows = _rows_for_change(text, index_file, folder)
+        return _format([_row_line(r) for r in _sort(rows) if r.id != session_id])
+
+    if index_file.parent.is_dir():
+        _update(index_file, change)
+

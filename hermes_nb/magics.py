@@ -126,21 +126,45 @@ class AgentMagics(Magics):
 
     @observe("session_dir")
     def _session_dir_changed(self, change: dict[str, Any]) -> None:
-        if getattr(self, "_ready", False):  # config applied in __init__ waits for load()
-            self.attach()
+        if not getattr(self, "_ready", False) or getattr(self, "_reverting", False):
+            return  # config applied in __init__ waits for load()
+        if change["new"]:
+            try:
+                models.check_session_dir(change["new"])
+            except HermesError as err:  # refused: the old folder stays in use
+                self._reverting = True
+                try:
+                    self.session_dir = change["old"]
+                finally:
+                    self._reverting = False
+                print(f"hermes_nb: session_dir not changed: {err}", file=sys.stderr)
+                return
+        self.attach()
 
     # -- where sessions live -------------------------------------------------------
 
     def attach(self) -> list[str]:
-        """Find the notebook, point the store at its folder, repair dead runs."""
+        """Find the notebook, point the store at its folder, repair dead runs.
+
+        Never raises: a folder that cannot be written, or one odd session, gives a
+        line in the cell and leaves the kernel usable.
+        """
         user_ns = self.shell.user_ns if self.shell is not None else {}
         location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
         self.notebook = location.name
-        models.set_session_dir(location.session_dir)
         notices = [location.warning] if location.warning else []
-        notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
+        try:
+            models.set_session_dir(location.session_dir)
+            notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
+            self.current_session_id = models.latest_session_id(self.notebook)
+        except HermesError as err:
+            notices.append(f"hermes_nb: {err}")
+            self.current_session_id = None
+        except Exception as err:  # %load_ext must never fail because of one session
+            log.exception("attaching to %s failed", location.session_dir)
+            notices.append(f"hermes_nb: could not read the sessions in {location.session_dir}: {err!r}")
+            self.current_session_id = None
         notices += models.consume_warnings()
-        self.current_session_id = models.latest_session_id(self.notebook)
         for notice in notices:
             print(notice, file=sys.stderr)
         self.notices = notices
@@ -264,7 +288,7 @@ class AgentMagics(Magics):
     def _current_session(self, spec: str) -> models.Session:
         if self.current_session_id:
             try:
-                return models.get_session(self.current_session_id)
+                return models.get_session(self.current_session_id, refresh=True)
             except HermesError:
                 self.current_session_id = None
         return self._new_session(None, model=spec)
@@ -275,14 +299,14 @@ class AgentMagics(Magics):
         return session
 
     def _use(self, session_id: str) -> models.Session:
-        session = models.get_session(models.validate_session_id(session_id))
+        session = models.get_session(models.validate_session_id(session_id), refresh=True)
         self.current_session_id = session.session_id
         return session
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
             raise UsageError("No session yet: ask something with %%agent, or %agent new.")
-        return models.get_session(self.current_session_id)
+        return models.get_session(self.current_session_id, refresh=True)
 
     def _maybe_title(self, session_id: str, text: str, provider: Any) -> None:
         from hermes_nb.titles import start_title
@@ -396,7 +420,8 @@ class AgentMagics(Magics):
             text = history_markdown(session.messages, title=session.title)
         out = Path(opts.output or f"{session.session_id}.{opts.format}")
         try:
-            out.write_text(text, encoding="utf-8")
+            # a lone surrogate becomes a \uXXXX escape (JSON reads it back as it was)
+            out.write_text(text, encoding="utf-8", errors="backslashreplace")
         except OSError as err:
             raise UsageError(f"Could not write {out}: {err.strerror}") from None
         print(f"Exported {len(session.messages)} messages to {out}")

@@ -10,10 +10,16 @@ Safety rules enforced by ``Session.save``:
   ``CHECKPOINT_FSYNC_DIR`` (a crash then still finds this or the previous checkpoint);
 * a write that shrinks the message list keeps the previous file as ``<id>.json.bak``;
 * replacing a non-empty message list by an empty one while a run is pending is refused;
-* a copy loaded before an undo/retry cannot write the undone messages back: undo and
-  retry bump ``history_rev`` and a save with an older ``history_rev`` than the file's
-  is refused (the canonical object in ``SESSIONS`` is always current);
-* a file written by a newer schema is read-only here.
+* a file that another kernel (or another copy) changed since this object last read or
+  wrote it is merged, never overwritten (``merge``): every turn of every kernel stays;
+* a copy that never read the file cannot write undone messages back: undo and retry
+  bump ``history_rev`` and such a save with an older ``history_rev`` is refused;
+* a file written by a newer schema is read-only here;
+* text never makes a save fail (``fsio.json_bytes``), and a folder that cannot be
+  written gives one line (``SessionWriteError``), not a traceback.
+
+Saves of one session by several threads overlap: each stages its own temp file under
+a short lock and renames it without the lock; ``publish`` keeps the newest on disk.
 
 Problems the user should hear about (a corrupt file moved aside, a read-only session)
 are logged on ``hermes_nb.store`` and queued: ``consume_warnings()`` returns them
@@ -23,6 +29,8 @@ once, so the magic can print one line per notice in the cell.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import errno
 import json
 import logging
 import os
@@ -30,22 +38,24 @@ import re
 import secrets
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hermes_nb import coerce, diskstate, fsio, publish
 from hermes_nb import config as _config
-from hermes_nb import diskstate
 from hermes_nb import index as _index
+from hermes_nb import merge as _merge
 from hermes_nb.cache import SessionCache
 from hermes_nb.errors import (
     CorruptSessionError,
     InvalidSessionIdError,
     ReadOnlySessionError,
     SessionNotFoundError,
+    SessionWriteError,
+    UnreadableSessionError,
     UnsafeSaveError,
 )
 from hermes_nb.fsio import atomic_write_bytes, sweep_temp_files
@@ -65,7 +75,10 @@ __all__ = [
     "latest_session_id",
     "list_sessions",
     "new_session",
+    "forget_session",
     "new_session_id",
+    "notice",
+    "refresh_session",
     "set_session_dir",
     "validate_session_id",
 ]
@@ -94,10 +107,17 @@ _NOTICES: collections.deque[str] = collections.deque(maxlen=100)
 
 
 def validate_session_id(session_id: object) -> str:
-    """Return the id if it is ``[A-Za-z0-9_-]{1,64}``; anything else could escape the folder."""
+    """Return the id if it is ``[A-Za-z0-9_-]{1,64}``; anything else could escape the folder.
+
+    A leading ``_`` is reserved for the store's own files (``_index.json``).
+    """
     if not isinstance(session_id, str) or not _ID_RE.fullmatch(session_id):
         raise InvalidSessionIdError(
             f"Invalid session id {session_id!r}: use 1-64 letters, digits, '_' or '-'."
+        )
+    if session_id.startswith("_"):
+        raise InvalidSessionIdError(
+            f"Invalid session id {session_id!r}: names starting with '_' are reserved."
         )
     return session_id
 
@@ -112,6 +132,11 @@ def _notice(message: str) -> None:
     _NOTICES.append(message)
 
 
+def notice(message: str) -> None:
+    """Queue one line for the user (printed by the magic, see ``consume_warnings``)."""
+    _notice(message)
+
+
 def consume_warnings() -> list[str]:
     """Notices queued since the last call (each returned once), oldest first."""
     out: list[str] = []
@@ -122,51 +147,94 @@ def consume_warnings() -> list[str]:
             return out
 
 
+def write_error(folder: Path, exc: OSError) -> SessionWriteError:
+    """The one line for a folder we cannot write, saying what to do about it."""
+    reason = exc.strerror or str(exc)
+    return SessionWriteError(
+        f"Cannot write sessions in {folder}: {reason}. Point "
+        "%config AgentMagics.session_dir at a folder you can write (e.g. '~/hermes_sessions')."
+    )
+
+
+def _make_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # a file (or a broken link) sits where the folder belongs
+        raise write_error(folder, OSError(errno.ENOTDIR, "a file of that name is in the way")) from None
+    except OSError as exc:
+        raise write_error(folder, exc) from None
+    for part in (folder, folder.parent):
+        if part.name in ("sessions", ".hermes_nb"):
+            try:
+                os.chmod(part, 0o700)
+            except OSError:
+                pass
+
+
 def ensure_session_dir() -> Path:
-    """Create ``SESSION_DIR`` (owner-only) if needed and return it."""
+    """Create ``SESSION_DIR`` (owner-only) if needed and return it.
+
+    ``SessionWriteError`` (one line, saying where to point ``session_dir``) when that
+    cannot be done.
+    """
     folder = SESSION_DIR
     if not folder.is_dir():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for part in (folder, folder.parent):
-            if part.name in ("sessions", ".hermes_nb"):
-                try:
-                    os.chmod(part, 0o700)
-                except OSError:
-                    pass
+        _make_dir(folder)
+    return folder
+
+
+def check_session_dir(path: str | os.PathLike[str]) -> Path:
+    """The absolute folder ``path`` after making sure sessions can be written there."""
+    folder = Path(path).expanduser().absolute()
+    if not folder.is_dir():
+        _make_dir(folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise write_error(folder, OSError(errno.EACCES, "permission denied"))
     return folder
 
 
 def set_session_dir(path: str | os.PathLike[str]) -> Path:
-    """Point the store at ``path`` (created 0700) and sweep temp files left by crashes."""
+    """Point the store at ``path`` (created 0700) and sweep temp files left by crashes.
+
+    Nothing changes when the folder cannot be created or written (``SessionWriteError``).
+    Sessions cached from another folder are dropped, so none is served from the old one.
+    """
     global SESSION_DIR, SESSION_INDEX_FILE
-    SESSION_DIR = Path(path).expanduser().absolute()
-    SESSION_INDEX_FILE = SESSION_DIR / "_index.json"
-    ensure_session_dir()
+    folder = check_session_dir(path)
+    with LOCK:
+        if folder != SESSION_DIR:
+            for sid in list(SESSIONS):
+                if not _runs_here(SESSIONS.get(sid)):
+                    SESSIONS.pop(sid, None)
+        SESSION_DIR = folder
+        SESSION_INDEX_FILE = SESSION_DIR / "_index.json"
     sweep_temp_files(SESSION_DIR)
     return SESSION_DIR
 
 
+def _runs_here(session: Session | None) -> bool:
+    """Whether a run of this process owns ``session`` (its object must stay as it is)."""
+    if session is None or not session.active_stream_id:
+        return False
+    owner = session.active_stream_owner or {}
+    return owner.get("pid") == os.getpid()
+
+
 # --------------------------------------------------------------------------- locks
 
-#: In-process guard in front of each session's save lock file (threads then wait on a
-#: real lock instead of polling the file); weak values, like the agent locks.
-_SAVE_LOCKS: weakref.WeakValueDictionary[str, _config.SessionLock] = weakref.WeakValueDictionary()
-_SAVE_LOCKS_LOCK = threading.Lock()
 
-
-def _save_lock(session_id: str) -> _config.SessionLock:
-    with _SAVE_LOCKS_LOCK:
-        lock = _SAVE_LOCKS.get(session_id)
-        if lock is None:
-            lock = _SAVE_LOCKS[session_id] = _config.SessionLock()
-        return lock
+def _channel(session_id: str) -> publish.Channel:
+    """This session file's writers: the ordered versions and the cross-kernel lock."""
+    path = SESSION_DIR / f"{session_id}.json"
+    return publish.channel(path, _config.save_lock_path(session_id))
 
 
 @contextmanager
-def _saving(session_id: str) -> Iterator[None]:
-    """This session's in-process lock, then its lock file (other kernels)."""
-    with _save_lock(session_id), _config.os_file_lock(_config.save_lock_path(session_id)):
-        yield
+def _saving(session_id: str) -> Iterator[publish.Channel]:
+    """Other kernels out, and this process's writers of the session paused."""
+    ch = _channel(session_id)
+    with ch.shared.held(), ch.file.lock:
+        yield ch
 
 
 def _corrupt_moved(path: Path, moved: Path) -> None:
@@ -175,10 +243,6 @@ def _corrupt_moved(path: Path, moved: Path) -> None:
 
 # --------------------------------------------------------------------------- Session
 
-_COERCE: dict[str, Any] = {
-    "created_at": float, "updated_at": float, "input_tokens": int, "output_tokens": int,
-    "estimated_cost": float, "manual_title": bool, "schema_version": int, "history_rev": int,
-}  # fmt: skip
 _LISTS = ("messages", "pending_attachments", "pending_messages")
 
 
@@ -209,6 +273,8 @@ class Session:
     history_rev: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     read_only: bool = field(default=False, repr=False, compare=False)
+    #: The file version this object last read or wrote (``None``: it never did).
+    _base: _merge.Base | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_session_id(self.session_id)
@@ -227,54 +293,124 @@ class Session:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to disk; unknown keys from ``extra`` sit at top level."""
         data: dict[str, Any] = dict(self.extra)
-        for f in _FIELDS:
+        for f in FIELD_NAMES:
             data[f] = getattr(self, f)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
-        """Build from a file's JSON; raises ``ValueError``/``TypeError`` on a wrong shape."""
+        """Build from a file's JSON. Fields of a wrong type are set aside with a notice
+        (``coerce``); ``ValueError``/``TypeError`` only for a missing or invalid id."""
+        cleaned, notes = coerce.clean_session_dict(data, _DEFAULTS)
         kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        for key, value in data.items():
+        for key, value in cleaned.items():
             if key in _FIELD_SET:
-                if key in _COERCE and value is not None:
-                    value = _COERCE[key](value)
-                elif key in _LISTS and not isinstance(value, list):
-                    raise TypeError(f"{key} is not a list")
                 kwargs[key] = value
-            elif key not in ("extra", "read_only"):
+            elif key not in ("extra", "read_only", "_base"):
                 extra[key] = value
-        if not all(isinstance(m, dict) for m in kwargs.get("messages", [])):
-            raise TypeError("a message is not an object")
         kwargs.setdefault("schema_version", SCHEMA_VERSION)
-        return cls(extra=extra, **kwargs)
+        session = cls(extra=extra, **kwargs)
+        if notes:
+            shown = ", ".join(notes[:10]) + (f" and {len(notes) - 10} more" if len(notes) > 10 else "")
+            _notice(
+                f"Session {session.session_id}: {shown} had the wrong type and "
+                f"{'was' if len(notes) == 1 else 'were'} set aside under '{coerce.INVALID_KEY}'."
+            )
+        return session
 
     # ---------------------------------------------------------------- save / load
 
     def save(self, skip_index: bool = False, touch_updated_at: bool = True) -> None:
         """Write the session atomically, then upsert its index row unless ``skip_index``.
 
-        Does not take the agent lock (callers hold it); it does take this session's
-        file lock so the safety checks and the write are one step across kernels.
+        Does not take the agent lock (callers hold it). Under this session's file lock
+        (other kernels) it checks the file, merges what another writer saved since this
+        object last saw it, and stages a temp file; the rename into place happens
+        without the in-process lock, so concurrent saves never wait on each other's
+        rename (``publish``).
         """
         if self.read_only:
             raise ReadOnlySessionError(
                 f"Session {self.session_id} was written by a newer hermes_nb "
                 f"(schema {self.schema_version}); it is read-only here."
             )
+        path = self.path
+        try:
+            ch = _channel(self.session_id)
+            with ch.shared.held():
+                with ch.file.lock:
+                    staged, base = self._stage(ch.file, path, touch_updated_at)
+                try:
+                    # A full save fsyncs the folder once, when it writes the index beside it.
+                    on_disk = ch.file.publish(staged, sync_dir=skip_index and CHECKPOINT_FSYNC_DIR)
+                except BaseException:
+                    if self._base is base:
+                        self._base = None  # unknown now: the next save re-checks the file
+                    raise
+                diskstate.record(path, on_disk.meta)
+                mine = self._base
+                if on_disk is not staged and mine is not None and mine.seq == on_disk.seq:
+                    # our newest version, rewritten after an older one landed over it
+                    self._base = dataclasses.replace(mine, signature=on_disk.meta.signature)
+        except (SessionWriteError, TimeoutError):
+            raise
+        except OSError as exc:
+            raise write_error(path.parent, exc) from None
+        if not skip_index:
+            try:
+                _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+            except (SessionWriteError, TimeoutError):
+                raise
+            except OSError as exc:
+                raise write_error(SESSION_DIR, exc) from None
+
+    def _stage(
+        self, file: publish.OrderedFile, path: Path, touch_updated_at: bool
+    ) -> tuple[publish.Staged, _merge.Base]:
+        """Check and merge against the file, then write the temp file (``file.lock`` held)."""
+        if file.busy:  # one of our own versions is on its way: it is the truth
+            newest = file.newest
+            assert newest is not None
+            disk: diskstate.DiskState | None = newest.meta
+            if disk is not None and self._base is not None and disk.signature != self._base.signature:
+                self._merge_with(json.loads(newest.payload), path, disk)
+        else:
+            disk = diskstate.current(path, _corrupt_moved)
+            if disk is not None and self._base is not None and disk.signature != self._base.signature:
+                try:
+                    data, _ = diskstate.read_json(path)
+                except (FileNotFoundError, CorruptSessionError):
+                    data = None  # gone meanwhile: nothing to merge
+                if data is not None:
+                    self._merge_with(data, path, disk)
+                disk = diskstate.known(path)
+        self._check_and_backup(path, disk)
         if touch_updated_at:
             self.updated_at = time.time()
         data = self.to_dict()
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        path = self.path
-        with _saving(self.session_id):
-            self._check_and_backup(path, diskstate.current(path, _corrupt_moved))
-            # A full save fsyncs the folder once, when it writes the index beside it.
-            st = atomic_write_bytes(path, payload, sync_dir=skip_index and CHECKPOINT_FSYNC_DIR)
-            diskstate.remember(path, st, data)
-        if not skip_index:
-            _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+        staged = file.stage(fsio.json_bytes(data))
+        state = diskstate.state_of(staged.stat, data)
+        staged = file.set_meta(staged, state)
+        base = _merge.snapshot(self, state.signature, staged.seq)
+        self._base = base
+        return staged, base
+
+    def _merge_with(self, data: dict[str, Any], path: Path, disk: diskstate.DiskState) -> None:
+        """Merge what another writer saved (``data``) into this object (see ``merge``)."""
+        theirs = Session.from_dict(data)
+        if theirs.session_id != self.session_id:
+            return
+        if theirs.schema_version > SCHEMA_VERSION:
+            raise ReadOnlySessionError(
+                f"Session {self.session_id} was saved by a newer hermes_nb in another kernel "
+                f"(schema {theirs.schema_version}); it is read-only here."
+            )
+        assert self._base is not None
+        if not _merge.mergeable(self, theirs, self._base):
+            self._check_and_backup(path, disk)  # the plainer refusals (a wipe) first
+        _merge.merge(self, theirs, self._base)
+        log.info("merged session %s with the version another writer saved", self.session_id)
 
     def _check_and_backup(self, path: Path, disk: diskstate.DiskState | None) -> None:
         if disk is None:
@@ -305,23 +441,26 @@ class Session:
         """The session on disk, or ``None``. Never touches ``SESSIONS``.
 
         A file that does not parse is moved aside and the ``.bak`` is used when there is
-        one (with a notice); with no backup, ``CorruptSessionError`` names the file.
+        one (with a notice); with no backup, ``CorruptSessionError`` names the file (and
+        its index row is dropped). Something that is not a readable regular file (a
+        FIFO, a device, a folder, a file over the size limit) raises
+        ``UnreadableSessionError`` and is left where it is.
         """
         validate_session_id(session_id)
         path = SESSION_DIR / f"{session_id}.json"
         try:
-            st = os.stat(path)
-            session, data = _read_session(path, session_id)
+            session, data, st = _read_session(path, session_id)
         except FileNotFoundError:
             return None
         except CorruptSessionError as exc:
             return _recover(path, session_id, str(exc))
-        diskstate.remember(path, st, data)
+        state = diskstate.remember(path, st, data)
+        session._base = _merge.snapshot(session, state.signature)
         return session
 
 
-def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any]]:
-    data = diskstate.parse_file(path)
+def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any], os.stat_result]:
+    data, st = diskstate.read_json(path)
     try:
         session = Session.from_dict(data)
     except (TypeError, ValueError) as exc:
@@ -334,50 +473,74 @@ def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any]]
             f"Session {session_id} was written by a newer hermes_nb (schema "
             f"{session.schema_version}); it is shown read-only and will not be saved."
         )
-    return session, data
+    return session, data, st
 
 
 def _recover(path: Path, session_id: str, reason: str) -> Session | None:
     """Move a corrupt file aside and fall back to its ``.bak`` (under the file lock)."""
     with _saving(session_id):
         try:  # another kernel may have rewritten it meanwhile
-            st = os.stat(path)
-            session, data = _read_session(path, session_id)
-            diskstate.remember(path, st, data)
+            session, data, st = _read_session(path, session_id)
+            state = diskstate.remember(path, st, data)
+            session._base = _merge.snapshot(session, state.signature)
             return session
         except FileNotFoundError:
             return None
         except CorruptSessionError:
             pass
-        return _restore_backup(path, session_id, reason)
+        try:
+            return _restore_backup(path, session_id, reason)
+        except CorruptSessionError:
+            _drop_index_row(session_id)
+            raise
+
+
+def _drop_index_row(session_id: str) -> None:
+    try:
+        _index.remove_row(SESSION_INDEX_FILE, SESSION_DIR, session_id)
+    except OSError as exc:
+        log.warning("could not drop the index row of %s: %s", session_id, exc)
 
 
 def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
     moved = diskstate.move_aside(path, "corrupt")
     bak = path.with_name(path.name + ".bak")
     try:
-        session, data = _read_session(bak, session_id)
-    except (FileNotFoundError, CorruptSessionError):
+        session, data, _ = _read_session(bak, session_id)
+        raw = diskstate.read_bounded(bak)[0]
+    except (FileNotFoundError, CorruptSessionError, UnreadableSessionError):
         _notice(f"{reason} It was moved to {moved.name}; no backup to restore.")
         raise CorruptSessionError(
             f"{reason} It was moved to {moved.name} and there is no usable backup."
         ) from None
-    st = atomic_write_bytes(path, bak.read_bytes())
-    diskstate.remember(path, st, data)
+    st = atomic_write_bytes(path, raw)
+    state = diskstate.remember(path, st, data)
+    session._base = _merge.snapshot(session, state.signature)
     _notice(f"{reason} It was moved to {moved.name}; restored the previous version from {bak.name}.")
     return session
 
 
-_FIELDS = tuple(f.name for f in fields(Session) if f.name not in ("extra", "read_only"))
-_FIELD_SET = frozenset(_FIELDS)
+FIELD_NAMES = tuple(f.name for f in fields(Session) if f.name not in ("extra", "read_only", "_base"))
+_FIELDS = FIELD_NAMES
+_FIELD_SET = frozenset(FIELD_NAMES)
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(Session) if f.name in _FIELD_SET and f.default is not MISSING
+}
+_DEFAULTS.update(created_at=0.0, updated_at=0.0, messages=[], pending_attachments=[], pending_messages=[])
 
 
 # --------------------------------------------------------------------------- module API
 
 
-def get_session(session_id: str) -> Session:
-    """The canonical session object (loaded into ``SESSIONS`` on first use)."""
+def get_session(session_id: str, refresh: bool = False) -> Session:
+    """The canonical session object (loaded into ``SESSIONS`` on first use).
+
+    ``refresh=True`` first re-reads a cached session whose file another kernel changed
+    (``refresh_session``): do that before acting on what the user sees.
+    """
     validate_session_id(session_id)
+    if refresh:
+        return refresh_session(session_id)
     with LOCK:
         session = SESSIONS.get(session_id)
         if session is None:
@@ -386,6 +549,54 @@ def get_session(session_id: str) -> Session:
                 raise SessionNotFoundError(f"No session {session_id!r} in {SESSION_DIR}.")
             SESSIONS[session_id] = session
         return session
+
+
+def refresh_session(session_id: str) -> Session:
+    """The canonical session, re-read in place if its file changed since this kernel
+    last read or wrote it (another kernel took a turn, undid one, renamed it).
+
+    Left as it is while a run of this kernel owns it or one of our saves is on its
+    way; the save then merges. Call it with the session's agent lock held, or from the
+    cell thread when no run of this session is active.
+    """
+    validate_session_id(session_id)
+    with LOCK:
+        session = SESSIONS.get(session_id)
+    if session is None:
+        return get_session(session_id)
+    if _runs_here(session) or session._base is None:  # never read or written: nothing to compare
+        return session
+    ch = _channel(session_id)
+    with ch.file.lock:
+        if ch.file.busy:
+            return session
+        try:
+            st = os.stat(session.path)
+        except FileNotFoundError:
+            st = None
+    base = session._base
+    if st is not None and base is not None and base.signature == (st.st_ino, st.st_size, st.st_mtime_ns):
+        return session
+    if st is None and not session.path.parent.is_dir():
+        return session  # the whole folder is gone or elsewhere: not this session's news
+    fresh = Session.load(session_id)
+    with LOCK:
+        if fresh is None:
+            SESSIONS.pop(session_id, None)
+            raise SessionNotFoundError(f"Session {session_id!r} is no longer in {SESSION_DIR}.")
+        for f in fields(Session):
+            setattr(session, f.name, getattr(fresh, f.name))
+        SESSIONS[session_id] = session
+    log.info("re-read session %s: its file changed in another kernel", session_id)
+    return session
+
+
+def forget_session(session_id: str) -> None:
+    """Drop a session whose file is gone from the cache and the index."""
+    with LOCK:
+        SESSIONS.pop(session_id, None)
+    if not (SESSION_DIR / f"{session_id}.json").exists():
+        _drop_index_row(session_id)
 
 
 def new_session(
@@ -403,6 +614,8 @@ def new_session(
 def list_sessions(notebook: str | None = None, include_all: bool = False) -> list[IndexRow]:
     """Index rows, newest first: all of them, or one notebook's when ``notebook`` is given."""
     rows = _index.read_rows(SESSION_INDEX_FILE, SESSION_DIR)
+    for problem in _index.consume_problems():
+        _notice(problem)
     if include_all or notebook is None:
         return rows
     return [r for r in rows if r.notebook == notebook]

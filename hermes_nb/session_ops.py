@@ -49,7 +49,7 @@ def _truncate_at_last_user(session_id: str, action: str) -> list[dict[str, Any]]
     """Remove the last user message and everything after it; returns what was removed."""
     models.validate_session_id(session_id)
     with _get_session_agent_lock(session_id):
-        session = models.get_session(session_id)
+        session = models.get_session(session_id, refresh=True)  # another kernel may have moved on
         _refuse_if_running(session, action)
         cut = _last_user_index(session.messages)
         if cut is None:

@@ -25,7 +25,7 @@ import filelock
 
 from hermes_nb import config, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
-from hermes_nb.errors import RunClaimedError
+from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -97,6 +97,12 @@ def turn_messages(
     if partial_text:
         out.append({"role": "assistant", "content": partial_text, "partial": True})
     return out
+
+
+_PENDING_FIELDS = (
+    "active_stream_id", "active_stream_owner", "pending_user_message", "pending_attachments",
+    "pending_started_at", "pending_messages", "pending_partial_text",
+)  # fmt: skip
 
 
 def _clear_pending(session: models.Session) -> None:
@@ -205,7 +211,7 @@ class Run:
 
     def _mark_pending(self) -> None:
         with self._lock:
-            session = self.session
+            session = models.get_session(self.session_id, refresh=True)
             if session.active_stream_id:
                 if session.active_stream_id in ACTIVE_RUNS:
                     raise RunClaimedError(
@@ -214,6 +220,7 @@ class Run:
                     )
                 # We hold the run lock, so its owner is gone: keep what it saved.
                 _repair(session, "interrupted", INTERRUPTED_RESULT)
+            before = {name: getattr(session, name) for name in _PENDING_FIELDS}
             session.active_stream_id = self.stream_id
             session.active_stream_owner = {
                 "pid": os.getpid(),
@@ -225,7 +232,14 @@ class Run:
             session.pending_started_at = self.started_at
             session.pending_messages = []
             session.pending_partial_text = ""
-            session.save()
+            try:
+                session.save()
+            except BaseException:
+                # Nothing reached the disk: memory must not claim a run either, or a
+                # later command would "recover" a turn that was never saved.
+                for name, value in before.items():
+                    setattr(session, name, value)
+                raise
 
     def history(self) -> list[dict[str, Any]]:
         """The session's messages as the agent should see them at the start."""
@@ -348,9 +362,15 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
     new.append(marker(kind, f"Run started {when} was {what}; kept: {report.kept()}."))
-    session.messages.extend(new)
+    before = {name: getattr(session, name) for name in ("messages", *_PENDING_FIELDS)}
+    session.messages = session.messages + new
     _clear_pending(session)
-    session.save()
+    try:
+        session.save()
+    except BaseException:  # memory keeps saying what the disk says
+        for name, value in before.items():
+            setattr(session, name, value)
+        raise
     return report
 
 
@@ -411,7 +431,10 @@ def _find_session_by_stream(stream_id: str) -> str | None:
     for row in models.list_sessions(include_all=True):
         if not row.pending:
             continue
-        session = models.get_session(row.id)
+        try:
+            session = models.get_session(row.id)
+        except HermesError:
+            continue
         if session.active_stream_id == stream_id:
             return session.session_id
     return None
@@ -423,23 +446,55 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     A run is interrupted when its run lock can be taken: the OS frees that lock
     when its kernel dies. A run still alive in another kernel is left alone, and
     the lock is held while repairing so two kernels never repair the same run.
+    One odd session (file missing, unreadable, read-only, ...) never stops the
+    others: it is skipped with a notice, and a row whose file is gone is dropped.
     """
     reports: list[RestoreReport] = []
     for row in models.list_sessions(notebook=notebook):
         if not row.pending:
             continue
-        lock = config.run_lock(row.id)
         try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            log.info("session %s is running in another kernel; left alone", row.id)
+            report = _restore_one(row.id)
+        except SessionNotFoundError:
+            models.forget_session(row.id)
             continue
-        try:
-            with config._get_session_agent_lock(row.id):
-                models.SESSIONS.pop(row.id, None)  # re-read: another kernel may have repaired it
-                session = models.get_session(row.id)
-                if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
-                    reports.append(_repair(session, "interrupted", INTERRUPTED_RESULT))
-        finally:
-            lock.release()
+        except HermesError as exc:
+            models.notice(f"hermes_nb: could not restore the interrupted run of session {row.id}: {exc}")
+            continue
+        except Exception as exc:  # one session must never break %load_ext
+            log.exception("restoring session %s failed", row.id)
+            models.notice(f"hermes_nb: could not restore the interrupted run of session {row.id}: {exc!r}")
+            continue
+        if report is not None:
+            reports.append(report)
     return reports
+
+
+def _restore_one(session_id: str) -> RestoreReport | None:
+    try:
+        lock = config.run_lock(session_id)
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        log.info("session %s is running in another kernel; left alone", session_id)
+        return None
+    try:
+        with config._get_session_agent_lock(session_id):
+            models.SESSIONS.pop(session_id, None)  # re-read: another kernel may have repaired it
+            session = models.get_session(session_id)
+            if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
+                return _repair(session, "interrupted", INTERRUPTED_RESULT)
+            if not session.pending:
+                _refresh_row(session)
+            return None
+    finally:
+        lock.release()
+
+
+def _refresh_row(session: models.Session) -> None:
+    """The index said pending but the file does not: make the row say what the file says."""
+    try:
+        from hermes_nb import index as _index
+
+        _index.upsert_row(models.SESSION_INDEX_FILE, models.SESSION_DIR, session.index_row())
+    except OSError as exc:
+        log.warning("could not update the index row of %s: %s", session.session_id, exc)

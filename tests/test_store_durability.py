@@ -93,8 +93,7 @@ CORRUPT = {
     "empty": lambda good: b"",
     "not_an_object": lambda good: b"[1, 2, 3]",
     "messages_not_a_list": lambda good: json.dumps({"session_id": "bad", "messages": 3}).encode(),
-    "message_not_an_object": lambda good: json.dumps({"session_id": "bad", "messages": [1]}).encode(),
-    "wrong_number": lambda good: json.dumps({"session_id": "bad", "created_at": "x"}).encode(),
+    "deeply_nested": lambda good: b'{"session_id": "bad", "messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     "other_id": lambda good: json.dumps({"session_id": "someone", "messages": []}).encode(),
 }
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hermes_nb import index, models
+from hermes_nb import diskstate, index, models
 from hermes_nb.models import Session
 
 
 def _index_ids(folder: Path) -> list[str]:
-    return [r["id"] for r in json.loads((folder / "_index.json").read_text())["sessions"]]
+    return [r["session_id"] for r in json.loads((folder / "_index.json").read_text())]
 
 
 def test_index_rows_are_compact_and_newest_first(session_dir: Path) -> None:
@@ -21,15 +21,16 @@ def test_index_rows_are_compact_and_newest_first(session_dir: Path) -> None:
         touch_updated_at=False
     )
     Session(session_id="new", title="New", notebook="n.ipynb", active_stream_id="r").save()
-    data = json.loads((session_dir / "_index.json").read_text())
-    assert data["version"] == index.INDEX_VERSION
-    assert [r["id"] for r in data["sessions"]] == ["new", "old"]
-    assert set(data["sessions"][0]) == {
-        "id", "title", "notebook", "model", "created_at", "updated_at", "message_count", "pending",
+    rows = json.loads((session_dir / "_index.json").read_text())
+    assert [r["session_id"] for r in rows] == ["new", "old"]
+    assert set(rows[0]) == {
+        "session_id", "title", "notebook", "model", "created_at", "updated_at", "message_count",
+        "pending", "index_version",
     }  # fmt: skip
-    assert data["sessions"][0]["pending"] is True
-    assert data["sessions"][1]["message_count"] == 1
-    assert "messages" not in data["sessions"][0]
+    assert rows[0]["index_version"] == index.INDEX_VERSION
+    assert rows[0]["pending"] is True
+    assert rows[1]["message_count"] == 1
+    assert "messages" not in rows[0]
 
 
 def test_upsert_reads_no_other_session_file(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,16 +40,17 @@ def test_upsert_reads_no_other_session_file(session_dir: Path, monkeypatch: pyte
     for i in range(1, 20):
         (session_dir / f"s{i}.json").write_bytes(b"not json")
     opened: list[str] = []
-    real_read_bytes = Path.read_bytes
+    real_read = diskstate.read_bounded
 
-    def counting_read_bytes(self: Path) -> bytes:
-        opened.append(self.name)
-        return real_read_bytes(self)
+    def counting_read(path: Path, limit: int | None = None) -> tuple[bytes, object]:
+        opened.append(Path(path).name)
+        return real_read(path, limit)
 
-    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    monkeypatch.setattr(diskstate, "read_bounded", counting_read)
     s0 = Session(session_id="s0", title="renamed")
     s0.save()
     assert [n for n in opened if n != "_index.json"] == []
+    assert "_index.json" in opened  # the count sees reads
     assert sorted(_index_ids(session_dir)) == sorted(f"s{i}" for i in range(20))
     assert [r.title for r in models.list_sessions() if r.id == "s0"] == ["renamed"]
     assert not list(session_dir.glob("*.corrupt-*"))  # untouched
@@ -66,7 +68,7 @@ def test_index_is_rebuilt_from_the_files(session_dir: Path, damage: str) -> None
     elif damage == "garbage":
         idx.write_bytes(b"{{{")
     elif damage == "wrong_shape":
-        idx.write_text("[]")
+        idx.write_text('{"rows": []}')
     else:
         idx.write_text(json.dumps({"version": 1, "sessions": [{"title": "no id"}]}))
     rows = models.list_sessions()

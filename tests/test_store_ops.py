@@ -90,8 +90,13 @@ def test_undone_messages_never_come_back(sid: str) -> None:
     session_ops.undo_last(sid)
     assert stale is not None
     stale.title = "stale write"
+    stale.save(skip_index=True)  # merged: its change is kept, the undo too
+    assert _disk_messages(sid) == _conversation()[:2]
+    assert json.loads((models.SESSION_DIR / f"{sid}.json").read_text())["title"] == "stale write"
+    # a copy that never read the file cannot bring the messages back either
+    blind = Session(session_id=sid, messages=_conversation())
     with pytest.raises(UnsafeSaveError, match="undone or retried"):
-        stale.save(skip_index=True)
+        blind.save(skip_index=True)
     # checkpoints through the canonical object keep the undo
     canonical.save(skip_index=True)
     canonical.save()
