@@ -316,3 +316,16 @@ def test_chunk_that_is_not_an_object_is_malformed(server: ScriptedServer) -> Non
     server.push({"steps": [{"raw": "data: 42\n\n"}]}, text_reply("ok"))
     chunks = run(make())
     assert [c.reason for c in chunks if isinstance(c, RetryNotice)] == ["a malformed reply"]
+
+
+def test_steps_of_a_turn_send_the_whole_growing_history(server: ScriptedServer) -> None:
+    """The encoded prefix is reused between steps; every request still carries all of it."""
+    server.push(text_reply("one"), text_reply("two"))
+    provider = make()
+    base = [{"role": "user", "content": f"q{i}"} for i in range(50)]
+    run(provider, base)
+    step = [{"role": "assistant", "content": "one"}, {"role": "user", "content": "more \udcff"}]
+    run(provider, base + step)
+    first, second = server.requests
+    assert first.body["messages"] == base
+    assert second.body["messages"] == base + step
