@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb import config as _config
-from hermes_nb import diskstate
+from hermes_nb import diskstate, journal
 from hermes_nb import index as _index
 from hermes_nb.cache import SessionCache
 from hermes_nb.errors import (
@@ -274,7 +274,7 @@ class Session:
             st = atomic_write_bytes(path, payload, sync_dir=skip_index and CHECKPOINT_FSYNC_DIR)
             diskstate.remember(path, st, data)
         if not skip_index:
-            _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+            self.save_index_row()
 
     def _check_and_backup(self, path: Path, disk: diskstate.DiskState | None) -> None:
         if disk is None:
@@ -293,6 +293,10 @@ class Session:
         if count < disk.message_count:
             diskstate.backup(path)
 
+    def save_index_row(self) -> None:
+        """Upsert only this session's index row (the file is not written)."""
+        _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+
     def index_row(self) -> IndexRow:
         return IndexRow(
             id=self.session_id, title=self.title, notebook=self.notebook, model=self.model,
@@ -304,20 +308,28 @@ class Session:
     def load(cls, session_id: str) -> Session | None:
         """The session on disk, or ``None``. Never touches ``SESSIONS``.
 
+        A run in progress (or left by a dead kernel) has its latest checkpoint in a
+        turn journal beside the file (``journal.py``): it is folded in here.
+
         A file that does not parse is moved aside and the ``.bak`` is used when there is
         one (with a notice); with no backup, ``CorruptSessionError`` names the file.
         """
         validate_session_id(session_id)
         path = SESSION_DIR / f"{session_id}.json"
+        recovered: Session | None
         try:
             st = os.stat(path)
             session, data = _read_session(path, session_id)
         except FileNotFoundError:
             return None
         except CorruptSessionError as exc:
-            return _recover(path, session_id, str(exc))
-        diskstate.remember(path, st, data)
-        return session
+            recovered = _recover(path, session_id, str(exc))
+        else:
+            diskstate.remember(path, st, data)
+            recovered = session
+        if recovered is not None:
+            journal.apply(SESSION_DIR, recovered)  # the checkpoint of a run in progress
+        return recovered
 
 
 def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import filelock
 
-from hermes_nb import config, models
+from hermes_nb import config, journal, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import RunClaimedError
 
@@ -225,6 +225,10 @@ class Run:
             session.pending_started_at = self.started_at
             session.pending_messages = []
             session.pending_partial_text = ""
+            # The index first: a crash between the two writes then leaves a row that
+            # says "pending" over a file that is not (a restore looks and tidies the
+            # row), never a pending file that the index hides from the restore.
+            session.save_index_row()
             session.save()
 
     def history(self) -> list[dict[str, Any]]:
@@ -239,7 +243,11 @@ class Run:
         self.checkpointer.poke()
 
     def checkpoint(self) -> bool:
-        """Save the turn in progress, unless nothing changed or the run is stale."""
+        """Save the turn in progress, unless nothing changed or the run is stale.
+
+        The turn goes to its journal beside the session file (``journal.py``), so a
+        checkpoint costs the turn's size, not the session's.
+        """
         snap = self.turn.snapshot()
         if snap.version == self._saved_version:
             return False
@@ -249,7 +257,15 @@ class Run:
                 return False
             session.pending_messages = snap.messages
             session.pending_partial_text = snap.partial_text
-            session.save(skip_index=True)
+            # only the turn: the session file already holds the rest (journal.py)
+            journal.write(
+                session.path.parent,
+                self.session_id,
+                self.stream_id,
+                snap.messages,
+                snap.partial_text,
+                sync_dir=models.CHECKPOINT_FSYNC_DIR,
+            )
             self._saved_version = snap.version
         return True
 
@@ -315,6 +331,7 @@ class Run:
                     session.estimated_cost += float(result.cost or 0.0)
                 _clear_pending(session)
                 session.save()
+                journal.remove(session.path.parent, self.session_id)
                 return True
         finally:
             self._release()
@@ -351,6 +368,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     session.messages.extend(new)
     _clear_pending(session)
     session.save()
+    journal.remove(session.path.parent, session.session_id)
     return report
 
 
@@ -440,6 +458,8 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
                 session = models.get_session(row.id)
                 if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
                     reports.append(_repair(session, "interrupted", INTERRUPTED_RESULT))
+                elif not session.pending:
+                    session.save_index_row()  # the row outlived its run (see _mark_pending)
         finally:
             lock.release()
     return reports
