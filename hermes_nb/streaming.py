@@ -10,7 +10,6 @@ here that holds it calls another that takes it.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import socket
@@ -228,13 +227,19 @@ class Run:
             # The index first: a crash between the two writes then leaves a row that
             # says "pending" over a file that is not (a restore looks and tidies the
             # row), never a pending file that the index hides from the restore.
+            session.updated_at = time.time()
             session.save_index_row()
-            session.save()
+            session.save(skip_index=True, touch_updated_at=False)
 
     def history(self) -> list[dict[str, Any]]:
-        """The session's messages as the agent should see them at the start."""
+        """The session's messages as the agent should see them at the start.
+
+        A copy of the list, not of the messages: stored messages are never changed in
+        place (undo and retry replace the list), and the agent makes its own clean
+        copies for the provider, so a deep copy of a long history would be wasted.
+        """
         with self._lock:
-            return copy.deepcopy(self.session.messages)
+            return list(self.session.messages)
 
     # -- during the run --------------------------------------------------------
 

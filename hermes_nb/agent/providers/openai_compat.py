@@ -215,18 +215,31 @@ class OpenAICompatProvider(Provider):
         """
         import openai
 
-        timeout = openai.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
-        with self._http_lock:
-            if self._http is None:
-                self._http = openai.DefaultHttpxClient(timeout=timeout)
         return openai.OpenAI(
             api_key=key,
             base_url=self.endpoint.resolved_base_url(),
-            http_client=self._http,
+            http_client=self._pool(),
             max_retries=0,
-            timeout=timeout,
+            timeout=self._timeout(),
             default_headers=dict(self.endpoint.headers) or None,
         )
+
+    def _timeout(self) -> Any:
+        import openai
+
+        return openai.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
+
+    def _pool(self) -> Any:
+        """The provider's connection pool (its TLS context takes a while to build)."""
+        with self._http_lock:
+            if self._http is None:
+                import openai
+
+                self._http = openai.DefaultHttpxClient(timeout=self._timeout())
+            return self._http
+
+    def prepare(self) -> None:
+        self._pool()
 
     # -- errors
 
