@@ -242,6 +242,10 @@ class AgentMagics(Magics):
         if outcome.written and self.auto_title and text is not None:
             self._maybe_title(session.session_id, text, provider)
 
+    def prepare_provider(self) -> None:
+        """Build the configured model's provider ahead of the first run (see prewarm)."""
+        self._provider(self._model_spec()).prepare()
+
     def _compress_if_needed(self, session: models.Session, provider: Any) -> models.Session:
         from hermes_nb.compression import compress_session, needs_compression
 
@@ -478,10 +482,13 @@ _LOADED: dict[int, AgentMagics] = {}
 
 
 def load(ipython: Any) -> AgentMagics:
+    from hermes_nb import prewarm
+
     magics = AgentMagics(shell=ipython)
     ipython.register_magics(magics)
     _LOADED[id(ipython)] = magics
     magics.attach()
+    prewarm.start(magics.prepare_provider)
     return magics
 
 

@@ -44,7 +44,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import coerce, diskstate, fsio, publish
+from hermes_nb import coerce, diskstate, fsio, journal, publish
 from hermes_nb import config as _config
 from hermes_nb import index as _index
 from hermes_nb import merge as _merge
@@ -358,12 +358,7 @@ class Session:
         except OSError as exc:
             raise write_error(path.parent, exc) from None
         if not skip_index:
-            try:
-                _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
-            except (SessionWriteError, TimeoutError):
-                raise
-            except OSError as exc:
-                raise write_error(SESSION_DIR, exc) from None
+            self.save_index_row()
 
     def _stage(
         self, file: publish.OrderedFile, path: Path, touch_updated_at: bool
@@ -429,6 +424,15 @@ class Session:
         if count < disk.message_count:
             diskstate.backup(path)
 
+    def save_index_row(self) -> None:
+        """Upsert only this session's index row (the file is not written)."""
+        try:
+            _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+        except (SessionWriteError, TimeoutError):
+            raise
+        except OSError as exc:
+            raise write_error(SESSION_DIR, exc) from None
+
     def index_row(self) -> IndexRow:
         return IndexRow(
             id=self.session_id, title=self.title, notebook=self.notebook, model=self.model,
@@ -440,6 +444,9 @@ class Session:
     def load(cls, session_id: str) -> Session | None:
         """The session on disk, or ``None``. Never touches ``SESSIONS``.
 
+        A run in progress (or left by a dead kernel) has its latest checkpoint in a
+        turn journal beside the file (``journal.py``): it is folded in here.
+
         A file that does not parse is moved aside and the ``.bak`` is used when there is
         one (with a notice); with no backup, ``CorruptSessionError`` names the file (and
         its index row is dropped). Something that is not a readable regular file (a
@@ -448,15 +455,20 @@ class Session:
         """
         validate_session_id(session_id)
         path = SESSION_DIR / f"{session_id}.json"
+        recovered: Session | None
         try:
             session, data, st = _read_session(path, session_id)
         except FileNotFoundError:
             return None
         except CorruptSessionError as exc:
-            return _recover(path, session_id, str(exc))
-        state = diskstate.remember(path, st, data)
-        session._base = _merge.snapshot(session, state.signature)
-        return session
+            recovered = _recover(path, session_id, str(exc))
+        else:
+            state = diskstate.remember(path, st, data)
+            session._base = _merge.snapshot(session, state.signature)
+            recovered = session
+        if recovered is not None:
+            journal.apply(SESSION_DIR, recovered)  # the checkpoint of a run in progress
+        return recovered
 
 
 def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any], os.stat_result]:

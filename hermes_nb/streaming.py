@@ -10,7 +10,6 @@ here that holds it calls another that takes it.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ from typing import Any
 
 import filelock
 
-from hermes_nb import config, models
+from hermes_nb import config, journal, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 
@@ -232,19 +231,33 @@ class Run:
             session.pending_started_at = self.started_at
             session.pending_messages = []
             session.pending_partial_text = ""
+            # The index first: a crash between the two writes then leaves a row that
+            # says "pending" over a file that is not (a restore looks and tidies the
+            # row), never a pending file that the index hides from the restore.
+            session.updated_at = time.time()
             try:
-                session.save()
+                session.save_index_row()
+                session.save(skip_index=True, touch_updated_at=False)
             except BaseException:
                 # Nothing reached the disk: memory must not claim a run either, or a
                 # later command would "recover" a turn that was never saved.
                 for name, value in before.items():
                     setattr(session, name, value)
+                try:
+                    session.save_index_row()
+                except Exception:  # a restore tidies the row later
+                    log.debug("could not clear the pending index row", exc_info=True)
                 raise
 
     def history(self) -> list[dict[str, Any]]:
-        """The session's messages as the agent should see them at the start."""
+        """The session's messages as the agent should see them at the start.
+
+        A copy of the list, not of the messages: stored messages are never changed in
+        place (undo and retry replace the list), and the agent makes its own clean
+        copies for the provider, so a deep copy of a long history would be wasted.
+        """
         with self._lock:
-            return copy.deepcopy(self.session.messages)
+            return list(self.session.messages)
 
     # -- during the run --------------------------------------------------------
 
@@ -253,7 +266,11 @@ class Run:
         self.checkpointer.poke()
 
     def checkpoint(self) -> bool:
-        """Save the turn in progress, unless nothing changed or the run is stale."""
+        """Save the turn in progress, unless nothing changed or the run is stale.
+
+        The turn goes to its journal beside the session file (``journal.py``), so a
+        checkpoint costs the turn's size, not the session's.
+        """
         snap = self.turn.snapshot()
         if snap.version == self._saved_version:
             return False
@@ -263,7 +280,15 @@ class Run:
                 return False
             session.pending_messages = snap.messages
             session.pending_partial_text = snap.partial_text
-            session.save(skip_index=True)
+            # only the turn: the session file already holds the rest (journal.py)
+            journal.write(
+                session.path.parent,
+                self.session_id,
+                self.stream_id,
+                snap.messages,
+                snap.partial_text,
+                sync_dir=models.CHECKPOINT_FSYNC_DIR,
+            )
             self._saved_version = snap.version
         return True
 
@@ -329,6 +354,7 @@ class Run:
                     session.estimated_cost += float(result.cost or 0.0)
                 _clear_pending(session)
                 session.save()
+                journal.remove(session.path.parent, self.session_id)
                 return True
         finally:
             self._release()
@@ -371,6 +397,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
         for name, value in before.items():
             setattr(session, name, value)
         raise
+    journal.remove(session.path.parent, session.session_id)
     return report
 
 

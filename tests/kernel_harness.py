@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -27,6 +28,8 @@ class Execution:
     error: str = ""
     displays: list[dict[str, Any]] = field(default_factory=list)
     comm_msgs: int = 0
+    #: (time.time() on arrival, the message's data as JSON) of each comm message
+    comm_log: list[tuple[float, str]] = field(default_factory=list)
     done: bool = False
 
     def text(self) -> str:
@@ -147,6 +150,7 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
         ex.error += f"{content['ename']}: {content['evalue']}"
     elif kind.startswith("comm_"):
         ex.comm_msgs += 1
+        ex.comm_log.append((time.time(), json.dumps(content.get("data"))))
     elif kind == "status" and content["execution_state"] == "idle":
         ex.done = True
 

@@ -3,7 +3,9 @@
 It is a real one: a kernel runs ``%%agent`` against the scripted test server, the
 model calls the ``python`` tool and starts answering, and the kernel is killed
 (SIGKILL, as by an out-of-memory kill) once the checkpoint on disk holds the tool
-result and some of the answer. The file is copied as the dead kernel left it.
+result and some of the answer. The file is copied as the dead kernel left it, with
+its turn journal (the checkpoint of the run in progress, ``<id>.turn``) folded in, so
+the fixture is one self-contained session file.
 
     python tests/make_recovery_fixture.py [--out notebooks/recovery_data]
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from disk_view import read_session  # noqa: E402
 from kernel_harness import kernel  # noqa: E402
 from sse_server import ServerProcess, stall_reply, tool_reply  # noqa: E402
 
@@ -44,7 +46,7 @@ def _sessions(folder: Path) -> list[Path]:
 def _checkpointed(path: Path) -> bool:
     """True once the file on disk holds the tool result and part of the answer."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = read_session(path)
     except (OSError, ValueError):
         return False
     results = [m for m in data.get("pending_messages") or [] if m.get("role") == "tool"]
@@ -73,14 +75,15 @@ def make(out: Path, timeout: float = 60.0) -> Path:
                 time.sleep(0.05)
             k.kill()
         [source] = _sessions(folder)
-        saved = json.loads(source.read_text(encoding="utf-8"))
-        if not saved.get("active_stream_id") or env["OPENAI_API_KEY"] in source.read_text(encoding="utf-8"):
+        saved = read_session(source)
+        text = json.dumps(saved, ensure_ascii=False, indent=1)
+        if not saved.get("active_stream_id") or env["OPENAI_API_KEY"] in text:
             raise RuntimeError("the session file is not an interrupted run, or holds the key")
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("*.json"):
             old.unlink()
         target = out / source.name
-        shutil.copyfile(source, target)
+        target.write_text(text, encoding="utf-8")
         return target
 
 

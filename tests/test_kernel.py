@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from disk_view import sessions_in
 from kernel_harness import Kernel, kernel
 from sse_server import ServerProcess, stall_reply, text_reply, tool_reply
 
@@ -28,11 +29,7 @@ def kernel_env(server: ServerProcess, folder: Path) -> dict[str, str]:
 
 
 def sessions(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted((folder / ".hermes_nb" / "sessions").glob("*.json")):
-        if path.name != "_index.json":
-            out.append(json.loads(path.read_text()))
-    return out
+    return sessions_in(folder / ".hermes_nb" / "sessions")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

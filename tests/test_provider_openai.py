@@ -244,11 +244,15 @@ def test_cancel_while_waiting_for_response_headers(server: ScriptedServer) -> No
 def test_cancel_during_retry_wait(server: ScriptedServer) -> None:
     server.push(error_reply(429, retry_after=30))
     cancel = threading.Event()
-    threading.Timer(0.2, cancel.set).start()
-    started = time.monotonic()
-    chunks = run(make(), cancel=cancel)
+    chunks: list[Any] = []
+    waited = 0.0
+    for chunk in make().stream(USER, [], cancel):
+        chunks.append(chunk)
+        if isinstance(chunk, RetryNotice):  # now in the 30 s wait: cancel it
+            cancel.set()
+            waited = time.monotonic()
     assert [type(c) for c in chunks] == [RetryNotice]
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - waited < 2.0
 
 
 def test_complete_returns_the_text(server: ScriptedServer) -> None:
@@ -316,3 +320,16 @@ def test_chunk_that_is_not_an_object_is_malformed(server: ScriptedServer) -> Non
     server.push({"steps": [{"raw": "data: 42\n\n"}]}, text_reply("ok"))
     chunks = run(make())
     assert [c.reason for c in chunks if isinstance(c, RetryNotice)] == ["a malformed reply"]
+
+
+def test_steps_of_a_turn_send_the_whole_growing_history(server: ScriptedServer) -> None:
+    """The encoded prefix is reused between steps; every request still carries all of it."""
+    server.push(text_reply("one"), text_reply("two"))
+    provider = make()
+    base = [{"role": "user", "content": f"q{i}"} for i in range(50)]
+    run(provider, base)
+    step = [{"role": "assistant", "content": "one"}, {"role": "user", "content": "more \udcff"}]
+    run(provider, base + step)
+    first, second = server.requests
+    assert first.body["messages"] == base
+    assert second.body["messages"] == base + step

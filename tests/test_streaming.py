@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
+from disk_view import read_session
 
-from hermes_nb import config, models, session_ops, streaming
+from hermes_nb import config, journal, models, session_ops, streaming
 from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
@@ -83,7 +84,7 @@ def call(name: str, **arguments: Any) -> Step:
 
 
 def on_disk(session_id: str) -> dict[str, Any]:
-    return json.loads((models.SESSION_DIR / f"{session_id}.json").read_text())
+    return read_session(models.SESSION_DIR / f"{session_id}.json")
 
 
 def run_turn(provider: Provider, text: str | None, session_id: str | None = None, ns: dict[str, Any] | None = None) -> tuple[streaming.Run, Recorder, Any]:
@@ -327,7 +328,16 @@ def test_checkpoints_racing_session_operations_only_save_real_states(session_dir
         original_save(self, *args, **kwargs)
         in_memory.append(json.dumps(self.messages, sort_keys=True) + json.dumps(self.pending_messages, sort_keys=True))
 
+    original_journal = journal.write
+
+    def recording_journal(folder: Path, session_id: str, run_id: str, messages: list[dict[str, Any]], partial: str, **kw: Any) -> int:
+        written = original_journal(folder, session_id, run_id, messages, partial, **kw)
+        session = models.get_session(session_id)
+        in_memory.append(json.dumps(session.messages, sort_keys=True) + json.dumps(messages, sort_keys=True))
+        return written
+
     monkeypatch.setattr(models.Session, "save", recording_save)
+    monkeypatch.setattr(journal, "write", recording_journal)
     on_disk_states: list[str] = []
     stop = threading.Event()
 

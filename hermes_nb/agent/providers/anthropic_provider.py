@@ -150,17 +150,26 @@ class AnthropicProvider(Provider):
         """A light SDK client per request over one shared connection pool (see openai_compat)."""
         import anthropic
 
-        timeout = anthropic.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
-        with self._http_lock:
-            if self._http is None:
-                self._http = anthropic.DefaultHttpxClient(timeout=timeout)
         return anthropic.Anthropic(
             api_key=key,
             base_url=self.base_url,
-            http_client=self._http,
+            http_client=self._pool(),
             max_retries=0,
-            timeout=timeout,
+            timeout=anthropic.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT),
         )
+
+    def _pool(self) -> Any:
+        """The provider's connection pool (its TLS context takes a while to build)."""
+        with self._http_lock:
+            if self._http is None:
+                import anthropic
+
+                timeout = anthropic.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
+                self._http = anthropic.DefaultHttpxClient(timeout=timeout)
+            return self._http
+
+    def prepare(self) -> None:
+        self._pool()
 
     def _translate(self, err: BaseException, key: str) -> Exception:
         """Every SDK/transport failure becomes a hermes_nb error (or a retryable one) here."""

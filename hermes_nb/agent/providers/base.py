@@ -91,6 +91,12 @@ class Provider(ABC):
         subclasses. On cancel, stop reading and return.
         """
 
+    def prepare(self) -> None:
+        """Do the slow, offline part of the first request now (import the SDK, build
+        the connection pool), so that request leaves at once. Called from a background
+        thread after ``%load_ext``; never sends anything."""
+        return None
+
     def complete(self, messages: list[dict[str, Any]], cancel: threading.Event | None = None) -> str:
         """A whole text reply without tools (titles, summaries)."""
         cancel = cancel or threading.Event()

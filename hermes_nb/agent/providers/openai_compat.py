@@ -6,13 +6,17 @@ variable holds the key. The key is read from the environment for each request an
 never kept on the provider, logged or put in a message.
 
 The SDK sends the request (auth, base URL, headers, status errors); the event stream
-of the body is read here as plain dicts (see ``sse.py`` for why).
+of the body is read here as plain dicts (see ``sse.py`` for why). The request body is
+encoded here too (``body.py``): the SDK's per-request validation of every message
+costs seconds on a long history, and the history that did not change since the last
+step of a turn is encoded once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from ...errors import (
     UnknownModelError,
 )
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .body import BodyEncoder
 from .common import PendingCall, error_field, is_transport_error, scrub, server_message
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
@@ -82,6 +87,7 @@ class OpenAICompatProvider(Provider):
         self.read_timeout = read_timeout
         self._http: Any = None
         self._http_lock = threading.Lock()
+        self._body = BodyEncoder()
 
     # -- public
 
@@ -94,28 +100,35 @@ class OpenAICompatProvider(Provider):
         key = self._api_key()
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
         if tools:
             params["tools"] = tools
-        yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
+        body = self._body.encode(params, messages)
+        yield from with_retries(lambda: self._attempt(key, body, cancel), self.retry, cancel)
 
     # -- one request
 
-    def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
+    def _attempt(self, key: str, body: bytes, cancel: threading.Event) -> Iterator[Chunk]:
         return guarded_stream(
             cancel,
-            lambda: self._open(key, params),
+            lambda: self._open(key, body),
             lambda response: self._read(response.iter_lines(), cancel),
             lambda err: self._translate(err, key),
         )
 
-    def _open(self, key: str, params: dict[str, Any]) -> Any:
-        """Send the request; the SDK raises its status errors, we read the body."""
+    def _open(self, key: str, body: bytes) -> Any:
+        """Send the encoded request through the SDK (auth, base URL, headers, status
+        errors) and return its raw, still unread, streaming response."""
         client = self._client(key)
-        return client.chat.completions.with_streaming_response.create(**params).__enter__()
+        return client.post(
+            "/chat/completions",
+            cast_to=_response_class(self._http),
+            content=body,
+            options={"headers": {"Content-Type": "application/json"}},
+            stream=True,
+        )
 
     def _read(self, lines: Iterable[str], cancel: threading.Event) -> Iterator[Chunk]:
         """The hot path: one small dict per chunk, no per-token work beyond the deltas."""
@@ -202,18 +215,31 @@ class OpenAICompatProvider(Provider):
         """
         import openai
 
-        timeout = openai.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
-        with self._http_lock:
-            if self._http is None:
-                self._http = openai.DefaultHttpxClient(timeout=timeout)
         return openai.OpenAI(
             api_key=key,
             base_url=self.endpoint.resolved_base_url(),
-            http_client=self._http,
+            http_client=self._pool(),
             max_retries=0,
-            timeout=timeout,
+            timeout=self._timeout(),
             default_headers=dict(self.endpoint.headers) or None,
         )
+
+    def _timeout(self) -> Any:
+        import openai
+
+        return openai.Timeout(self.read_timeout, connect=CONNECT_TIMEOUT)
+
+    def _pool(self) -> Any:
+        """The provider's connection pool (its TLS context takes a while to build)."""
+        with self._http_lock:
+            if self._http is None:
+                import openai
+
+                self._http = openai.DefaultHttpxClient(timeout=self._timeout())
+            return self._http
+
+    def prepare(self) -> None:
+        self._pool()
 
     # -- errors
 
@@ -272,6 +298,13 @@ class OpenAICompatProvider(Provider):
                 f"{label} keeps sending malformed replies: {scrub(str(err), key)}",
             )
         return ProviderError(f"{label} request failed: {type(err).__name__}: {scrub(str(err), key)}")
+
+
+def _response_class(http: Any) -> type:
+    """The ``Response`` class of the HTTP library under the SDK (``httpx`` or ``httpx2``):
+    asked for as ``cast_to``, the SDK hands back the raw streaming response."""
+    root = type(http).__mro__[1].__module__.partition(".")[0]
+    return sys.modules[root].Response  # type: ignore[no-any-return]
 
 
 def _collect(pending: list[PendingCall], by_index: dict[int, PendingCall], deltas: list[Any]) -> None:

@@ -94,7 +94,7 @@ class StreamGuard(Generic[T]):
 def _socket_of(stream: Any) -> socket.socket | None:
     """The socket under an SDK stream's (or raw response's) httpx response, if exposed."""
     try:
-        response = getattr(stream, "http_response", None) or stream.response
+        response = getattr(stream, "http_response", None) or getattr(stream, "response", stream)
         network = response.extensions.get("network_stream")
         sock = network.get_extra_info("socket") if network is not None else None
     except Exception:  # an unusual transport: fall back to per-chunk checks

@@ -1,0 +1,49 @@
+"""After %load_ext, what the first run needs is loaded in the background, not in the cell."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kernel_harness import kernel
+from sse_server import ServerProcess, text_reply
+
+PROBE = """
+import sys
+from hermes_nb.agent.providers import resolve_provider
+_p = resolve_provider("openai:test-model")
+print("WARM", all(m in sys.modules for m in ("openai", "ipywidgets", "hermes_nb.cell_loop", "hermes_nb.agent.loop")), _p._http is not None)
+"""
+
+
+def test_load_ext_prepares_the_sdk_and_the_provider_before_the_first_cell(tmp_path: Path) -> None:
+    (tmp_path / "nb.ipynb").write_text("{}")
+    with ServerProcess([text_reply("Ready.")]) as server:
+        env = {
+            "OPENAI_API_KEY": "sk-test-not-a-real-key",
+            "OPENAI_BASE_URL": server.url,
+            "HERMES_NB_MODEL": "openai:test-model",
+            "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb"),
+        }
+        with kernel(tmp_path, env) as k:
+            loaded = k.run("%load_ext hermes_nb")
+            assert loaded.status == "ok", loaded.text()
+            deadline = time.monotonic() + 120
+            while True:
+                out = k.run(PROBE).stdout
+                if "WARM True True" in out or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert "WARM True True" in out, out
+            assert server.requests() == []  # preparing sends nothing
+            ran = k.run("%%agent\nAre you ready?")
+            assert "Ready." in ran.text(), ran.text()
+
+
+def test_no_model_configured_prewarms_quietly(tmp_path: Path) -> None:
+    (tmp_path / "nb.ipynb").write_text("{}")
+    env = {"HERMES_NB_MODEL": "", "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb")}
+    with kernel(tmp_path, env) as k:
+        loaded = k.run("%load_ext hermes_nb\nimport time; time.sleep(1)")
+        assert loaded.status == "ok" and not loaded.stderr.strip().startswith("Traceback"), loaded.text()
+        assert "Exception in thread" not in loaded.stderr
