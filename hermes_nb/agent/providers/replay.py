@@ -7,7 +7,10 @@ A script is JSON::
         {"chunks": ["Two ", "files."], "delay": 0.05, "usage": {"input_tokens": 9}},
         {"reasoning": "...", "text": "...", "error": "simulate a provider failure"}
     ],
-     "title": "optional reply to title requests"}
+     "title": "optional reply to title requests",
+     "vision": false}
+
+``vision`` true makes the script stand in for a model that accepts images.
 
 A reply's ``chunks`` may also hold ``{"retry": "reason"}`` (a RetryNotice: the
 reply so far is dropped) and ``{"reasoning": "..."}``. A recorded hermes_nb
@@ -113,6 +116,8 @@ class ReplayProvider(Provider):
         self.path = Path(path) if path is not None else None
         self.script = load_script(path) if path is not None else script_from_data(script)
         self.spec = spec or (f"replay:{path}" if path is not None else "replay:<script>")
+        #: a script says ``"vision": true`` to be sent images, like a vision model
+        self.accepts_images = bool(self.script.get("vision", False))
         self.requests: list[list[dict[str, Any]]] = []
         self.tools: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
