@@ -173,13 +173,13 @@ def _short(value: Any) -> str:
     if isinstance(value, (bool, int, float, complex)) or value is None:
         return f"{kind} = {_safe_repr(value, 40)}"
     if isinstance(value, str):
-        return f"str ({len(value)} characters)"
+        return f"str = {value!r}" if len(value) <= 40 else f"str ({len(value)} characters)"
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         return f"{kind} ({len(value)} items)"
     if isinstance(value, type):
         return "class"
     if callable(value) and hasattr(value, "__name__"):
-        return f"function{_signature(value)}"
+        return "function" + _cut(_signature(value), 80)
     return kind
 
 

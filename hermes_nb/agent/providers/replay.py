@@ -205,9 +205,20 @@ def _call(call: dict[str, Any], default_id: str) -> ToolCallRequest:
 def _usage(usage: Any, messages: list[dict[str, Any]], text: str) -> UsageChunk:
     """The script's usage, or a rough count (4 characters a token) so status lines move."""
     usage = usage if isinstance(usage, dict) else {}
-    sent = sum(len(str(m.get("content") or "")) for m in messages)
+    sent = sum(_chars(m.get("content")) for m in messages)
     return UsageChunk(
         int(usage.get("input_tokens", max(1, sent // 4))),
         int(usage.get("output_tokens", max(1, len(text) // 4) if text else 0)),
         usage.get("cost"),
     )
+
+
+def _chars(content: Any) -> int:
+    """Characters of a message's text; an image counts as a fixed 340 (about 85 tokens),
+    so counts do not depend on how a figure happened to be encoded."""
+    if isinstance(content, list):
+        return sum(
+            340 if isinstance(p, dict) and p.get("type") == "image_url" else len(str(p.get("text", "")) if isinstance(p, dict) else "")
+            for p in content
+        )
+    return len(str(content or ""))
