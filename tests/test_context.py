@@ -38,7 +38,17 @@ def test_arrays_series_and_other_objects_are_bounded() -> None:
     series = describe("s", pd.Series([1.5, 2.5], name="price"))
     assert "pandas Series 'price', 2 values, dtype float64" in series
     huge = describe("big", list(range(100_000)))
-    assert huge.startswith("@big: list of 100000 items = [0, 1, 2") and len(huge) <= MAX_VARIABLE_CHARS + 60
+    assert huge.startswith("@big: list of 100000 items = [0, 1, 2") and huge.endswith(", 49, ...]")
+    text = describe("long", "x" * 100_000)
+    assert len(text) <= MAX_VARIABLE_CHARS + 60
+
+
+def test_a_secret_from_the_environment_is_masked() -> None:
+    env = {"OPENAI_API_KEY": "sk-test-1234567890", "HOME": "/home/me"}
+    config = {"key": "sk-test-1234567890", "home": "/home/me"}
+    text = describe("config", config, environ=env)
+    assert "sk-test-1234567890" not in text and "'key': '***'" in text
+    assert "/home/me" in text  # not a secret
 
 
 def test_a_broken_object_is_described_without_failing() -> None:

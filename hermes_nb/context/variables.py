@@ -10,7 +10,9 @@ request by ``render_context``.
 
 from __future__ import annotations
 
+import os
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +37,11 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
 _MENTION = re.compile(r"(?<![\w@`])@([A-Za-z_][A-Za-z0-9_]*)")
 #: names IPython puts in every namespace; not the user's
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.I)
+_REPR = reprlib.Repr()
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdict = 50
+_REPR.maxstring = _REPR.maxother = 1500
+_REPR.maxlevel = 3
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 
 
@@ -60,13 +67,25 @@ def mentions(text: str) -> list[str]:
     return found
 
 
-def describe(name: str, value: Any) -> str:
-    """A compact, bounded description of one kernel object for the model."""
+def describe(name: str, value: Any, environ: Mapping[str, str] | None = None) -> str:
+    """A compact, bounded description of one kernel object for the model.
+
+    Values of secret-looking environment variables (API keys, tokens) are masked, so a
+    key that ended up in a variable or a table is not sent or saved with the request.
+    """
     try:
         text = _describe(name, value)
     except Exception as exc:  # a library object that fails when looked at
         text = f"@{name}: {_type_name(value)} (could not be described: {type(exc).__name__}: {exc})"
-    return _cut(text, MAX_VARIABLE_CHARS)
+    return _mask_secrets(_cut(text, MAX_VARIABLE_CHARS), environ)
+
+
+def _mask_secrets(text: str, environ: Mapping[str, str] | None) -> str:
+    env = os.environ if environ is None else environ
+    for key, value in env.items():
+        if _SECRET_NAME.search(key) and len(value) >= 8 and value in text:
+            text = text.replace(value, "***")
+    return text
 
 
 def _describe(name: str, value: Any) -> str:
@@ -78,9 +97,9 @@ def _describe(name: str, value: Any) -> str:
     if _is(value, "numpy", "ndarray"):
         return _describe_array(name, value)
     if isinstance(value, (list, tuple, set, frozenset, dict)):
-        return f"@{name}: {kind} of {len(value)} items = {_safe_repr(value, 1500)}"
+        return f"@{name}: {kind} of {len(value)} items = {_cut(_REPR.repr(value), 1500)}"
     if isinstance(value, str):
-        return f"@{name}: str of {len(value)} characters = {_safe_repr(value, 1500)}"
+        return f"@{name}: str of {len(value)} characters = {_cut(_REPR.repr(value), 1500)}"
     if callable(value) and hasattr(value, "__name__"):
         return f"@{name}: {kind} {_signature(value)}" + _first_doc_line(value)
     return f"@{name}: {kind} = {_safe_repr(value, 1500)}"
@@ -173,7 +192,7 @@ def _short(value: Any) -> str:
     if isinstance(value, (bool, int, float, complex)) or value is None:
         return f"{kind} = {_safe_repr(value, 40)}"
     if isinstance(value, str):
-        return f"str = {value!r}" if len(value) <= 40 else f"str ({len(value)} characters)"
+        return f"str ({len(value)} characters)"  # never the value: it may be a password
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         return f"{kind} ({len(value)} items)"
     if isinstance(value, type):
