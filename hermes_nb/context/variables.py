@@ -148,35 +148,40 @@ def namespace_summary(namespace: Mapping[str, Any], hidden: Iterable[str] = ()) 
     When there are too many, the most recently defined are kept.
     """
     skip = set(hidden) | _IPYTHON_NAMES
-    lines: list[str] = []
+    entries: list[tuple[str, Any]] = []
     modules: list[str] = []
     for name, value in list(namespace.items()):
         if name.startswith("_") or name in skip:
             continue
         if type(value).__name__ == "module":
             modules.append(name)
-            continue
-        try:
-            lines.append(f"{name}: {_short(value)}")
-        except Exception:
-            lines.append(f"{name}: {_type_name(value)}")
-    if not lines and not modules:
+        else:
+            entries.append((name, value))
+    if not entries and not modules:
         return ""
+    lines = [f"{name}: {_short_or_type(value)}" for name, value in entries[-MAX_NAMESPACE_NAMES:]]
     kept: list[str] = []
     size = 0
-    for line in reversed(lines[-MAX_NAMESPACE_NAMES:]):
+    for line in reversed(lines):
         if size + len(line) + 1 > MAX_NAMESPACE_CHARS:
             break
         kept.append(line)
         size += len(line) + 1
     kept.reverse()
     out = []
-    if len(kept) < len(lines):
-        out.append(f"(… {len(lines) - len(kept)} older names not shown)")
+    if len(kept) < len(entries):
+        out.append(f"(… {len(entries) - len(kept)} older names not shown)")
     out.extend(kept)
     if modules:
         out.append("modules: " + _cut(", ".join(modules), 300))
     return "\n".join(out)
+
+
+def _short_or_type(value: Any) -> str:
+    try:
+        return _short(value)
+    except Exception:  # a property that raises: the type is still worth knowing
+        return _type_name(value)
 
 
 def _short(value: Any) -> str:
