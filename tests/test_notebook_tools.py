@@ -137,3 +137,11 @@ def test_read_notebook_without_a_known_notebook_asks_for_a_path(tmp_path: Path) 
         call(shell, "read_notebook", path=str(tmp_path / "gone.ipynb"))
     terminal = call(TerminalInteractiveShell(), "read_notebook")
     assert terminal.is_error and "terminal IPython" in terminal.text
+
+
+def test_read_notebook_finds_the_file_vscode_names(tmp_path: Path) -> None:
+    path = _notebook(tmp_path)
+    shell = ZMQInteractiveShell({"__vsc_ipynb_file__": str(path)})
+    text = call(shell, "read_notebook", request="Summarise this", start=3).text
+    assert text.startswith(f"Notebook {path}: the saved file")
+    assert "Showing cells 3–3." in text and "the running %%agent cell" in text
