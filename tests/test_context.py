@@ -81,7 +81,7 @@ def test_the_namespace_summary_lists_the_users_names_and_types() -> None:
         "df: DataFrame 3×1",
         "arr: ndarray (2, 3) float64",
         "n: int = 5",
-        "name: str (500 characters)",
+        "name: str",
         "items: list (2 items)",
         "f: function(x, y=2)",
         "modules: json",

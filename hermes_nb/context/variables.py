@@ -197,7 +197,7 @@ def _short(value: Any) -> str:
     if isinstance(value, (bool, int, float, complex)) or value is None:
         return f"{kind} = {_safe_repr(value, 40)}"
     if isinstance(value, str):
-        return f"str ({len(value)} characters)"  # never the value: it may be a password
+        return "str"  # never the value (it may be a password), nor its length (a temp path's varies)
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         return f"{kind} ({len(value)} items)"
     if isinstance(value, type):
