@@ -45,6 +45,16 @@ def test_frontends_are_told_apart() -> None:
     assert detect_frontend(ZMQInteractiveShell(), {"__session__": "a.ipynb"}, {}) == "jupyterlab"
     assert detect_frontend(ZMQInteractiveShell(), {}, {"JPY_SESSION_NAME": "/a.ipynb"}) == "jupyterlab"
     assert detect_frontend(ZMQInteractiveShell(), {}, {}) == "headless"
+    assert detect_frontend(ZMQInteractiveShell(), {"__session__": "console-1-3f2a"}, {}) == "console"
+
+
+def test_a_jupyterlab_console_gets_no_cell_and_has_none_to_read() -> None:
+    shell = ZMQInteractiveShell({"__session__": "console-1-3f2a"})
+    inserted = call(shell, "insert_cell", source="x = 1")
+    assert inserted.is_error and inserted.text.startswith("This is a code console, not a notebook")
+    assert shell.payload_manager.read_payload() == []
+    read = call(shell, "read_notebook")
+    assert read.is_error and "does not run a notebook" in read.text
 
 
 def test_insert_cell_in_jupyterlab_asks_for_one_cell_and_says_so() -> None:

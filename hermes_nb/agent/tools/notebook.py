@@ -24,7 +24,7 @@ from hermes_nb.errors import ToolError
 
 __all__ = ["Frontend", "detect_frontend", "notebook_tools"]
 
-Frontend = str  # "terminal" | "jupyterlab" | "vscode" | "headless" | "none"
+Frontend = str  # "terminal" | "jupyterlab" | "vscode" | "console" | "headless" | "none"
 
 _NEXT_INPUT = "set_next_input"
 
@@ -33,7 +33,8 @@ def detect_frontend(shell: Any, user_ns: Mapping[str, Any], environ: Mapping[str
     """Which kind of frontend shows this kernel's output, as far as the kernel can tell.
 
     ``headless`` means a kernel whose client never said which notebook it runs
-    (nbclient, nbval, ``jupyter execute``, or an unknown frontend).
+    (nbclient, nbval, ``jupyter execute``, or an unknown frontend); ``console`` a
+    JupyterLab code console.
     """
     if shell is None:
         return "none"
@@ -41,8 +42,10 @@ def detect_frontend(shell: Any, user_ns: Mapping[str, Any], environ: Mapping[str
         return "terminal"
     if user_ns.get("__vsc_ipynb_file__"):
         return "vscode"
-    if user_ns.get("__session__") or environ.get("JPY_SESSION_NAME"):
-        return "jupyterlab"
+    session = user_ns.get("__session__") or environ.get("JPY_SESSION_NAME")
+    if session:
+        # a JupyterLab console's session is named like "console-1-<uuid>", not a notebook
+        return "jupyterlab" if str(session).endswith(".ipynb") else "console"
     return "headless"
 
 
@@ -106,6 +109,12 @@ def _insert(shell: Any, frontend: Frontend, source: str, cell_type: str) -> Tool
         if cell_type == "markdown"
         else ""
     )
+    if frontend == "console":
+        return ToolOutput(
+            "This is a code console, not a notebook: no cell can be added. Show the code in "
+            "your answer instead.",
+            is_error=True,
+        )
     if frontend == "terminal":
         if getattr(shell, "rl_next_input", None):
             return _already()
@@ -177,6 +186,12 @@ def _read(
                 is_error=True,
             )
         target = location.path
+        if target.suffix != ".ipynb":
+            return ToolOutput(
+                f"This kernel does not run a notebook (its frontend is {target.name!r}, a "
+                "console or another client), so there are no cells to read.",
+                is_error=True,
+            )
     cells = load_cells(target)
     running = _running_cell(cells, running_request)
     return ToolOutput(
