@@ -138,7 +138,7 @@ def drive(
 def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
     """The agent thread: one turn, whose end (or failure) goes to the cell thread."""
     try:
-        inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn)))
+        inbox.put(_End(result=agent.run(history, run.user_message, sink, run.cancel_event, run.turn, run.attachments)))
     except BaseException as exc:  # reported on the cell thread
         inbox.put(_End(error=exc))
 

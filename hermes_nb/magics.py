@@ -18,7 +18,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, observe
+from traitlets import Any as TraitAny
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
 from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.errors import HermesError
@@ -109,6 +110,14 @@ class AgentMagics(Magics):
         2.0, help="Seconds between checkpoints while text streams."
     ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before the shell tool gives up.").tag(config=True)
+    vision = TraitAny(
+        "auto",
+        help="Send tool images (figures) to the model: 'auto' (known vision models), True, "
+        "False, or a list of model-name patterns that accept images.",
+    ).tag(config=True)
+    namespace_context = Bool(
+        True, help="Send a short summary of the kernel's variables (names, types) with each request."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -117,12 +126,23 @@ class AgentMagics(Magics):
         self.current_session_id: str | None = None
         self.notebook: str | None = None
         self.notices: list[str] = []
+        self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
         self._ready = True
 
     @default("model")
     def _default_model(self) -> str:
         return os.environ.get("HERMES_NB_MODEL", "")
+
+    @validate("vision")
+    def _check_vision(self, proposal: dict[str, Any]) -> Any:
+        from hermes_nb.agent.vision import parse_setting
+
+        try:
+            parse_setting(proposal["value"])
+        except ValueError as err:
+            raise TraitError(str(err)) from None
+        return proposal["value"]
 
     @observe("session_dir")
     def _session_dir_changed(self, change: dict[str, Any]) -> None:
@@ -231,11 +251,16 @@ class AgentMagics(Magics):
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
+        self._request = text
         provider = self._provider(spec)
         session = self._compress_if_needed(self._current_session(spec), provider)
         agent = self._agent(provider, tools=tools, max_turns=max_turns or self.max_turns)
+        self._show_images(agent, provider, session.session_id)
         run = streaming.Run(
-            session.session_id, text, checkpoint_interval=self.checkpoint_interval
+            session.session_id,
+            text,
+            attachments=self._context(text),
+            checkpoint_interval=self.checkpoint_interval,
         )
         renderer = choose_renderer(spec, self.display)
         outcome = drive(run, agent, renderer)
@@ -245,6 +270,23 @@ class AgentMagics(Magics):
     def prepare_provider(self) -> None:
         """Build the configured model's provider ahead of the first run (see prewarm)."""
         self._provider(self._model_spec()).prepare()
+
+    def _show_images(self, agent: Any, provider: Any, session_id: str) -> None:
+        """Tool images are kept beside the session; a model that accepts images sees them."""
+        from hermes_nb.agent.images import ImageStore
+        from hermes_nb.agent.vision import accepts_images
+
+        agent.images = ImageStore(models.SESSION_DIR, session_id)
+        agent.vision = accepts_images(provider, self.vision)
+
+    def _context(self, text: str | None) -> list[dict[str, Any]]:
+        """``@name`` variables and the namespace summary, captured as the request is sent."""
+        if text is None or self.shell is None:
+            return []
+        from hermes_nb.context import build_context
+
+        hidden = getattr(self.shell, "user_ns_hidden", {})
+        return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
 
     def _compress_if_needed(self, session: models.Session, provider: Any) -> models.Session:
         from hermes_nb.compression import compress_session, needs_compression
@@ -279,10 +321,12 @@ class AgentMagics(Magics):
 
     def _tools(self) -> Any:
         from hermes_nb.agent.tools.builtin import builtin_tools
+        from hermes_nb.agent.tools.notebook import notebook_tools
         from hermes_nb.agent.tools.registry import USER_TOOLS
 
         user_ns = self.shell.user_ns if self.shell is not None else {}
         registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout)
+        registry.update(notebook_tools(self.shell, running_request=lambda: self._request))
         for name in USER_TOOLS.names():
             tool = USER_TOOLS.get(name)
             if tool is not None:

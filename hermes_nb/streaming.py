@@ -83,12 +83,16 @@ def turn_messages(
     open_result: str,
     *,
     recovered: bool = False,
+    context: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """What an unfinished turn becomes in the history: the user's message, what the
-    agent completed, its partial text, and a result for every open tool call."""
+    """What an unfinished turn becomes in the history: the user's message (with the
+    kernel context sent along with it), what the agent completed, its partial text,
+    and a result for every open tool call."""
     out: list[dict[str, Any]] = []
     if user_message is not None:
         user: dict[str, Any] = {"role": "user", "content": user_message, "at": started_at}
+        if context:
+            user["context"] = list(context)
         if recovered:
             user["recovered"] = True
         out.append(user)
@@ -308,6 +312,7 @@ class Run:
             result.messages,
             snap.partial_text if stop != "complete" else "",
             CANCELLED_RESULT,
+            context=self.attachments,
         )
         if stop == "cancelled":
             new.append(marker("cancelled", "Run cancelled; the output above was kept."))
@@ -326,7 +331,12 @@ class Run:
         """Keep the request and what the agent completed, then an error marker."""
         snap = self._end()
         new = turn_messages(
-            self.user_message, self.started_at, snap.messages, snap.partial_text, CANCELLED_RESULT
+            self.user_message,
+            self.started_at,
+            snap.messages,
+            snap.partial_text,
+            CANCELLED_RESULT,
+            context=self.attachments,
         )
         new.append(marker("error", f"Run failed: {error}"))
         return self._write_back(new, None)
@@ -383,7 +393,13 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
         partial_chars=len(partial),
     )
     new = turn_messages(
-        session.pending_user_message, started, completed, partial, open_result, recovered=True
+        session.pending_user_message,
+        started,
+        completed,
+        partial,
+        open_result,
+        recovered=True,
+        context=list(session.pending_attachments or []),
     )
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"

@@ -31,6 +31,8 @@ class Execution:
     #: (time.time() on arrival, the message's data as JSON) of each comm message
     comm_log: list[tuple[float, str]] = field(default_factory=list)
     done: bool = False
+    #: the execute reply's payloads (``set_next_input`` asks the frontend for a new cell)
+    payload: list[dict[str, Any]] = field(default_factory=list)
 
     def text(self) -> str:
         """Everything a person would read: streams, plain-text and markdown displays."""
@@ -128,6 +130,7 @@ class Kernel:
                 continue
             if reply["parent_header"].get("msg_id") == ex.msg_id:
                 ex.status = reply["content"]["status"]
+                ex.payload = list(reply["content"].get("payload") or [])
                 return
 
     def run(self, code: str, timeout: float = 60.0) -> Execution:

@@ -6,7 +6,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from hermes_nb.agent.events import (
 )
 from hermes_nb.agent.history import to_provider_messages
 from hermes_nb.agent.loop import Agent, TurnResult
+from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import ToolOutput, ToolRegistry, builtin_tools
 from hermes_nb.agent.turn import TurnState
@@ -539,3 +540,35 @@ def test_calls_without_ids_or_with_repeated_ids_get_their_own() -> None:
     assert [e.call_id for e in _of(events, ToolCompleted)] == ids
     assert [m["content"] for m in provider.requests[1] if m["role"] == "tool"] == ["echo: 1", "echo: 2"]
     _assert_history_valid([], result)
+
+
+class _Recording(Provider):
+    """Two tool calls, then an answer; keeps each request's list as it was sent."""
+
+    spec = "test:recording"
+
+    def __init__(self) -> None:
+        self.requests: list[list[dict[str, Any]]] = []
+
+    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        self.requests.append(list(messages))
+        step = len(self.requests)
+        if step < 3:
+            yield ToolCallRequest(f"c{step}", "echo", json.dumps({"text": str(step)}))
+        else:
+            yield TextDelta("done")
+
+
+def test_each_step_reuses_the_history_objects_of_the_first() -> None:
+    """The settled history is cleaned once per turn: the provider sees the very same
+    message objects at every step, so their encoding is reused (providers/body.py)."""
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(20)]
+    provider = _Recording()
+    agent = Agent(provider, _tools(echo=echo), system_prompt="sys")
+    result = agent.run(history, "go", lambda e: None, threading.Event())
+    first, second, third = provider.requests
+    settled = len(history) + 2  # the system prompt, the history, the request
+    assert len(first) == settled
+    assert all(second[i] is first[i] and third[i] is first[i] for i in range(settled))
+    assert [m["role"] for m in third[settled:]] == ["assistant", "tool", "assistant", "tool"]
+    assert result.text == "done"

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["MISSING_RESULT", "to_provider_messages"]
+from hermes_nb.agent.images import MAX_IMAGES_PER_REQUEST, describe_refs
+from hermes_nb.context.variables import render_context
+
+__all__ = ["MISSING_RESULT", "ImageLoader", "to_provider_messages"]
 
 log = logging.getLogger("hermes_nb.agent.history")
 
@@ -28,11 +31,24 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: turns an image reference of a tool message into a data URL (None: file missing)
+ImageLoader = Callable[[dict[str, Any]], "str | None"]
+
+
 def to_provider_messages(
-    messages: Iterable[dict[str, Any]], system_prompt: str | None = None
+    messages: Iterable[dict[str, Any]],
+    system_prompt: str | None = None,
+    *,
+    images: ImageLoader | None = None,
 ) -> list[dict[str, Any]]:
     """Clean copies of ``messages`` for a provider, with ``system_prompt`` first.
 
+    A user message's ``context`` (``@name`` variables, the namespace summary) is
+    appended to its text; the namespace summary only for the last user message.
+    Images of tool results (references in a tool message's ``images``) follow the
+    results as ``image_url`` parts of one user message when ``images`` loads them
+    (a model that accepts images; only the newest few are sent); otherwise each
+    tool result says in one line what the user saw and that it was not sent.
     Markers and unknown roles are dropped, keys other than the OpenAI ones are
     removed, and every assistant tool call gets exactly one result right after its
     message: a missing one gets MISSING_RESULT, a duplicate or orphan result is
@@ -41,26 +57,104 @@ def to_provider_messages(
     out: list[dict[str, Any]] = []
     if system_prompt:
         out.append({"role": "system", "content": system_prompt})
+    messages = list(messages)
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    pictures = _Images(messages, images)
     expected: list[str] = []  # call ids of the last assistant message still unanswered
-    for message in messages:
+    for position, message in enumerate(messages):
         role = message.get("role")
         if role == "tool":
             call_id = message.get("tool_call_id")
             if call_id in expected:
                 expected.remove(call_id)
-                out.append(_clean(message))
+                out.append(pictures.tool_result(_clean(message), message, position))
             else:
                 log.debug("dropping tool result without a matching call: %r", call_id)
             continue
         if role not in _KEYS:
             continue  # markers are for the user only; unknown roles no API accepts
         _answer_missing(out, expected)
+        pictures.flush(out)
         cleaned = _clean(message)
+        if role == "user" and message.get("context"):
+            # the namespace summary is only worth sending with the newest request
+            cleaned["content"] = _with_context(
+                cleaned["content"], message["context"], position == last_user
+            )
         if role == "assistant":
             expected = [c["id"] for c in cleaned.get("tool_calls", [])]
         out.append(cleaned)
     _answer_missing(out, expected)
+    pictures.flush(out)
     return out
+
+
+class _Images:
+    """Tool images for one request: which are sent, the notes, the user message carrying them."""
+
+    def __init__(self, messages: list[dict[str, Any]], loader: ImageLoader | None) -> None:
+        self.loader = loader
+        self.pending: list[dict[str, Any]] = []
+        newest: list[tuple[int, int]] = []
+        for position in range(len(messages) - 1, -1, -1):
+            refs = _refs(messages[position])
+            for n in range(len(refs) - 1, -1, -1):
+                if len(newest) < MAX_IMAGES_PER_REQUEST and refs[n].get("path"):
+                    newest.append((position, n))
+        self.sent = set(newest)
+
+    def tool_result(self, cleaned: dict[str, Any], message: dict[str, Any], position: int) -> dict[str, Any]:
+        refs = _refs(message)
+        if not refs:
+            return cleaned
+        attached: list[dict[str, Any]] = []
+        if self.loader is not None:
+            for n, ref in enumerate(refs):
+                url = self.loader(ref) if (position, n) in self.sent else None
+                if url is not None:
+                    attached.append({"type": "image_url", "image_url": {"url": url}})
+        note = _image_note(refs, len(attached), self.loader is not None)
+        if attached:
+            label = f"Image{'s' if len(attached) > 1 else ''} from tool call {cleaned['tool_call_id']}:"
+            self.pending += [{"type": "text", "text": label}, *attached]
+        content = cleaned.get("content")
+        if isinstance(content, list):
+            cleaned["content"] = [*content, {"type": "text", "text": note}]
+        else:
+            cleaned["content"] = f"{content}\n{note}" if content else note
+        return cleaned
+
+    def flush(self, out: list[dict[str, Any]]) -> None:
+        """After a group of tool results: one user message with their images."""
+        if self.pending:
+            out.append({"role": "user", "content": self.pending})
+            self.pending = []
+
+
+def _refs(message: dict[str, Any]) -> list[dict[str, Any]]:
+    refs = message.get("images") if message.get("role") == "tool" else None
+    return [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
+
+
+def _image_note(refs: list[dict[str, Any]], attached: int, vision: bool) -> str:
+    shown = describe_refs(refs)
+    if attached == len(refs):
+        return f"[{shown} attached in the next message]"
+    if not vision:
+        return f"[{shown} shown to the user; not sent, this model does not accept images]"
+    if attached:
+        return f"[{shown} shown to the user; {attached} attached in the next message, the others were sent earlier or could not be]"
+    return f"[{shown} shown to the user; not attached here (sent earlier, too large or missing)]"
+
+
+def _with_context(content: Any, blocks: Any, with_namespace: bool) -> Any:
+    """The user's words followed by the kernel context captured when they were sent."""
+    extra = render_context(blocks if isinstance(blocks, list) else [], with_namespace=with_namespace)
+    if not extra:
+        return content
+    if isinstance(content, list):
+        return [*content, {"type": "text", "text": extra}]
+    return f"{content}\n\n{extra}" if content else extra
 
 
 def _answer_missing(out: list[dict[str, Any]], expected: list[str]) -> None:

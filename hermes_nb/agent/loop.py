@@ -30,6 +30,7 @@ from hermes_nb.agent.events import (
     Usage,
 )
 from hermes_nb.agent.history import to_provider_messages
+from hermes_nb.agent.images import MAX_IMAGES_PER_CALL, ImageStore
 from hermes_nb.agent.providers.base import (
     Provider,
     ReasoningDelta,
@@ -83,7 +84,9 @@ class Agent:
     tool's own policy by name. ``approve(name, arguments)`` answers "ask" (without
     it, "ask" means deny). ``kernel_runner(fn)`` runs tools marked ``needs_kernel``
     on the thread that owns the kernel and returns fn's ToolOutput; by default fn is
-    called where the loop runs. Attributes may be changed between runs.
+    called where the loop runs. ``images`` keeps the images tools return (in memory
+    by default); ``vision`` says whether the model is sent them. Attributes may be
+    changed between runs.
     """
 
     def __init__(
@@ -97,6 +100,8 @@ class Agent:
         approve: Approver | None = None,
         kernel_runner: KernelRunner | None = None,
         max_result_chars: int = 20_000,
+        images: ImageStore | None = None,
+        vision: bool = False,
     ) -> None:
         self.provider = provider
         self.tools = tools if tools is not None else ToolRegistry()
@@ -106,6 +111,8 @@ class Agent:
         self.approve = approve
         self.kernel_runner = kernel_runner
         self.max_result_chars = max_result_chars
+        self.images = images if images is not None else ImageStore(None)
+        self.vision = vision
 
     def run(
         self,
@@ -114,15 +121,17 @@ class Agent:
         sink: Sink,
         cancel: threading.Event,
         turn: TurnState | None = None,
+        context: list[dict[str, Any]] | None = None,
     ) -> TurnResult:
         """Play one turn on the calling thread and report it to ``sink``.
 
         ``history`` is the session's stored messages (cleaned here; not modified);
         ``user_message=None`` continues it as it is (resume). ``cancel`` is checked
         between chunks and between tools. ``turn`` receives every change for
-        checkpoints. Provider and tool failures never raise: see TurnResult.
+        checkpoints. ``context`` (kernel variables, the namespace summary) goes with
+        the user message. Provider and tool failures never raise: see TurnResult.
         """
-        return _Run(self, sink, cancel, turn or TurnState()).execute(history, user_message)
+        return _Run(self, sink, cancel, turn or TurnState()).execute(history, user_message, context)
 
 
 class _Run:
@@ -140,15 +149,24 @@ class _Run:
             agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars
         )
 
-    def execute(self, history: list[dict[str, Any]], user_message: str | None) -> TurnResult:
-        asked = [{"role": "user", "content": user_message}] if user_message is not None else []
-        base = to_provider_messages([*history, *asked], self.agent.system_prompt)
+    def execute(
+        self,
+        history: list[dict[str, Any]],
+        user_message: str | None,
+        context: list[dict[str, Any]] | None = None,
+    ) -> TurnResult:
+        asked: list[dict[str, Any]] = []
+        if user_message is not None:
+            asked = [{"role": "user", "content": user_message, "context": context or []}]
+        before = [*history, *asked]
+        loader = self.agent.images.data_url if self.agent.vision else None
         tools = self._tool_schemas()
         try:
+            base = to_provider_messages(before, self.agent.system_prompt, images=loader)
             for _ in range(self.agent.max_turns):
                 if self.cancel.is_set():
                     return self._finish("cancelled")
-                request = base + to_provider_messages(self.result.messages)
+                request = self._request(before, base, loader)
                 text, calls = self._stream(request, tools)
                 if self.cancel.is_set():
                     self.result.text = text
@@ -174,6 +192,19 @@ class _Run:
             )
         )
         return self._finish("turn_limit")
+
+    def _request(
+        self, before: list[dict[str, Any]], base: list[dict[str, Any]], loader: Any
+    ) -> list[dict[str, Any]]:
+        """The messages of the next request: the history, cleaned once per turn, then
+        this turn's messages. Keeping the same history objects from step to step lets
+        the provider reuse their encoding (a long session then costs each step only
+        what the step added). Only new images can change the history's part (which of
+        all images are the newest few that are sent): then it is all built again."""
+        turn = self.result.messages
+        if loader is not None and any(m.get("images") for m in turn):
+            return to_provider_messages([*before, *turn], self.agent.system_prompt, images=loader)
+        return base + to_provider_messages(turn, images=loader)
 
     def _tool_schemas(self) -> list[dict[str, Any]]:
         if not len(self.agent.tools):
@@ -277,9 +308,20 @@ class _Run:
             )
         )
         self.open_calls = [c for c in self.open_calls if c[0] != call_id]
-        self._add(
-            {"role": "tool", "tool_call_id": call_id, "content": output.text}, close_call=call_id
-        )
+        message: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": output.text}
+        if output.images:
+            message["images"] = self._save_images(output)
+        self._add(message, close_call=call_id)
+
+    def _save_images(self, output: ToolOutput) -> list[dict[str, Any]]:
+        """Images go to files beside the session; the message keeps references."""
+        refs = []
+        for image in output.images[:MAX_IMAGES_PER_CALL]:
+            try:
+                refs.append(self.agent.images.save(image))
+            except OSError as exc:  # a full disk loses the image, not the run
+                log.warning("could not save a tool image: %s", exc)
+        return refs
 
     def _add(self, message: dict[str, Any], **changes: Any) -> None:
         message["at"] = time.time()

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
@@ -90,7 +90,7 @@ class ToolRunner:
         output = self._execute(tool, arguments, cancel)
         text = truncate(output.text, self.max_result_chars)
         if text is not output.text:
-            output = ToolOutput(text, output.is_error, output.outputs)
+            output = replace(output, text=text)
         return output
 
     def policy_of(self, tool: Tool) -> str:

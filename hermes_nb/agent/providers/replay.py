@@ -7,7 +7,10 @@ A script is JSON::
         {"chunks": ["Two ", "files."], "delay": 0.05, "usage": {"input_tokens": 9}},
         {"reasoning": "...", "text": "...", "error": "simulate a provider failure"}
     ],
-     "title": "optional reply to title requests"}
+     "title": "optional reply to title requests",
+     "vision": false}
+
+``vision`` true makes the script stand in for a model that accepts images.
 
 A reply's ``chunks`` may also hold ``{"retry": "reason"}`` (a RetryNotice: the
 reply so far is dropped) and ``{"reasoning": "..."}``. A recorded hermes_nb
@@ -113,6 +116,8 @@ class ReplayProvider(Provider):
         self.path = Path(path) if path is not None else None
         self.script = load_script(path) if path is not None else script_from_data(script)
         self.spec = spec or (f"replay:{path}" if path is not None else "replay:<script>")
+        #: a script says ``"vision": true`` to be sent images, like a vision model
+        self.accepts_images = bool(self.script.get("vision", False))
         self.requests: list[list[dict[str, Any]]] = []
         self.tools: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
@@ -200,9 +205,20 @@ def _call(call: dict[str, Any], default_id: str) -> ToolCallRequest:
 def _usage(usage: Any, messages: list[dict[str, Any]], text: str) -> UsageChunk:
     """The script's usage, or a rough count (4 characters a token) so status lines move."""
     usage = usage if isinstance(usage, dict) else {}
-    sent = sum(len(str(m.get("content") or "")) for m in messages)
+    sent = sum(_chars(m.get("content")) for m in messages)
     return UsageChunk(
         int(usage.get("input_tokens", max(1, sent // 4))),
         int(usage.get("output_tokens", max(1, len(text) // 4) if text else 0)),
         usage.get("cost"),
     )
+
+
+def _chars(content: Any) -> int:
+    """Characters of a message's text; an image counts as a fixed 340 (about 85 tokens),
+    so counts do not depend on how a figure happened to be encoded."""
+    if isinstance(content, list):
+        return sum(
+            340 if isinstance(p, dict) and p.get("type") == "image_url" else len(str(p.get("text", "")) if isinstance(p, dict) else "")
+            for p in content
+        )
+    return len(str(content or ""))

@@ -33,7 +33,7 @@ def builtin_tools(namespace: dict[str, Any] | None = None, shell_timeout: float 
         """Run Python code in the user's notebook kernel. Variables persist between
         calls and are shared with the user's notebook. Returns stdout, stderr and the
         value of a final expression (like a notebook cell); figures and other rich
-        displays are shown to the user.
+        displays are shown to the user, and figures also to you if you accept images.
 
         Args:
             code: Python source to execute.

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from hermes_nb.agent.images import images_from_bundles
 from hermes_nb.agent.tools.registry import ToolOutput
 
 __all__ = ["run_python"]
@@ -191,7 +192,9 @@ def _report(cap: _Captured, value: Any, error: str | None) -> ToolOutput:
     if error is not None:
         parts.append("[error]\n" + error)
     text = "\n".join(parts) if parts else "(no output)"
-    return ToolOutput(text, is_error=error is not None, outputs=tuple(cap.outputs))
+    return ToolOutput(
+        text, is_error=error is not None, outputs=tuple(cap.outputs), images=images_from_bundles(cap.outputs)
+    )
 
 
 def _safe_repr(value: Any) -> str:

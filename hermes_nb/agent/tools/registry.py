@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast, overload
 
+from hermes_nb.agent.images import ToolImage
 from hermes_nb.agent.tools.schema import function_schema
 from hermes_nb.errors import ToolError
 
@@ -53,11 +54,13 @@ def current_cancel() -> threading.Event:
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """What a tool returns: ``text`` for the model, ``outputs`` (mimebundles) for the user."""
+    """What a tool returns: ``text`` for the model, ``outputs`` (mimebundles) for the
+    user, ``images`` for the model to see (sent to models that accept images)."""
 
     text: str
     is_error: bool = False
     outputs: tuple[dict[str, Any], ...] = ()
+    images: tuple[ToolImage, ...] = ()
 
 
 @dataclass

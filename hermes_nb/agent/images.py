@@ -1,0 +1,194 @@
+"""Images in tool results: what a tool returns, where it is kept, how it is sent.
+
+A tool (the ``python`` tool's figures, an MCP tool's image content) returns
+``ToolImage`` values in ``ToolOutput.images``. The loop saves each one through an
+``ImageStore`` into ``<sessions folder>/<session id>.files/<sha>.<ext>`` and the tool
+message records only a small reference (``{"path", "mime", "width", "height",
+"bytes"}``), never base64 in the session JSON. When the history becomes a request,
+``image_parts`` turns references back into OpenAI ``image_url`` data URLs for models
+that accept images; other models get a one-line note.
+
+Sizes are bounded before saving: images larger than ``MAX_SIDE`` pixels on a side or
+``MAX_IMAGE_BYTES`` are downscaled with Pillow when it is installed (it comes with
+matplotlib); without Pillow such images are not sent, and the note says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hermes_nb.fsio import atomic_write_bytes
+
+__all__ = [
+    "MAX_IMAGES_PER_CALL",
+    "MAX_IMAGES_PER_REQUEST",
+    "MAX_IMAGE_BYTES",
+    "MAX_SIDE",
+    "ImageStore",
+    "ToolImage",
+    "describe_refs",
+    "image_size",
+    "images_from_bundles",
+    "prepare",
+]
+
+log = logging.getLogger("hermes_nb.agent.images")
+
+MAX_SIDE = 1568  # pixels; larger images are scaled down (the providers do so anyway)
+MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGES_PER_CALL = 4
+MAX_IMAGES_PER_REQUEST = 4  # the newest; older ones are not sent again
+SENDABLE = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}\.files/[0-9a-f]{16,64}\.(png|jpg|gif|webp)$")
+
+
+@dataclass(frozen=True)
+class ToolImage:
+    """An image a tool produced for the model to see."""
+
+    data: bytes
+    mime: str = "image/png"
+
+
+def images_from_bundles(bundles: Any) -> tuple[ToolImage, ...]:
+    """The PNG/JPEG images in display mimebundles (base64 text or bytes)."""
+    found: list[ToolImage] = []
+    for bundle in bundles or ():
+        data = bundle.get("data", {}) if isinstance(bundle, dict) else {}
+        for mime in ("image/png", "image/jpeg"):
+            value = data.get(mime)
+            if value is None:
+                continue
+            try:
+                raw = bytes(value) if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)
+            except (ValueError, TypeError):
+                continue
+            found.append(ToolImage(raw, mime))
+            break
+    return tuple(found)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG header, or through Pillow for other formats."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.width), int(im.height)
+    except Exception:
+        return None
+
+
+def prepare(image: ToolImage) -> ToolImage | None:
+    """The image within the size bounds (downscaled if needed), or None if it cannot be."""
+    if image.mime not in SENDABLE:
+        return None
+    size = image_size(image.data)
+    small = size is not None and max(size) <= MAX_SIDE and len(image.data) <= MAX_IMAGE_BYTES
+    if small:
+        return image
+    return _downscale(image)
+
+
+def _downscale(image: ToolImage) -> ToolImage | None:
+    try:
+        from PIL import Image
+    except ImportError:
+        log.debug("an image too large to send and no Pillow to shrink it")
+        return None
+    try:
+        with Image.open(io.BytesIO(image.data)) as im:
+            im.load()
+            im.thumbnail((MAX_SIDE, MAX_SIDE))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG", optimize=True)
+            if buf.tell() <= MAX_IMAGE_BYTES:
+                return ToolImage(buf.getvalue(), "image/png")
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, format="JPEG", quality=80)
+            if buf.tell() <= MAX_IMAGE_BYTES:
+                return ToolImage(buf.getvalue(), "image/jpeg")
+    except Exception:
+        log.debug("could not downscale an image", exc_info=True)
+    return None
+
+
+class ImageStore:
+    """Tool images kept beside the session files (or in memory when ``root`` is None).
+
+    References hold a path relative to the sessions folder, so a forked or compressed
+    session still finds the images of the session they came from.
+    """
+
+    def __init__(self, root: Path | None, session_id: str = "memory") -> None:
+        self.root = root
+        self.session_id = session_id
+        self._memory: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def save(self, image: ToolImage) -> dict[str, Any]:
+        """Bound, write and reference one image; a reference without ``path`` was not kept."""
+        ready = prepare(image)
+        if ready is None:
+            size = image_size(image.data)
+            return {"mime": image.mime, "bytes": len(image.data), "unsent": "too large", **_dims(size)}
+        digest = hashlib.sha256(ready.data).hexdigest()[:32]
+        rel = f"{self.session_id}.files/{digest}.{SENDABLE[ready.mime]}"
+        if self.root is None:
+            with self._lock:
+                self._memory[rel] = ready.data
+        else:
+            target = self.root / rel
+            if not target.exists():
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                atomic_write_bytes(target, ready.data)
+        return {"path": rel, "mime": ready.mime, "bytes": len(ready.data), **_dims(image_size(ready.data))}
+
+    def load(self, ref: dict[str, Any]) -> bytes | None:
+        """The image a reference names, or None (missing, or a path that is not ours)."""
+        rel = ref.get("path") if isinstance(ref, dict) else None
+        if not isinstance(rel, str) or not _REF.match(rel):
+            return None
+        if self.root is None:
+            with self._lock:
+                return self._memory.get(rel)
+        try:
+            return (self.root / rel).read_bytes()
+        except OSError:
+            return None
+
+    def data_url(self, ref: dict[str, Any]) -> str | None:
+        data = self.load(ref)
+        if data is None:
+            return None
+        return f"data:{ref.get('mime', 'image/png')};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def describe_refs(refs: list[dict[str, Any]]) -> str:
+    """``1 image (PNG 640×480)``: what the user saw, for a note to the model."""
+    kinds = []
+    for ref in refs:
+        kind = str(ref.get("mime", "image")).split("/")[-1].upper()
+        if ref.get("width") and ref.get("height"):
+            kind += f" {ref['width']}×{ref['height']}"
+        kinds.append(kind)
+    count = len(refs)
+    return f"{count} image{'s' if count != 1 else ''} ({', '.join(kinds)})"
+
+
+def _dims(size: tuple[int, int] | None) -> dict[str, int]:
+    return {"width": size[0], "height": size[1]} if size else {}

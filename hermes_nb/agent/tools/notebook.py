@@ -1,0 +1,221 @@
+"""Notebook tools: ``insert_cell`` (a new cell below the ``%%agent`` cell) and
+``read_notebook`` (the saved notebook's cells).
+
+``insert_cell`` uses the kernel's ``set_next_input`` payload, which notebook
+frontends act on when the cell finishes, with no extension installed. It can only
+*ask* for a cell: whether one appears depends on the frontend, and the tool's
+result says exactly that, so the model never claims a cell exists that does not.
+Measured and read from the frontends' code: JupyterLab and Notebook 7 act on the
+first ``set_next_input`` payload of a reply only, and always insert a code cell;
+VS Code inserts one cell per payload; nbclient, nbval and ``jupyter execute``
+ignore payloads; terminal IPython pre-fills the next prompt. Hence one cell per
+request, and Markdown goes into a code cell that starts with ``%%markdown``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry
+from hermes_nb.errors import ToolError
+
+__all__ = ["Frontend", "detect_frontend", "notebook_tools"]
+
+Frontend = str  # "terminal" | "jupyterlab" | "vscode" | "console" | "headless" | "none"
+
+_NEXT_INPUT = "set_next_input"
+
+
+def detect_frontend(shell: Any, user_ns: Mapping[str, Any], environ: Mapping[str, str]) -> Frontend:
+    """Which kind of frontend shows this kernel's output, as far as the kernel can tell.
+
+    ``headless`` means a kernel whose client never said which notebook it runs
+    (nbclient, nbval, ``jupyter execute``, or an unknown frontend); ``console`` a
+    JupyterLab code console.
+    """
+    if shell is None:
+        return "none"
+    if type(shell).__name__ != "ZMQInteractiveShell":
+        return "terminal"
+    if user_ns.get("__vsc_ipynb_file__"):
+        return "vscode"
+    session = user_ns.get("__session__") or environ.get("JPY_SESSION_NAME")
+    if session:
+        # a JupyterLab console's session is named like "console-1-<uuid>", not a notebook
+        return "jupyterlab" if str(session).endswith(".ipynb") else "console"
+    return "headless"
+
+
+def notebook_tools(
+    shell: Any,
+    *,
+    running_request: Callable[[], str | None] = lambda: None,
+    environ: Mapping[str, str] | None = None,
+) -> ToolRegistry:
+    """``insert_cell`` and ``read_notebook`` for the kernel behind ``shell``.
+
+    ``running_request`` returns the text of the ``%%agent`` cell now running, so
+    ``read_notebook`` can point it out in the saved file.
+    """
+    env = os.environ if environ is None else environ
+
+    def user_ns() -> Mapping[str, Any]:
+        return getattr(shell, "user_ns", {}) if shell is not None else {}
+
+    def insert_cell(source: str, cell_type: str = "code") -> ToolOutput:
+        """Add a new cell below the running %%agent cell for the user to review and run
+        (it is not run). One new cell per request: put everything in that one cell.
+        The result says whether this frontend shows it; never claim more than it says.
+
+        Args:
+            source: The new cell's content.
+            cell_type: "code" (default) or "markdown".
+        """
+        return _insert(shell, detect_frontend(shell, user_ns(), env), source, cell_type)
+
+    def read_notebook(start: int = 0, end: int | None = None, path: str | None = None) -> ToolOutput:
+        """Read the notebook's saved cells: index, type, source, text outputs, execution
+        count, and which cell is the running %%agent request. Long notebooks are cut
+        with a note; ask for a range with start/end.
+
+        Args:
+            start: First cell index to show (0-based).
+            end: Last cell index to show (inclusive); default: to the end.
+            path: The .ipynb file, when the kernel cannot tell which notebook it runs.
+        """
+        return _read(shell, user_ns(), env, running_request(), start, end, path)
+
+    registry = ToolRegistry()
+    registry.register(insert_cell, needs_kernel=True, policy="allow")
+    registry.register(read_notebook, policy="allow")
+    return registry
+
+
+# --------------------------------------------------------------------------- insert_cell
+
+
+def _insert(shell: Any, frontend: Frontend, source: str, cell_type: str) -> ToolOutput:
+    if cell_type not in ("code", "markdown"):
+        raise ToolError(f"cell_type must be 'code' or 'markdown', not {cell_type!r}")
+    if frontend == "none":
+        return ToolOutput("Not inserted: there is no IPython shell here, so no cell can be added.", is_error=True)
+    text = source if cell_type == "code" else "%%markdown\n" + source
+    as_markdown = (
+        " It is a code cell that starts with %%markdown (notebook frontends insert only "
+        "code cells this way); running it shows the Markdown."
+        if cell_type == "markdown"
+        else ""
+    )
+    if frontend == "console":
+        return ToolOutput(
+            "This is a code console, not a notebook: no cell can be added. Show the code in "
+            "your answer instead.",
+            is_error=True,
+        )
+    if frontend == "terminal":
+        if getattr(shell, "rl_next_input", None):
+            return _already()
+        shell.set_next_input(text)
+        return ToolOutput(
+            "This is terminal IPython, not a notebook: no cell was added. The text will be "
+            "pre-filled at the user's next prompt when this request ends, for them to edit "
+            "and run. Nothing was run." + as_markdown
+        )
+    manager = shell.payload_manager
+    if any(p.get("source") == _NEXT_INPUT for p in manager.read_payload()):
+        return _already()
+    manager.write_payload({"source": _NEXT_INPUT, "text": text, "replace": False}, single=False)
+    if frontend == "headless":
+        return ToolOutput(
+            "Not inserted: this kernel runs without an interactive notebook frontend that "
+            "shows new cells (nbclient, nbval, jupyter execute or an unknown client). The "
+            "request for the cell went out with this cell's reply, but most likely nobody "
+            "sees it. Show the code in your answer instead.",
+            is_error=True,
+        )
+    where = "VS Code" if frontend == "vscode" else "JupyterLab / Jupyter Notebook"
+    return ToolOutput(
+        f"Requested a new {cell_type} cell directly below the running %%agent cell. {where} "
+        "inserts it when this %%agent cell finishes, so it does not exist yet while you "
+        "work; it will not be run. Tell the user to review and run it." + as_markdown
+    )
+
+
+def _already() -> ToolOutput:
+    return ToolOutput(
+        "Not inserted: a new cell was already requested in this request, and notebook "
+        "frontends show only one per cell run. Put everything into that one cell in a later "
+        "request, or show this code in your answer.",
+        is_error=True,
+    )
+
+
+# --------------------------------------------------------------------------- read_notebook
+
+
+def _read(
+    shell: Any,
+    user_ns: Mapping[str, Any],
+    environ: Mapping[str, str],
+    running_request: str | None,
+    start: int,
+    end: int | None,
+    path: str | None,
+) -> ToolOutput:
+    from hermes_nb.config import find_notebook
+    from hermes_nb.context.notebook_file import format_notebook, load_cells
+
+    if shell is not None and type(shell).__name__ != "ZMQInteractiveShell" and not path:
+        return ToolOutput(
+            "No notebook: this is terminal IPython, which has no cells to read.", is_error=True
+        )
+    if path:
+        target = Path(path).expanduser()
+        if target.suffix != ".ipynb":
+            raise ToolError(f"{path} is not a notebook file (.ipynb)")
+    else:
+        location = find_notebook(user_ns, environ)
+        if location.path is None:
+            return ToolOutput(
+                "The kernel cannot tell which notebook it runs (nbclient, nbval and jupyter "
+                "execute do not say). Call read_notebook again with path='<name>.ipynb' (a "
+                "path relative to the notebook's folder), or ask the user which notebook.",
+                is_error=True,
+            )
+        target = location.path
+        if target.suffix != ".ipynb":
+            return ToolOutput(
+                f"This kernel does not run a notebook (its frontend is {target.name!r}, a "
+                "console or another client), so there are no cells to read.",
+                is_error=True,
+            )
+    cells = load_cells(target)
+    running = _running_cell(cells, running_request)
+    return ToolOutput(
+        format_notebook(
+            target,
+            cells,
+            start=int(start or 0),
+            end=None if end is None else int(end),
+            running=running,
+            running_known=running_request is not None,
+        )
+    )
+
+
+def _running_cell(cells: list[Any], request: str | None) -> int | None:
+    """The last ``%%agent`` cell whose request text is ``request``."""
+    if not request:
+        return None
+    wanted = request.strip()
+    found = None
+    for cell in cells:
+        lines = cell.source.lstrip().split("\n", 1)
+        if cell.cell_type == "code" and lines[0].startswith("%%agent"):
+            body = lines[1].strip() if len(lines) > 1 else ""
+            if body == wanted:
+                found = cell.index
+    return found
