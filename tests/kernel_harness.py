@@ -6,6 +6,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,28 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+
+
+@contextmanager
+def default_sigint() -> Iterator[None]:
+    """SIGINT handled as Python normally does, for this block.
+
+    A test runner started in the background (``cmd &`` in a script, some CI
+    runners) inherits SIGINT *ignored*; a child process inherits that too, so a
+    kernel started from it would never see an interrupt, and ``_thread.interrupt_main``
+    does nothing. Only the main thread may change signal handling.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -27,6 +50,7 @@ class Execution:
     error: str = ""
     displays: list[dict[str, Any]] = field(default_factory=list)
     comm_msgs: int = 0
+    clears: int = 0  # clear_output messages (the displays before them are kept here)
     done: bool = False
 
     def text(self) -> str:
@@ -51,11 +75,12 @@ class Kernel:
         self.extra_arguments: list[str] = []
 
     def start(self) -> None:
-        self.km.start_kernel(
-            cwd=str(self.cwd),
-            env=self.env,
-            extra_arguments=["--HistoryManager.enabled=False", *self.extra_arguments],
-        )
+        with default_sigint():  # the kernel must not inherit an ignored SIGINT
+            self.km.start_kernel(
+                cwd=str(self.cwd),
+                env=self.env,
+                extra_arguments=["--HistoryManager.enabled=False", *self.extra_arguments],
+            )
         self._connect()
 
     def _connect(self) -> None:
@@ -66,7 +91,8 @@ class Kernel:
     def restart(self) -> None:
         """Start a new kernel process with the same connection (after a crash)."""
         self.kc.stop_channels()
-        self.km.restart_kernel(now=True)
+        with default_sigint():
+            self.km.restart_kernel(now=True)
         self._connect()
 
     def kill(self) -> None:
@@ -145,6 +171,8 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
         ex.displays.append(content["data"])
     elif kind == "error":
         ex.error += f"{content['ename']}: {content['evalue']}"
+    elif kind == "clear_output":
+        ex.clears += 1
     elif kind.startswith("comm_"):
         ex.comm_msgs += 1
     elif kind == "status" and content["execution_state"] == "idle":

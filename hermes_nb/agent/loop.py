@@ -29,7 +29,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
-from hermes_nb.agent.history import to_provider_messages
+from hermes_nb.agent.history import drop_failed_requests, to_provider_messages
 from hermes_nb.agent.providers.base import (
     Provider,
     ReasoningDelta,
@@ -142,7 +142,8 @@ class _Run:
 
     def execute(self, history: list[dict[str, Any]], user_message: str | None) -> TurnResult:
         asked = [{"role": "user", "content": user_message}] if user_message is not None else []
-        base = to_provider_messages([*history, *asked], self.agent.system_prompt)
+        kept = drop_failed_requests(history, keep_last=user_message is None)
+        base = to_provider_messages([*kept, *asked], self.agent.system_prompt)
         tools = self._tool_schemas()
         try:
             for _ in range(self.agent.max_turns):
@@ -170,7 +171,8 @@ class _Run:
         self._emit(
             Notice(
                 f"Stopped after {limit} model requests without a final answer "
-                f"(max_turns={limit}). Ask it to continue, or raise the limit."
+                f"(max_turns={limit}). Run %agent resume to let it go on, or raise the "
+                "limit (%%agent --max-turns N, or %config AgentMagics.max_turns)."
             )
         )
         return self._finish("turn_limit")
