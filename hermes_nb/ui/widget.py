@@ -176,11 +176,10 @@ class WidgetRenderer:
         with self._lock:
             self.state.restart_clock()
         self.flush(force=True)
-        # An empty text/plain (not the widget's repr) before and after the run keeps
-        # stored outputs the same whether a tool applies display updates (nbclient)
-        # or ignores them (nbval).
+        # Only the widget view, no text/plain: nbval ignores clear_output and compares
+        # every MIME type but the widget view's, so this output then counts for
+        # nothing there, as it is gone from the notebook nbclient or a frontend saves.
         live_view = {
-            "text/plain": "",
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
