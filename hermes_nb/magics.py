@@ -44,7 +44,8 @@ HELP = """\
 %agent history            the current session's conversation, turns numbered
 %agent undo               remove the last request and everything after it
 %agent retry              remove the last request and send it again
-%agent resume             continue a run that was interrupted, cancelled or failed
+%agent resume             continue a run that was interrupted, cancelled, failed or
+                          stopped at the turn limit
 %agent cancel             mark a run left pending by a dead kernel as cancelled
 %agent title TEXT         rename the current session
 %agent delete ID          move a session to the trash

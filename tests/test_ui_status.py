@@ -64,6 +64,17 @@ def test_a_cancelled_transcript_says_cancelled_not_cancelling() -> None:
         assert "Cancelling" not in text and CANCELLED.split(";")[0] in text
 
 
+def test_a_terminal_says_when_the_cancel_is_done(capsys: pytest.CaptureFixture[str]) -> None:
+    r = TextRenderer("m")
+    r.start()
+    r.handle(Token("partial"))
+    r.handle(Notice(CANCELLING))
+    r.flush()
+    r.finish("cancelled")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [f"Note: {CANCELLING}", f"Note: {CANCELLED}"]
+
+
 def test_a_terminal_shows_a_tools_value_and_its_error(capsys: pytest.CaptureFixture[str]) -> None:
     r = TextRenderer("m")
     r.start()

@@ -24,7 +24,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
 )
 from hermes_nb.ui.fragments import STATUS_ICONS, args_summary, fmt_duration, status_text
-from hermes_nb.ui.state import ToolCard, TurnDisplay
+from hermes_nb.ui.state import CANCELLED, CANCELLING, NoticeBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import EMPTY_ANSWER
 
 __all__ = ["TextRenderer"]
@@ -145,7 +145,10 @@ class TextRenderer:
             return
         self._finished = True
         with self._lock:
+            cancelling = any(isinstance(b, NoticeBlock) and b.text == CANCELLING for b in self.state.blocks)
             self.state.finish(stop_reason or "complete")
+            if cancelling and self.state.stop_reason == "cancelled":  # "Cancelling…" was printed
+                self._line(f"Note: {CANCELLED}")
             if self.state.is_empty:
                 self._line(EMPTY_ANSWER)
             self._line("[" + status_text(self.state.status(), timing=True) + "]")
