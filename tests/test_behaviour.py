@@ -58,6 +58,21 @@ def test_failed_requests_are_kept_but_not_sent_again(nb: Notebook, server: Scrip
     assert sum(1 for m in nb.on_disk()["messages"] if m.get("content") == "hi") == 4
 
 
+def test_requests_to_a_server_that_was_down_are_not_sent_again(nb: Notebook, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    monkeypatch.setenv("HERMES_NB_MAX_RETRIES", "0")
+    with ScriptedServer() as gone:
+        down = gone.url  # nothing listens there any more
+    monkeypatch.setenv("OPENAI_BASE_URL", down)
+    for _ in range(4):
+        out = nb.run("%%agent\nhi").ok().out
+        assert "refused the connection" in out and down.split("//")[1] in out
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the server is back
+    server.push(text_reply("Hello."))
+    assert "Hello." in nb.run("%%agent\nhello").ok().out
+    assert users(server.requests[0].body) == ["hello"]
+
+
 def test_resume_still_sends_the_failed_request_it_continues(nb: Notebook, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     nb.run("%%agent\nfirst try").ok()
     nb.run("%%agent\nsecond try").ok()
