@@ -22,6 +22,7 @@ from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.streaming import Run, cancel_stream
 from hermes_nb.ui import Renderer
+from hermes_nb.ui.state import CANCELLING
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -168,7 +169,7 @@ def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) ->
             if cancelled_at is None:
                 cancelled_at = time.monotonic()
                 run.cancel_event.set()
-                renderer.handle(Notice("Cancelling…"))
+                renderer.handle(Notice(CANCELLING))
         if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE:
             return None
 

@@ -40,16 +40,17 @@ HELP = """\
 <your request>            ask the agent; the session continues across cells
 
 %agent sessions [--all]   this notebook's sessions (--all: every one in the folder)
-%agent new [TITLE]        start a new session
-%agent use ID             switch to a session
-%agent history            the current session's conversation
+%agent new [TITLE]        start a new session (dropped if left empty and untitled)
+%agent use ID|TITLE       switch to a session (an id prefix or a title will do)
+%agent history            the current session's conversation, turns numbered
 %agent undo               remove the last request and everything after it
 %agent retry              remove the last request and send it again
-%agent resume             continue a run that was interrupted, cancelled or failed
+%agent resume             continue a run that was interrupted, cancelled, failed or
+                          stopped at the turn limit
 %agent cancel             mark a run left pending by a dead kernel as cancelled
 %agent title TEXT         rename the current session
 %agent delete ID          move a session to the trash
-%agent fork [N]           new session from the first N messages (default: all)
+%agent fork [N]           new session from the first N turns (default: all)
 %agent export [ID] [--format md|json] [--output PATH]
 %agent model [SPEC]       show or set the model
 %agent status             model, folder, session and run state
@@ -68,7 +69,7 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     sub = line.add_subparsers(dest="command", parser_class=MagicArgumentParser)
     sub.add_parser("sessions").add_argument("--all", action="store_true")
     sub.add_parser("new").add_argument("title", nargs="*")
-    sub.add_parser("use").add_argument("id")
+    sub.add_parser("use").add_argument("id", nargs="+")
     for name in ("history", "undo", "retry", "resume", "cancel", "status", "help"):
         sub.add_parser(name)
     sub.add_parser("title").add_argument("text", nargs="+")
@@ -143,6 +144,16 @@ class AgentMagics(Magics):
         except ValueError as err:
             raise TraitError(str(err)) from None
         return proposal["value"]
+    @validate("tool_policies")
+    def _check_policies(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        """Refuse a bad policy when it is set, not at the next run."""
+        from hermes_nb.agent.tools.registry import check_policy
+
+        value = proposal["value"]
+        try:
+            return {str(name): check_policy(policy, str(name)) for name, policy in value.items()}
+        except HermesError as err:
+            raise TraitError(str(err)) from None
 
     @observe("session_dir")
     def _session_dir_changed(self, change: dict[str, Any]) -> None:
@@ -219,7 +230,9 @@ class AgentMagics(Magics):
             self._use(opts.session)
         elif opts.new:
             self._new_session(None)
-        self._run(text, model=opts.model, tools=not opts.no_tools, max_turns=opts.max_turns)
+        self._run(
+            text, model=opts.model, tools=not opts.no_tools, max_turns=opts.max_turns, own_cell=True
+        )
 
     def _line(self, line: str) -> None:
         if not line.strip():
@@ -246,15 +259,20 @@ class AgentMagics(Magics):
         model: str | None = None,
         tools: bool = True,
         max_turns: int | None = None,
+        own_cell: bool = False,
     ) -> None:
+        from hermes_nb import notes
+        from hermes_nb.agent.events import Notice
         from hermes_nb.cell_loop import drive
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
         self._request = text
         provider = self._provider(spec)
-        session = self._compress_if_needed(self._current_session(spec), provider)
-        agent = self._agent(provider, tools=tools, max_turns=max_turns or self.max_turns)
+        session, compressed = self._compress_if_needed(self._current_session(spec), provider)
+        plain_chat = tools and not getattr(provider, "supports_tools", True)
+        said = plain_chat and notes.was_said(session.session_id, notes.no_tools_key(spec))
+        agent = self._agent(provider, tools=tools and not said, max_turns=max_turns or self.max_turns)
         self._show_images(agent, provider, session.session_id)
         run = streaming.Run(
             session.session_id,
@@ -262,10 +280,15 @@ class AgentMagics(Magics):
             attachments=self._context(text),
             checkpoint_interval=self.checkpoint_interval,
         )
-        renderer = choose_renderer(spec, self.display)
+        renderer = choose_renderer(spec, self.display, own_cell=own_cell)
+        if compressed:  # in the transcript, which replaces whatever the cell showed
+            renderer.handle(Notice(compressed))
         outcome = drive(run, agent, renderer)
-        if outcome.written and self.auto_title and text is not None:
-            self._maybe_title(session.session_id, text, provider)
+        if plain_chat and not said and outcome.written:
+            notes.remember(session.session_id, notes.no_tools_key(spec))
+        request = text if text is not None else notes.first_request(session.session_id)
+        if outcome.written and self.auto_title and request:
+            self._maybe_title(session.session_id, request, provider)
 
     def prepare_provider(self) -> None:
         """Build the configured model's provider ahead of the first run (see prewarm)."""
@@ -288,17 +311,20 @@ class AgentMagics(Magics):
         hidden = getattr(self.shell, "user_ns_hidden", {})
         return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
 
-    def _compress_if_needed(self, session: models.Session, provider: Any) -> models.Session:
+    def _compress_if_needed(
+        self, session: models.Session, provider: Any
+    ) -> tuple[models.Session, str | None]:
+        """The session to run in (a compressed child when the history is too long),
+        and what to tell the user about it."""
         from hermes_nb.compression import compress_session, needs_compression
 
         if not needs_compression(session.messages, provider.context_window):
-            return session
+            return session, None
         done = compress_session(session.session_id, provider)
         if done is None:
-            return session
-        print(done.notice(), file=sys.stderr)
+            return session, None
         self.current_session_id = done.new_id
-        return models.get_session(done.new_id)
+        return models.get_session(done.new_id), done.notice()
 
     def _provider(self, spec: str) -> Any:
         from hermes_nb.agent.providers import resolve_provider
@@ -341,15 +367,35 @@ class AgentMagics(Magics):
                 self.current_session_id = None
         return self._new_session(None, model=spec)
 
+    def _switch(self, session_id: str | None) -> None:
+        """Make ``session_id`` current; the one left behind goes if it never held anything."""
+        left = self.current_session_id
+        self.current_session_id = session_id
+        if left and left != session_id:
+            session_ops.discard_if_empty(left)
+
     def _new_session(self, title: str | None, model: str | None = None) -> models.Session:
         session = models.new_session(title=title, notebook=self.notebook, model=model or self.model or None)
-        self.current_session_id = session.session_id
+        self._switch(session.session_id)
         return session
 
-    def _use(self, session_id: str) -> models.Session:
-        session = models.get_session(models.validate_session_id(session_id), refresh=True)
-        self.current_session_id = session.session_id
+    def _use(self, query: str) -> models.Session:
+        from hermes_nb.lookup import resolve_session_id
+
+        session = models.get_session(resolve_session_id(query, self.notebook), refresh=True)
+        self._switch(session.session_id)
         return session
+
+    def _alone_in_cell(self) -> bool:
+        """Whether the running cell holds nothing but this line command, so its run may
+        replace the cell's output (a notebook kernel knows the cell's code)."""
+        kernel: Any = getattr(self.shell, "kernel", None)
+        try:
+            code = str(kernel.get_parent()["content"]["code"])
+        except (AttributeError, KeyError, TypeError):
+            return False
+        lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        return len(lines) == 1
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
@@ -371,7 +417,11 @@ class AgentMagics(Magics):
         if not rows:
             print("No sessions yet. Ask something with %%agent.")
             return
+        from hermes_nb.titles import DEFAULT_TITLE
+
         for row in rows:
+            if row.id != self.current_session_id and not row.message_count and not row.pending and row.title == DEFAULT_TITLE:
+                continue  # an empty, untitled session: nothing to come back to
             mark = "*" if row.id == self.current_session_id else " "
             pending = "  [run pending]" if row.pending else ""
             print(f"{mark} {row.id}  {row.title[:48]:<48}  {row.message_count:>4} msgs{pending}")
@@ -384,7 +434,7 @@ class AgentMagics(Magics):
         print(f"New session {session.session_id}" + (f": {title}" if title else ""))
 
     def _cmd_use(self, opts: Any) -> None:
-        session = self._use(opts.id)
+        session = self._use(" ".join(opts.id))
         print(f"Using session {session.session_id}: {session.title} ({len(session.messages)} messages)")
 
     def _cmd_history(self, opts: Any) -> None:
@@ -408,15 +458,16 @@ class AgentMagics(Magics):
     def _cmd_retry(self, opts: Any) -> None:
         session = self._require_session()
         text = session_ops.retry_last(session.session_id)
-        self._run(text)
+        self._run(text, own_cell=self._alone_in_cell())
 
     def _cmd_resume(self, opts: Any) -> None:
         session = self._require_session()
-        if session.active_stream_id:
-            raise UsageError("A run is still pending in this session; %agent cancel it first.")
+        if session.active_stream_id and not streaming.repair_if_dead(session.session_id):
+            raise UsageError(_RUN_ELSEWHERE)
+        session = models.get_session(session.session_id)
         if not streaming.is_resumable(session):
             raise UsageError("Nothing to resume: the last request was answered.")
-        self._run(None)
+        self._run(None, own_cell=self._alone_in_cell())
 
     def _cmd_cancel(self, opts: Any) -> None:
         session = self._require_session()
@@ -430,7 +481,7 @@ class AgentMagics(Magics):
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
-            raise UsageError("That run is alive in another kernel; stop it there.") from None
+            raise UsageError(_RUN_ELSEWHERE) from None
         try:
             streaming.cancel_stream(stream_id)
         finally:
@@ -452,11 +503,16 @@ class AgentMagics(Magics):
 
     def _cmd_fork(self, opts: Any) -> None:
         session = self._require_session()
-        if opts.n is not None and not 0 <= opts.n <= len(session.messages):
-            raise UsageError(f"fork N: N must be between 0 and {len(session.messages)}.")
-        forked = session_ops.fork_session(session.session_id, opts.n)
-        self.current_session_id = forked.session_id
-        print(f"Forked into {forked.session_id} ({len(forked.messages)} messages); now current.")
+        starts = [i for i, m in enumerate(session.messages) if m.get("role") == "user"]
+        if opts.n is not None and not 0 <= opts.n <= len(starts):
+            raise UsageError(
+                f"fork N: N counts turns (numbered in %agent history); this session has {len(starts)}."
+            )
+        cut = None if opts.n is None or opts.n == len(starts) else starts[opts.n]
+        forked = session_ops.fork_session(session.session_id, cut)
+        turns = len(starts) if opts.n is None else opts.n
+        print(f"Forked into {forked.session_id} ({turns} turn{'' if turns == 1 else 's'}); now current.")
+        self._switch(forked.session_id)
 
     def _cmd_export(self, opts: Any) -> None:
         from hermes_nb.ui.transcript import history_markdown
@@ -522,12 +578,18 @@ def _make_approver(agent: Any) -> Any:
     return approve
 
 
+_RUN_ELSEWHERE = (
+    "A run of this session is still going in another kernel: interrupt that kernel "
+    "(or wait for it to finish), then try again here."
+)
+
 _LOADED: dict[int, AgentMagics] = {}
 
 
 def load(ipython: Any) -> AgentMagics:
     from hermes_nb import prewarm
 
+    unload(ipython)  # a second load replaces the first, never stacks on it
     magics = AgentMagics(shell=ipython)
     ipython.register_magics(magics)
     _LOADED[id(ipython)] = magics
@@ -537,4 +599,18 @@ def load(ipython: Any) -> AgentMagics:
 
 
 def unload(ipython: Any) -> None:
-    _LOADED.pop(id(ipython), None)
+    """Remove ``%agent``/``%%agent`` and the configurable, and cancel this kernel's runs."""
+    magics = _LOADED.pop(id(ipython), None)
+    manager = getattr(ipython, "magics_manager", None)
+    if manager is not None:
+        for kind in ("line", "cell"):
+            table = manager.magics.get(kind, {})
+            bound = table.get("agent")
+            if magics is None or getattr(bound, "__self__", None) is magics:
+                table.pop("agent", None)
+        if magics is None or manager.registry.get("AgentMagics") is magics:
+            manager.registry.pop("AgentMagics", None)
+    configurables = getattr(ipython, "configurables", [])
+    configurables[:] = [c for c in configurables if not isinstance(c, AgentMagics)]
+    for run in list(streaming.ACTIVE_RUNS.values()):
+        run.cancel_event.set()

@@ -17,9 +17,16 @@ from typing import Any
 from hermes_nb import index as _index
 from hermes_nb import models
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
-from hermes_nb.errors import NothingToUndoError, RunClaimedError, SessionNotFoundError
+from hermes_nb.errors import HermesError, NothingToUndoError, RunClaimedError, SessionNotFoundError
 
-__all__ = ["delete_session", "fork_session", "rename_session", "retry_last", "undo_last"]
+__all__ = [
+    "delete_session",
+    "discard_if_empty",
+    "fork_session",
+    "rename_session",
+    "retry_last",
+    "undo_last",
+]
 
 MAX_TITLE = 200
 
@@ -130,6 +137,33 @@ def delete_session(session_id: str) -> Path:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, folder, session_id)
         return target
+
+
+def discard_if_empty(session_id: str) -> bool:
+    """Remove a session that never held anything: no message, no title, no run.
+
+    ``%agent new`` saves a session at once (so its id can be used); one left
+    without a request would only clutter the list. Nothing of value is lost, so it
+    is removed, not moved to the trash.
+    """
+    with _get_session_agent_lock(session_id):
+        try:
+            cached = models.get_session(session_id)
+            if cached.messages or cached.pending:
+                return False
+            with models.LOCK:  # read it again: another kernel may have used it since
+                models.SESSIONS.pop(session_id, None)
+            session = models.get_session(session_id)
+        except HermesError:
+            return False
+        if session.messages or session.pending or session.manual_title or session.title != "New session":
+            return False
+        for path in (session.path, session.path.with_name(session.path.name + ".bak")):
+            path.unlink(missing_ok=True)
+        with models.LOCK:
+            models.SESSIONS.pop(session_id, None)
+        _index.remove_row(models.SESSION_INDEX_FILE, models.SESSION_DIR, session_id)
+        return True
 
 
 def fork_session(session_id: str, n_messages: int | None = None) -> models.Session:

@@ -33,6 +33,7 @@ __all__ = [
     "Run",
     "cancel_stream",
     "is_resumable",
+    "repair_if_dead",
     "restore_interrupted",
 ]
 
@@ -319,7 +320,13 @@ class Run:
         elif stop == "error":
             new.append(marker("error", f"Run failed: {result.error}"))
         elif stop == "turn_limit":
-            new.append(marker("turn_limit", "Run stopped at the turn limit (raise --max-turns)."))
+            new.append(
+                marker(
+                    "turn_limit",
+                    "Run stopped at the turn limit: %agent resume lets it go on, "
+                    "or raise --max-turns.",
+                )
+            )
         elif not any(
             m.get("role") == "assistant" and (m.get("content") or m.get("tool_calls"))
             for m in result.messages
@@ -481,6 +488,30 @@ def _find_session_by_stream(stream_id: str) -> str | None:
         if session.active_stream_id == stream_id:
             return session.session_id
     return None
+
+
+def repair_if_dead(session_id: str) -> bool:
+    """Turn a pending run whose kernel is gone into history, as a restart would.
+
+    Returns False when the run is alive (in this or another kernel); True when
+    nothing is pending any more.
+    """
+    lock = config.run_lock(session_id)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return False
+    try:
+        with config._get_session_agent_lock(session_id):
+            session = models.get_session(session_id)
+            if not session.active_stream_id:
+                return True
+            if session.active_stream_id in ACTIVE_RUNS:
+                return False
+            _repair(session, "interrupted", INTERRUPTED_RESULT)
+            return True
+    finally:
+        lock.release()
 
 
 def restore_interrupted(notebook: str | None) -> list[RestoreReport]:

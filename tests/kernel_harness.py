@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+
+
+@contextmanager
+def default_sigint() -> Iterator[None]:
+    """SIGINT handled as Python normally does, for this block.
+
+    A test runner started in the background (``cmd &`` in a script, some CI
+    runners) inherits SIGINT *ignored*; a child process inherits that too, so a
+    kernel started from it would never see an interrupt, and ``_thread.interrupt_main``
+    does nothing. Only the main thread may change signal handling.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -30,6 +53,7 @@ class Execution:
     comm_msgs: int = 0
     #: (time.time() on arrival, the message's data as JSON) of each comm message
     comm_log: list[tuple[float, str]] = field(default_factory=list)
+    clears: int = 0  # clear_output messages (the displays before them are kept here)
     done: bool = False
     #: the execute reply's payloads (``set_next_input`` asks the frontend for a new cell)
     payload: list[dict[str, Any]] = field(default_factory=list)
@@ -56,11 +80,12 @@ class Kernel:
         self.extra_arguments: list[str] = []
 
     def start(self) -> None:
-        self.km.start_kernel(
-            cwd=str(self.cwd),
-            env=self.env,
-            extra_arguments=["--HistoryManager.enabled=False", *self.extra_arguments],
-        )
+        with default_sigint():  # the kernel must not inherit an ignored SIGINT
+            self.km.start_kernel(
+                cwd=str(self.cwd),
+                env=self.env,
+                extra_arguments=["--HistoryManager.enabled=False", *self.extra_arguments],
+            )
         self._connect()
 
     def _connect(self) -> None:
@@ -71,7 +96,8 @@ class Kernel:
     def restart(self) -> None:
         """Start a new kernel process with the same connection (after a crash)."""
         self.kc.stop_channels()
-        self.km.restart_kernel(now=True)
+        with default_sigint():
+            self.km.restart_kernel(now=True)
         self._connect()
 
     def kill(self) -> None:
@@ -151,6 +177,8 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
         ex.displays.append(content["data"])
     elif kind == "error":
         ex.error += f"{content['ename']}: {content['evalue']}"
+    elif kind == "clear_output":
+        ex.clears += 1
     elif kind.startswith("comm_"):
         ex.comm_msgs += 1
         ex.comm_log.append((time.time(), json.dumps(content.get("data"))))

@@ -280,8 +280,32 @@ def test_local_server_down_says_so_after_retries(monkeypatch: pytest.MonkeyPatch
     with ScriptedServer() as gone:
         url = gone.url  # a port that was just free: nothing listens there now
     provider = resolve_provider("ollama:llama3.2", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
-    with pytest.raises(ProviderUnavailableError, match=r"Cannot reach Ollama at .*is the server running"):
+    with pytest.raises(ProviderUnavailableError, match=r"Ollama at .* refused the connection \(is the server running\?\)"):
         run(provider)
+
+
+def test_a_refused_connection_names_the_url_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ScriptedServer() as gone:
+        port = gone.url.split(":")[2].split("/")[0]
+    url = f"http://alice:s3cret-pw@127.0.0.1:{port}/v1"
+    provider = resolve_provider("compat:qwen", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
+    notices: list[Any] = []
+    with pytest.raises(ProviderUnavailableError) as caught:
+        for chunk in provider.stream(USER, [], threading.Event()):
+            notices.append(chunk)
+    assert [n.reason for n in notices] == ["the connection was refused"]
+    message = str(caught.value)
+    assert f"at http://127.0.0.1:{port}/v1 refused the connection" in message
+    assert "s3cret" not in message and "alice" not in message and "dropped" not in message
+
+
+def test_the_missing_key_message_says_one_thing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError) as caught:
+        run(make())
+    message = str(caught.value)
+    assert "OPENAI_API_KEY" in message and "outside the notebook" in message
+    assert "not in the notebook itself" not in message
 
 
 def test_compat_server_never_gets_the_openai_key(server: ScriptedServer) -> None:

@@ -164,21 +164,20 @@ def test_error_box_and_status_line(comm_log: list[dict[str, Any]], displayed: Ca
     assert "The server closed the connection." in errors[0].value
 
 
-def test_finish_empties_the_live_view_and_displays_the_transcript(
+def test_finish_clears_the_live_view_and_displays_the_transcript(
     comm_log: list[dict[str, Any]], displayed: CapturedIO
 ) -> None:
     r = WidgetRenderer("m")
     r.start()
-    assert "application/vnd.jupyter.widget-view+json" in displayed.outputs[0].data
+    assert set(displayed.outputs[0].data) == {"application/vnd.jupyter.widget-view+json"}
     r.handle(Token("The answer is **42**."))
     r.handle(ToolStarted("c", "python", {"code": "6*7"}))
     r.handle(ToolCompleted("c", "python", "42", 0.1))
     r.handle(Done())
     r.finish("complete")
 
-    emptied, final = displayed.outputs[-2:]
-    assert emptied.update and emptied.data == {"text/plain": ""}  # the live view is emptied ...
-    assert not final.update  # ... and the transcript is a display of its own (nbval sees it)
+    [final] = displayed.outputs  # the live view was cleared: no empty leftover
+    assert not final.update  # the transcript is a display of its own (nbval sees it)
     assert set(final.data) == {"text/plain", "text/markdown", "text/html"}
     assert "<strong>42</strong>" in final.data["text/html"]
     assert "<details" in final.data["text/html"]
@@ -190,6 +189,23 @@ def test_finish_empties_the_live_view_and_displays_the_transcript(
     r.finish()  # twice is harmless
     r.flush()
     assert displayed.outputs[-1].data == final.data
+
+
+def test_a_run_sharing_its_cell_puts_the_transcript_in_the_live_views_place(
+    comm_log: list[dict[str, Any]], displayed: CapturedIO
+) -> None:
+    from IPython.display import display
+
+    display({"text/plain": "an output of the same cell"}, raw=True)
+    r = WidgetRenderer("m", own_cell=False)
+    r.start()
+    r.handle(Token("Done."))
+    r.finish("complete")
+    before, live, final = displayed.outputs
+    assert before.data == {"text/plain": "an output of the same cell"}  # kept
+    assert final.update and "Done." in final.data["text/html"]
+    assert final.transient["display_id"] == live.transient["display_id"]
+    assert live.data.keys() == {"application/vnd.jupyter.widget-view+json"}
 
 
 def test_discarded_text_is_hidden_after_retry(

@@ -16,7 +16,7 @@ from typing import Any
 from hermes_nb.agent.images import MAX_IMAGES_PER_REQUEST, describe_refs
 from hermes_nb.context.variables import render_context
 
-__all__ = ["MISSING_RESULT", "ImageLoader", "to_provider_messages"]
+__all__ = ["MISSING_RESULT", "ImageLoader", "drop_failed_requests", "to_provider_messages"]
 
 log = logging.getLogger("hermes_nb.agent.history")
 
@@ -207,3 +207,28 @@ def _text(content: Any) -> Any:
     if isinstance(content, (str, list)):
         return content
     return json.dumps(content, ensure_ascii=False, default=str)
+
+
+def drop_failed_requests(
+    messages: Iterable[dict[str, Any]], *, keep_last: bool = False
+) -> list[dict[str, Any]]:
+    """``messages`` without the requests that failed before the model answered.
+
+    A request that never reached the model (no key, server down) stays in the
+    session so the user sees it, but sending it again with every later request
+    would make the model answer it over and over. Such a turn is a user message
+    followed only by markers, one of them an ``error``. ``keep_last`` keeps the
+    final one: ``%agent resume`` continues it.
+    """
+    messages = list(messages)
+    starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    drop: set[int] = set()
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(messages)
+        rest = messages[start + 1 : end]
+        failed = bool(rest) and all(m.get("role") == "marker" for m in rest) and any(
+            m.get("kind") == "error" for m in rest
+        )
+        if failed and not (keep_last and end == len(messages)):
+            drop.update(range(start, end))
+    return [m for i, m in enumerate(messages) if i not in drop]

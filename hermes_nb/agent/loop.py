@@ -29,7 +29,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
-from hermes_nb.agent.history import to_provider_messages
+from hermes_nb.agent.history import drop_failed_requests, to_provider_messages
 from hermes_nb.agent.images import MAX_IMAGES_PER_CALL, ImageStore
 from hermes_nb.agent.providers.base import (
     Provider,
@@ -158,7 +158,8 @@ class _Run:
         asked: list[dict[str, Any]] = []
         if user_message is not None:
             asked = [{"role": "user", "content": user_message, "context": context or []}]
-        before = [*history, *asked]
+        kept = drop_failed_requests(history, keep_last=user_message is None)
+        before = [*kept, *asked]
         loader = self.agent.images.data_url if self.agent.vision else None
         tools = self._tool_schemas()
         try:
@@ -188,7 +189,8 @@ class _Run:
         self._emit(
             Notice(
                 f"Stopped after {limit} model requests without a final answer "
-                f"(max_turns={limit}). Ask it to continue, or raise the limit."
+                f"(max_turns={limit}). Run %agent resume to let it go on, or raise the "
+                "limit (%%agent --max-turns N, or %config AgentMagics.max_turns)."
             )
         )
         return self._finish("turn_limit")

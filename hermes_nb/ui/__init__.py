@@ -117,11 +117,14 @@ def widgets_available() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
 
 
-def choose_renderer(model_name: str | None = None, mode: str = "auto") -> Renderer:
+def choose_renderer(
+    model_name: str | None = None, mode: str = "auto", *, own_cell: bool = True
+) -> Renderer:
     """The renderer for this process: widgets in a notebook kernel, else text.
 
     ``mode`` forces one: "widget", "text", or "static" (no live view, only the final
     transcript: for headless execution, where widgets are never rendered).
+    ``own_cell`` says the run is the cell's only output (see WidgetRenderer).
     """
     if mode not in MODES:
         raise ValueError(f"unknown display mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -130,7 +133,7 @@ def choose_renderer(model_name: str | None = None, mode: str = "auto") -> Render
     if mode == "widget":
         from hermes_nb.ui.widget import WidgetRenderer
 
-        return WidgetRenderer(model_name)
+        return WidgetRenderer(model_name, own_cell=own_cell)
     if mode == "static":
         from hermes_nb.ui.static import StaticRenderer
 

@@ -87,19 +87,26 @@ def _numbers(status: StatusLine) -> list[str]:
     parts = [status.model or "unknown model"]
     if status.input_tokens or status.output_tokens:
         parts.append(f"{status.input_tokens:,} in / {status.output_tokens:,} out")
-    if status.cost is not None:
-        parts.append(f"${status.cost:.4f}")
+    if status.cost:  # None: no price known; 0: a free model, nothing worth showing
+        parts.append(f"${status.cost:.4f}" if status.cost >= 0.0001 else "<$0.0001")
     if status.stop_reason and status.stop_reason != "complete":
         parts.append(status.stop_reason.replace("_", " "))
     return parts
 
 
+def _timing(status: StatusLine) -> str:
+    """Elapsed time, and the rate when it was measured: one piece, so whether a rate is
+    shown or not, a notebook sanitizer replaces the same single span."""
+    text = fmt_duration(status.elapsed)
+    if status.tokens_per_second is not None:
+        text += f" · {status.tokens_per_second:.1f} tok/s"
+    return text
+
+
 def status_text(status: StatusLine, *, timing: bool = False) -> str:
     parts = _numbers(status)
     if timing:
-        parts.insert(1, fmt_duration(status.elapsed))
-        if status.tokens_per_second is not None:
-            parts.insert(3 if len(parts) > 2 else 2, f"{status.tokens_per_second:.1f} tok/s")
+        parts.insert(1, _timing(status))
     return " · ".join(parts)
 
 
@@ -109,9 +116,7 @@ def status_html(status: StatusLine, *, live: bool = False) -> str:
     if status.running and live:
         parts.insert(1, _volatile(f"{int(status.elapsed)}s") + " · running…")
     else:
-        parts.insert(1, _volatile(fmt_duration(status.elapsed)))
-    if status.tokens_per_second is not None and not (status.running and live):
-        parts.insert(3 if len(parts) > 2 else 2, _volatile(f"{status.tokens_per_second:.1f} tok/s"))
+        parts.insert(1, _volatile(_timing(status)))
     return f'<div class="hermes-nb-status" style="{STATUS_STYLE}">{" · ".join(parts)}</div>'
 
 

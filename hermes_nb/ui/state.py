@@ -28,6 +28,8 @@ from hermes_nb.agent.events import (
 )
 
 __all__ = [
+    "CANCELLED",
+    "CANCELLING",
     "Block",
     "ErrorBlock",
     "NoticeBlock",
@@ -42,7 +44,15 @@ __all__ = [
 
 ToolStatus = Literal["running", "done", "failed", "denied", "cancelled"]
 
+#: the note shown while a cancel is on its way, and what it becomes once it is done
+CANCELLING = "Cancelling…"
+CANCELLED = "Cancelled; the output above was kept."
+
 PREVIEW_CHARS = 800
+
+#: a tokens/s figure needs this much generation time and output to mean anything
+MIN_RATE_SECONDS = 0.5
+MIN_RATE_TOKENS = 5
 PREVIEW_LINES = 20
 
 # Results the engine gives a call that was refused by a policy or by the user.
@@ -272,6 +282,10 @@ class TurnDisplay:
             self._t_end = self._clock()
         if self.stop_reason is None:
             self.stop_reason = stop_reason
+        for block in self.blocks:  # a saved transcript shows how the run ended
+            if isinstance(block, NoticeBlock) and block.text == CANCELLING:
+                block.text = CANCELLED if self.stop_reason == "cancelled" else "Cancel requested."
+                block.touch()
         for card in self.cards.values():
             if card.status == "running":
                 card.status = "cancelled"
@@ -310,10 +324,14 @@ class TurnDisplay:
 
     @property
     def tokens_per_second(self) -> float | None:
-        """Output tokens per second of generation (time spent in tools is left out)."""
-        if self.output_tokens <= 0:
+        """Output tokens per second of generation (time spent in tools is left out).
+
+        None unless measured over at least MIN_RATE_SECONDS and MIN_RATE_TOKENS: a
+        replayed or cached reply arrives at once, and its "rate" would be nonsense.
+        """
+        generating = self.elapsed - self.tool_seconds
+        if self.output_tokens < MIN_RATE_TOKENS or generating < MIN_RATE_SECONDS:
             return None
-        generating = max(self.elapsed - self.tool_seconds, 1e-3)
         return self.output_tokens / generating
 
     @property

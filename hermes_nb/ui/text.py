@@ -24,15 +24,25 @@ from hermes_nb.agent.events import (
     ToolStarted,
 )
 from hermes_nb.ui.fragments import STATUS_ICONS, args_summary, fmt_duration, status_text
-from hermes_nb.ui.state import ToolCard, TurnDisplay
+from hermes_nb.ui.state import CANCELLED, CANCELLING, NoticeBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import EMPTY_ANSWER
 
 __all__ = ["TextRenderer"]
 
 
-def _first_line(text: str, limit: int = 100) -> str:
-    line = next((ln for ln in text.splitlines() if ln.strip()), "").strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+#: result lines a finished tool call shows in a terminal
+RESULT_LINES = 8
+
+
+def _result_lines(text: str, limit: int = 100) -> list[str]:
+    """The start of a tool's result, indented under its line: the value or the error,
+    not only the ``[stdout]``-style label that opens it."""
+    lines = [ln if len(ln) <= limit else ln[: limit - 1] + "…" for ln in text.rstrip().splitlines()]
+    lines = [ln for ln in lines if ln.strip()] if len(lines) > RESULT_LINES else lines
+    shown = lines[:RESULT_LINES]
+    if len(lines) > RESULT_LINES:
+        shown.append(f"… ({len(lines) - RESULT_LINES} more lines)")
+    return ["    " + ln for ln in shown]
 
 
 class TextRenderer:
@@ -97,8 +107,10 @@ class TextRenderer:
         line = f"  {STATUS_ICONS[card.status]} {card.name} {card.status}"
         if card.duration is not None:
             line += f" in {fmt_duration(card.duration)}"
-        head = _first_line(card.result or "")
-        return line + (f": {head}" if head else "")
+        result = (card.result or "").strip()
+        if result and "\n" not in result and not result.startswith("["):
+            return f"{line}: {_result_lines(result)[0].strip()}"
+        return "\n".join([line, *_result_lines(result)])
 
     # -- Renderer protocol ------------------------------------------------------------
 
@@ -133,7 +145,10 @@ class TextRenderer:
             return
         self._finished = True
         with self._lock:
+            cancelling = any(isinstance(b, NoticeBlock) and b.text == CANCELLING for b in self.state.blocks)
             self.state.finish(stop_reason or "complete")
+            if cancelling and self.state.stop_reason == "cancelled":  # "Cancelling…" was printed
+                self._line(f"Note: {CANCELLED}")
             if self.state.is_empty:
                 self._line(EMPTY_ANSWER)
             self._line("[" + status_text(self.state.status(), timing=True) + "]")

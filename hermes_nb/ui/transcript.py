@@ -40,9 +40,11 @@ from hermes_nb.ui.state import (
 __all__ = [
     "EMPTY_ANSWER",
     "block_html",
+    "content_text",
     "history_markdown",
     "history_mimebundle",
     "mimebundle",
+    "parse_args",
     "render_history",
     "to_html",
     "to_markdown",
@@ -216,7 +218,7 @@ def mimebundle(display: TurnDisplay, *, plain_status: bool = False) -> dict[str,
 # -- a whole session ------------------------------------------------------------
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """Message content as text; multimodal parts other than text become a placeholder."""
     if content is None:
         return ""
@@ -235,7 +237,7 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def _parse_args(raw: Any) -> Any:
+def parse_args(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
             return json.loads(raw) if raw.strip() else {}
@@ -247,7 +249,7 @@ def _parse_args(raw: Any) -> Any:
 def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: bool) -> str:
     function = call.get("function") or {}
     name = str(function.get("name") or "tool")
-    args = _parse_args(function.get("arguments"))
+    args = parse_args(function.get("arguments"))
     if isinstance(args, dict):
         summary = f"⚙ {name}({args_summary(args, 60)})"
         shown = json.dumps(args, indent=2, ensure_ascii=False, default=str)
@@ -257,7 +259,7 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
         summary += " — no result"
     lines = [f"<details><summary>{escape(summary)}</summary>", "", _fence(shown, "json")]
     if result is not None:
-        card = ToolCard(result=_content_text(result.get("content")))
+        card = ToolCard(result=content_text(result.get("content")))
         lines += ["", "**Result**", "", _fence(card.result or "" if full else card.preview)]
     lines += ["", "</details>"]
     return "\n".join(lines)
@@ -267,6 +269,8 @@ def render_history(
     messages: Iterable[dict[str, Any]], *, title: str | None = None, full_results: bool = False
 ) -> str:
     """A session's messages as Markdown, each tool result inside its call's card.
+
+    User turns are numbered from 1: ``%agent fork N`` keeps the first N of them.
 
     Tool results are cut to a preview unless ``full_results`` (for an export that
     should keep everything).
@@ -280,13 +284,15 @@ def render_history(
     shown_results: set[str] = set()
     out: list[str] = [f"# {neutralize_html(title)}"] if title else []
     previous = ""
+    turn = 0
     for message in messages:
         role = message.get("role")
-        raw = _content_text(message.get("content")).strip("\n")
+        raw = content_text(message.get("content")).strip("\n")
         text = neutralize_html(raw)
         if role == "user":
+            turn += 1
             note = " *(recovered after a kernel restart)*" if message.get("recovered") else ""
-            out.append(f"## User{note}\n\n{text}")
+            out.append(f"## {turn}. User{note}\n\n{text}")
         elif role == "assistant":
             parts = [] if previous in ("assistant", "tool") else ["## Assistant"]
             if text:
@@ -321,6 +327,12 @@ def history_markdown(messages: Iterable[dict[str, Any]], *, title: str | None = 
 def history_mimebundle(
     messages: Iterable[dict[str, Any]], *, title: str | None = None
 ) -> dict[str, str]:
-    """A session for ``display(bundle, raw=True)``: Markdown, with the same text as plain."""
-    text = render_history(messages, title=title)
-    return {"text/plain": text, "text/markdown": text}
+    """A session for ``display(bundle, raw=True)``: Markdown for notebooks, and plain
+    text without tags or entities for terminals, which show only ``text/plain``."""
+    from hermes_nb.ui.history_text import render_history_plain
+
+    messages = list(messages)
+    return {
+        "text/plain": render_history_plain(messages, title=title),
+        "text/markdown": render_history(messages, title=title),
+    }

@@ -6,7 +6,7 @@ changed since the last flush: one ``HTML.value`` per changed block, so thousands
 tokens cost a few dozen comm messages. Long answers are cut at paragraph boundaries
 into several HTML widgets, so a flush re-renders and re-sends only the growing end.
 ``finish`` swaps the widgets for the static transcript (widget state is not saved
-with a notebook) and closes them.
+with a notebook) by clearing the cell's output, and closes them.
 """
 
 from __future__ import annotations
@@ -128,9 +128,12 @@ def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
 class WidgetRenderer:
     """Live widget view of one turn; see the module docstring for the update rules."""
 
-    def __init__(self, model_name: str | None = None) -> None:
+    def __init__(self, model_name: str | None = None, *, own_cell: bool = True) -> None:
+        """``own_cell``: the run is all the cell shows (a ``%%agent`` cell), so at the end
+        the cell's output may be cleared; a line command's run shares its cell."""
         import ipywidgets
 
+        self.own_cell = own_cell
         self._w = ipywidgets
         self.state = TurnDisplay(model_name)
         self.updates_sent = 0  # trait assignments that send a comm message
@@ -173,11 +176,10 @@ class WidgetRenderer:
         with self._lock:
             self.state.restart_clock()
         self.flush(force=True)
-        # An empty text/plain (not the widget's repr) before and after the run keeps
-        # stored outputs the same whether a tool applies display updates (nbclient)
-        # or ignores them (nbval).
+        # Only the widget view, no text/plain: nbval ignores clear_output and compares
+        # every MIME type but the widget view's, so this output then counts for
+        # nothing there, as it is gone from the notebook nbclient or a frontend saves.
         live_view = {
-            "text/plain": "",
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
@@ -220,13 +222,21 @@ class WidgetRenderer:
         self._finished = True
         with self._lock:
             bundle = mimebundle(self.state)
-        # The live view is emptied and the transcript displayed anew rather than
-        # swapped in: tools that check stored outputs (nbval) ignore display updates.
-        from IPython.display import display
+        # The transcript takes the live view's place through clear_output, not a
+        # display update: nbval ignores update_display_data, while JupyterLab, nbclient
+        # and nbval all apply clear_output, so each stores the transcript alone, with
+        # no empty leftover. ``wait`` clears just before the transcript arrives: no
+        # flicker. Nothing else of the run's is in the cell: notices are in the view.
+        from IPython.display import clear_output, display
 
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-        display(bundle, raw=True)
+        if self._handle is not None and not self.own_cell:
+            # Other outputs share the cell: keep them, and put the transcript in the
+            # live view's place (nbval, ignoring the update, then sees the live view).
+            self._handle.update(bundle, raw=True)
+        else:
+            if self._handle is not None:
+                clear_output(wait=True)
+            display(bundle, raw=True)
         self.close()
 
     def close(self) -> None:

@@ -24,7 +24,16 @@ from ...errors import (
 )
 from .anthropic_messages import to_anthropic, to_anthropic_tools
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
-from .common import PendingCall, error_field, is_transport_error, scrub, server_message
+from .common import (
+    KEY_HINT,
+    PendingCall,
+    connection_failure,
+    error_field,
+    is_transport_error,
+    public_url,
+    scrub,
+    server_message,
+)
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .streamguard import guarded_stream
@@ -141,8 +150,7 @@ class AnthropicProvider(Provider):
         key = os.environ.get(self.key_env, "").strip()
         if not key:
             raise AuthenticationError(
-                f"No API key for Anthropic: set the environment variable {self.key_env} "
-                "before starting Jupyter (or in os.environ), not in the notebook itself."
+                f"No API key for Anthropic: {KEY_HINT.format(env=self.key_env)}"
             )
         return key
 
@@ -204,7 +212,8 @@ class AnthropicProvider(Provider):
                 )
             return ProviderError(f"Anthropic refused the request (HTTP {status}): {detail}")
         if isinstance(err, anthropic.APIConnectionError) or is_transport_error(err):
-            return RetryableError("the connection dropped", ProviderUnavailableError, f"Cannot reach Anthropic at {where}")
+            reason, what = connection_failure(err)
+            return RetryableError(reason, ProviderUnavailableError, f"Anthropic at {public_url(where)} {what}")
         if isinstance(err, (ValueError, anthropic.APIError)):
             return RetryableError(
                 "a malformed reply",

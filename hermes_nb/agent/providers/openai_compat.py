@@ -32,7 +32,16 @@ from ...errors import (
 )
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .body import BodyEncoder
-from .common import PendingCall, error_field, is_transport_error, scrub, server_message
+from .common import (
+    KEY_HINT,
+    PendingCall,
+    connection_failure,
+    error_field,
+    is_transport_error,
+    public_url,
+    scrub,
+    server_message,
+)
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .sse import StreamErrorEvent, sse_data
@@ -202,8 +211,7 @@ class OpenAICompatProvider(Provider):
             return key
         if self.endpoint.key_required:
             raise AuthenticationError(
-                f"No API key for {self.endpoint.label}: set the environment variable {env} "
-                "before starting Jupyter (or in os.environ), not in the notebook itself."
+                f"No API key for {self.endpoint.label}: {KEY_HINT.format(env=env)}"
             )
         return "not-needed"
 
@@ -279,11 +287,10 @@ class OpenAICompatProvider(Provider):
                 )
             return ProviderError(f"{label} refused the request (HTTP {status}): {detail}")
         if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
-            hint = " (is the server running?)" if self.endpoint.free else ""
+            reason, what = connection_failure(err)
+            hint = " (is the server running?)" if self.endpoint.free and what != "dropped the connection" else ""
             return RetryableError(
-                "the connection dropped",
-                ProviderUnavailableError,
-                f"Cannot reach {label} at {where}{hint}",
+                reason, ProviderUnavailableError, f"{label} at {public_url(where)} {what}{hint}"
             )
         if isinstance(err, (StreamErrorEvent, openai.APIError)):  # an error event mid-stream
             return RetryableError(
