@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...redact import redact
 from .base import ToolCallRequest
 
 __all__ = ["PendingCall", "error_field", "is_transport_error", "scrub", "server_message"]
@@ -49,5 +50,5 @@ def scrub(text: str, key: str) -> str:
     """Remove the key from a message and keep it to one readable line."""
     if key and len(key) > 3:
         text = text.replace(key, "***")
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text if len(text) <= 300 else text[:297] + "..."
