@@ -22,6 +22,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default, observe
 
 from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.errors import HermesError
+from hermes_nb.redact import redact
 
 __all__ = ["AgentMagics", "load", "unload"]
 
@@ -109,6 +110,21 @@ class AgentMagics(Magics):
         2.0, help="Seconds between checkpoints while text streams."
     ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before the shell tool gives up.").tag(config=True)
+    context_window = Int(
+        0,
+        help="Tokens of context the model accepts (0: the server's word, else a table "
+        "of known models, else 128,000). Older turns are summarised at 75% of it.",
+    ).tag(config=True)
+    request_timeout = Float(
+        120.0,
+        help="Seconds to wait for the model's server to connect, to start answering, "
+        "and between any two pieces of its reply.",
+    ).tag(config=True)
+    stream_idle_timeout = Float(
+        120.0,
+        help="Seconds a reply may go without content (keep-alives and empty "
+        "updates do not count) before the request is stopped.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -116,6 +132,8 @@ class AgentMagics(Magics):
             shell.configurables.append(self)
         self.current_session_id: str | None = None
         self.notebook: str | None = None
+        #: the file tools work unasked inside it (None: the working directory)
+        self.notebook_folder: Path | None = None
         self.notices: list[str] = []
         self._cell_parser, self._line_parser = _parsers()
         self._ready = True
@@ -136,6 +154,7 @@ class AgentMagics(Magics):
         user_ns = self.shell.user_ns if self.shell is not None else {}
         location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
         self.notebook = location.name
+        self.notebook_folder = location.path.parent if location.path is not None else None
         models.set_session_dir(location.session_dir)
         notices = [location.warning] if location.warning else []
         notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
@@ -157,7 +176,7 @@ class AgentMagics(Magics):
             else:
                 self._cell(line, cell)
         except HermesError as err:
-            raise UsageError(str(err)) from None
+            raise UsageError(redact(str(err))) from None
         finally:
             for notice in models.consume_warnings():  # e.g. a corrupt file moved aside
                 print(notice, file=sys.stderr)
@@ -208,32 +227,34 @@ class AgentMagics(Magics):
 
         spec = self._model_spec(model)
         provider = self._provider(spec)
-        session = self._compress_if_needed(self._current_session(spec), provider)
+        session = self._current_session(spec)
         agent = self._agent(provider, tools=tools, max_turns=max_turns or self.max_turns)
         run = streaming.Run(
             session.session_id, text, checkpoint_interval=self.checkpoint_interval
         )
         renderer = choose_renderer(spec, self.display)
-        outcome = drive(run, agent, renderer)
+        outcome = drive(run, agent, renderer, prepare=lambda r: self._compress(r, provider))
+        self.current_session_id = run.session_id  # a new one if the history was compressed
         if outcome.written and self.auto_title and text is not None:
-            self._maybe_title(session.session_id, text, provider)
+            self._maybe_title(run.session_id, text, provider)
 
-    def _compress_if_needed(self, session: models.Session, provider: Any) -> models.Session:
-        from hermes_nb.compression import compress_session, needs_compression
+    def _compress(self, run: streaming.Run, provider: Any) -> None:
+        """Summarise older turns when the history nears the model's window (the
+        request is already saved; a failure is one line and the run goes on)."""
+        from hermes_nb.compression import compress_for_run
 
-        if not needs_compression(session.messages, provider.context_window):
-            return session
-        done = compress_session(session.session_id, provider)
-        if done is None:
-            return session
-        print(done.notice(), file=sys.stderr)
-        self.current_session_id = done.new_id
-        return models.get_session(done.new_id)
+        window = self.context_window or provider.context_window
+        compress_for_run(run, provider, window, notify=lambda line: print(redact(line), file=sys.stderr))
 
     def _provider(self, spec: str) -> Any:
         from hermes_nb.agent.providers import resolve_provider
 
-        return resolve_provider(spec, base_url=self.base_url)
+        provider = resolve_provider(spec, base_url=self.base_url)
+        # the HTTP providers read these at each request
+        for name, value in (("read_timeout", self.request_timeout), ("idle_timeout", self.stream_idle_timeout)):
+            if hasattr(provider, name):
+                setattr(provider, name, value)
+        return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:
         from hermes_nb.agent.loop import Agent
@@ -254,7 +275,7 @@ class AgentMagics(Magics):
         from hermes_nb.agent.tools.registry import USER_TOOLS
 
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout)
+        registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout, root=self.notebook_folder)
         for name in USER_TOOLS.names():
             tool = USER_TOOLS.get(name)
             if tool is not None:
@@ -270,7 +291,8 @@ class AgentMagics(Magics):
         return self._new_session(None, model=spec)
 
     def _new_session(self, title: str | None, model: str | None = None) -> models.Session:
-        session = models.new_session(title=title, notebook=self.notebook, model=model or self.model or None)
+        spec = model or self.model or None
+        session = models.new_session(title=title, notebook=self.notebook, model=redact(spec) if spec else None)
         self.current_session_id = session.session_id
         return session
 
@@ -394,6 +416,7 @@ class AgentMagics(Magics):
             text = json.dumps(session.to_dict(), indent=1, ensure_ascii=False)
         else:
             text = history_markdown(session.messages, title=session.title)
+        text = redact(text, headers=False)  # a key or URL password in an older file
         out = Path(opts.output or f"{session.session_id}.{opts.format}")
         try:
             out.write_text(text, encoding="utf-8")
@@ -429,14 +452,21 @@ class AgentMagics(Magics):
 
 def _make_approver(agent: Any) -> Any:
     """Ask the user with ``input()`` on the cell thread (the stdin channel works in a
-    blocking cell); where nobody can answer (headless runs), the answer is no."""
+    blocking cell), showing the whole call; where nobody can answer (headless
+    runs), the answer is no."""
 
     def approve(name: str, arguments: dict[str, Any]) -> bool | None:
         def ask() -> bool | None:
-            preview = json.dumps(arguments, ensure_ascii=False)
-            preview = preview if len(preview) < 300 else preview[:300] + "…"
+            from hermes_nb.agent.tools.approval import approval_for
+
+            question = approval_for(name, arguments)
+            if question.refusal is not None:
+                print(question.refusal, file=sys.stderr)
+                return False
+            if question.above is not None:
+                print(question.above)
             try:
-                answer = input(f"Allow {name}({preview})? [y/N] ")
+                answer = input(question.prompt)
             except Exception:  # StdinNotImplementedError, EOFError: no frontend to ask
                 return None
             return answer.strip().lower() in ("y", "yes")

@@ -26,6 +26,7 @@ import filelock
 from hermes_nb import config, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import RunClaimedError
+from hermes_nb.redact import redact
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -97,6 +98,17 @@ def turn_messages(
     if partial_text:
         out.append({"role": "assistant", "content": partial_text, "partial": True})
     return out
+
+
+_PENDING_FIELDS = (
+    "active_stream_id",
+    "active_stream_owner",
+    "pending_user_message",
+    "pending_attachments",
+    "pending_started_at",
+    "pending_messages",
+    "pending_partial_text",
+)
 
 
 def _clear_pending(session: models.Session) -> None:
@@ -227,6 +239,25 @@ class Run:
             session.pending_partial_text = ""
             session.save()
 
+    def move_to(self, old: models.Session, new: models.Session) -> None:
+        """Carry this run's pending request from ``old`` into ``new`` (context
+        compression). The agent lock, shared by both ids, is held by the caller.
+
+        ``new`` is saved with the request before ``old`` lets go of it: a crash in
+        between leaves it in both, never in neither.
+        """
+        claim = config.run_lock(new.session_id)
+        claim.acquire(timeout=0)  # a brand-new id: nobody else can hold it
+        for name in _PENDING_FIELDS:
+            setattr(new, name, copy.deepcopy(getattr(old, name)))
+        new.save()
+        _clear_pending(old)
+        old.save()
+        previous, self._run_lock = self._run_lock, claim
+        self.session_id = new.session_id
+        if previous is not None:
+            previous.release()
+
     def history(self) -> list[dict[str, Any]]:
         """The session's messages as the agent should see them at the start."""
         with self._lock:
@@ -273,7 +304,7 @@ class Run:
         if stop == "cancelled":
             new.append(marker("cancelled", "Run cancelled; the output above was kept."))
         elif stop == "error":
-            new.append(marker("error", f"Run failed: {result.error}"))
+            new.append(marker("error", redact(f"Run failed: {result.error}")))
         elif stop == "turn_limit":
             new.append(marker("turn_limit", "Run stopped at the turn limit (raise --max-turns)."))
         elif not any(
@@ -289,7 +320,7 @@ class Run:
         new = turn_messages(
             self.user_message, self.started_at, snap.messages, snap.partial_text, CANCELLED_RESULT
         )
-        new.append(marker("error", f"Run failed: {error}"))
+        new.append(marker("error", redact(f"Run failed: {error}")))
         return self._write_back(new, None)
 
     def abandon(self) -> None:
