@@ -197,7 +197,10 @@ def run_shell(command: str, timeout: float) -> ToolOutput:
         except subprocess.TimeoutExpired:
             if cancel.is_set():
                 _kill(proc, readers)
-                return ToolOutput("Cancelled by the user; the command was stopped.", is_error=True)
+                return ToolOutput(
+                    "Cancelled by the user; the command was stopped.\n" + _streams(out, err).rstrip("\n"),
+                    is_error=True,
+                )
             if time.monotonic() >= deadline:
                 _kill(proc, readers)
                 return ToolOutput(
