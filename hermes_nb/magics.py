@@ -459,7 +459,7 @@ def _make_approver(agent: Any) -> Any:
         def ask() -> bool | None:
             from hermes_nb.agent.tools.approval import approval_for
 
-            question = approval_for(name, arguments)
+            question = approval_for(name, arguments, _reason(agent, name, arguments))
             if question.refusal is not None:
                 print(question.refusal, file=sys.stderr)
                 return False
@@ -477,6 +477,15 @@ def _make_approver(agent: Any) -> Any:
         return runner(ask)  # type: ignore[no-any-return]
 
     return approve
+
+
+def _reason(agent: Any, name: str, arguments: dict[str, Any]) -> str:
+    """Why a call is asked about, when its tool would run unasked in the notebook's folder."""
+    tool = agent.tools.get(name)
+    policy = agent.policies.get(name, getattr(tool, "policy", None))
+    if policy == "folder" and tool is not None and not tool.stays_inside(arguments):
+        return f"{name} wants a path outside the notebook's folder"
+    return ""
 
 
 _LOADED: dict[int, AgentMagics] = {}

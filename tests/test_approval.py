@@ -69,3 +69,20 @@ def test_a_call_too_long_to_show_is_refused_without_asking(nb: Notebook, monkeyp
     cell = nb.run("%%agent\nDo it.").ok()
     assert asked == []
     assert "too long to show" in cell.err
+
+
+def test_a_read_outside_the_folder_says_why_it_asks(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    outside = nb.folder.parent / "elsewhere.txt"
+    outside.write_text("far away")
+    nb.use_script(
+        {"text": "", "tool_calls": [{"name": "read_file", "arguments": {"path": "../elsewhere.txt"}}]},
+        {"text": "", "tool_calls": [{"name": "read_file", "arguments": {"path": "nb.ipynb"}}]},
+        "Done.",
+    )
+    (nb.folder / "nb.ipynb").write_text("{}")
+    prompts: list[str] = []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": prompts.append(prompt) or "y")
+    nb.run("%%agent\nRead both.").ok()
+    assert prompts == ['read_file wants a path outside the notebook\'s folder. Allow read_file(path="../elsewhere.txt")? [y/N] ']
+    results = [m["content"] for m in nb.on_disk()["messages"] if m["role"] == "tool"]
+    assert results == ["far away", "{}"]
