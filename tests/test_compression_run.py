@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from test_magics_helpers import NOTEBOOK, Notebook, make_notebook_fixture, nb_fixture, roles
 
-from hermes_nb import models
+from hermes_nb import config, models
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.errors import ProviderError
 
@@ -79,6 +79,9 @@ def test_a_summary_moves_the_saved_request_into_the_new_session(
     old = nb.on_disk(sid)
     assert old["messages"] == old_messages and old["active_stream_id"] is None
     assert old["pending_user_message"] is None
+    claim = config.run_lock(sid)  # the old session's run lock was let go
+    claim.acquire(timeout=0)
+    claim.release()
     # the old session's run is over: a new run can be started in it
     nb.run(f"%agent use {sid}").ok()
     assert roles(nb.on_disk(sid)["messages"])[-1] == "assistant"
@@ -98,3 +101,28 @@ def test_the_stop_button_during_the_summary_cancels_with_the_request_kept(
     assert saved["active_stream_id"] is None
     assert saved["messages"][-2]["content"] == "And now the total?"
     assert (saved["messages"][-1]["role"], saved["messages"][-1]["kind"]) == ("marker", "cancelled")
+
+
+def test_a_small_window_stated_by_the_server_bounds_every_request(nb: Notebook) -> None:
+    from sse_server import ScriptedServer, text_reply
+
+    session = models.new_session(title="Long", notebook=NOTEBOOK)
+    for i in range(20):
+        session.messages += [
+            {"role": "user", "content": f"question {i} " + "x" * 600},
+            {"role": "assistant", "content": f"answer {i} " + "y" * 600},
+        ]
+    session.save()
+    listing = [{"id": "small-model", "object": "model", "max_model_len": 1000}]
+    with ScriptedServer([text_reply("- noted")], loop=True, models=listing) as server:
+        nb.run(f"%agent use {session.session_id}").ok()
+        nb.run(f'%config AgentMagics.base_url = "{server.url}"').ok()
+        nb.run('%config AgentMagics.model = "compat:small-model"').ok()
+        nb.run("%config AgentMagics.auto_title = False").ok()
+        cell = nb.run("%%agent\nAnd now?").ok()
+        sizes = [sum(len(str(m.get("content") or "")) for m in r.body["messages"]) for r in server.requests]
+    assert "summarised into session" in cell.err
+    assert len(sizes) > 3  # the summary in pieces, then the request itself
+    assert max(sizes) // 3 < 1000  # three characters a token: stricter than the estimate
+    assert nb.current != session.session_id
+    assert [m["content"] for m in nb.on_disk()["messages"][-2:]] == ["And now?", "- noted"]
