@@ -233,8 +233,10 @@ class AgentMagics(Magics):
             session.session_id, text, checkpoint_interval=self.checkpoint_interval
         )
         renderer = choose_renderer(spec, self.display)
-        outcome = drive(run, agent, renderer, prepare=lambda r: self._compress(r, provider))
-        self.current_session_id = run.session_id  # a new one if the history was compressed
+        try:
+            outcome = drive(run, agent, renderer, prepare=lambda r: self._compress(r, provider))
+        finally:
+            self.current_session_id = run.session_id  # a new one if the history was compressed
         if outcome.written and self.auto_title and text is not None:
             self._maybe_title(run.session_id, text, provider)
 
