@@ -143,23 +143,30 @@ class OpenAICompatProvider(Provider):
         }
         if tools:
             params["tools"] = tools
-        yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
+        # where to send it is decided now: a request still opening after a cancel must
+        # not follow OPENAI_BASE_URL to wherever it points by then
+        base_url = self.endpoint.resolved_base_url()
+        yield from with_retries(lambda: self._attempt(key, base_url, params, cancel), self.retry, cancel)
 
     # -- one request
 
-    def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
+    def _attempt(
+        self, key: str, base_url: str | None, params: dict[str, Any], cancel: threading.Event
+    ) -> Iterator[Chunk]:
         return guarded_stream(
             cancel,
-            lambda touch: self._open(key, params, touch),
+            lambda touch: self._open(key, base_url, params, touch),
             lambda response, touch: self._read(response.iter_lines(), cancel, touch),
             lambda err: self._translate(err, key),
             idle_timeout=self.idle_timeout,
             label=self.endpoint.label,
         )
 
-    def _open(self, key: str, params: dict[str, Any], touch: Callable[[], None] = lambda: None) -> Any:
+    def _open(
+        self, key: str, base_url: str | None, params: dict[str, Any], touch: Callable[[], None]
+    ) -> Any:
         """Send the request; the SDK raises its status errors, we read the body."""
-        client = self._client(key)
+        client = self._client(key, base_url)
         touch()  # the idle clock starts when the request leaves
         return client.chat.completions.with_streaming_response.create(**params).__enter__()
 
@@ -245,7 +252,7 @@ class OpenAICompatProvider(Provider):
             )
         return "not-needed"
 
-    def _client(self, key: str) -> Any:
+    def _client(self, key: str, base_url: str | None) -> Any:
         """A light SDK client per request over one shared connection pool.
 
         The pool (slow to build: SSL context) lives on the provider; the SDK client
@@ -259,7 +266,7 @@ class OpenAICompatProvider(Provider):
                 self._http = openai.DefaultHttpxClient(timeout=timeout)
         return openai.OpenAI(
             api_key=key,
-            base_url=self.endpoint.resolved_base_url(),
+            base_url=base_url,
             http_client=self._http,
             max_retries=0,
             timeout=timeout,
