@@ -14,6 +14,15 @@ __version__ = "0.1.0"
 # Silent unless the user configures logging: notices reach the cell, not stderr twice.
 logging.getLogger("hermes_nb").addHandler(logging.NullHandler())
 
+
+def _redact_logs() -> None:
+    from hermes_nb.redact import install_log_redaction
+
+    install_log_redaction()
+
+
+_redact_logs()
+
 __all__ = ["__version__", "load_ipython_extension", "tool", "unload_ipython_extension"]
 
 if TYPE_CHECKING:

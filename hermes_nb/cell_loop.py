@@ -20,6 +20,7 @@ from typing import Any
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
+from hermes_nb.redact import redact
 from hermes_nb.streaming import Run, cancel_stream
 from hermes_nb.ui import Renderer
 from hermes_nb.ui.state import CANCELLING
@@ -103,8 +104,13 @@ def drive(
     renderer: Renderer,
     *,
     flush_interval: float = 0.08,
+    prepare: Callable[[Run], None] | None = None,
 ) -> RunOutcome:
-    """Run ``agent`` for ``run`` and render it, blocking until it ends."""
+    """Run ``agent`` for ``run`` and render it, blocking until it ends.
+
+    ``prepare(run)`` runs on this thread once the request is saved and before the
+    agent starts (context compression); the stop button during it cancels the run.
+    """
     inbox = _Inbox()
 
     def sink(event: Event) -> None:
@@ -118,6 +124,11 @@ def drive(
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
     run.start()
     try:
+        if prepare is not None:
+            try:
+                prepare(run)
+            except KeyboardInterrupt:
+                run.cancel_event.set()  # the agent then ends at once, as cancelled
         history = run.history()
         worker = threading.Thread(
             target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
@@ -178,8 +189,9 @@ def _run_kernel_call(call: _KernelCall) -> None:
     call.started = True
     try:
         call.result = call.fn()
-    except KeyboardInterrupt:
-        call.result = ToolOutput("Interrupted by the user.", is_error=True)
+    except KeyboardInterrupt as exc:  # the output so far, when the tool kept it
+        output = getattr(exc, "output", None)
+        call.result = output if isinstance(output, ToolOutput) else ToolOutput("Interrupted by the user.", is_error=True)
         raise
     except BaseException as exc:
         call.error = exc
@@ -229,4 +241,4 @@ def _conclude(run: Run, renderer: Renderer, end: _End | None) -> RunOutcome:
 
 
 def _error_event(error: BaseException) -> Event:
-    return ErrorEvent(message=str(error) or type(error).__name__, error_type=type(error).__name__)
+    return ErrorEvent(message=redact(str(error) or type(error).__name__), error_type=type(error).__name__)

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default
 
 from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.errors import HermesError
+from hermes_nb.redact import redact
 
 __all__ = ["AgentMagics", "load", "unload"]
 
@@ -119,6 +121,21 @@ class AgentMagics(Magics):
     namespace_context = Bool(
         True, help="Send a short summary of the kernel's variables (names, types) with each request."
     ).tag(config=True)
+    context_window = Int(
+        0,
+        help="Tokens of context the model accepts (0: the server's word, else a table "
+        "of known models, else 128,000). Older turns are summarised at 75% of it.",
+    ).tag(config=True)
+    request_timeout = Float(
+        120.0,
+        help="Seconds to wait for the model's server to connect, to start answering, "
+        "and between any two pieces of its reply.",
+    ).tag(config=True)
+    stream_idle_timeout = Float(
+        120.0,
+        help="Seconds a reply may go without content (keep-alives and empty "
+        "updates do not count) before the request is stopped.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -126,6 +143,8 @@ class AgentMagics(Magics):
             shell.configurables.append(self)
         self.current_session_id: str | None = None
         self.notebook: str | None = None
+        #: the file tools work unasked inside it (None: the working directory)
+        self.notebook_folder: Path | None = None
         self.notices: list[str] = []
         self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
@@ -144,6 +163,7 @@ class AgentMagics(Magics):
         except ValueError as err:
             raise TraitError(str(err)) from None
         return proposal["value"]
+
     @validate("tool_policies")
     def _check_policies(self, proposal: dict[str, Any]) -> dict[str, Any]:
         """Refuse a bad policy when it is set, not at the next run."""
@@ -183,6 +203,7 @@ class AgentMagics(Magics):
         user_ns = self.shell.user_ns if self.shell is not None else {}
         location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
         self.notebook = location.name
+        self.notebook_folder = location.path.parent if location.path is not None else None
         notices = [location.warning] if location.warning else []
         try:
             models.set_session_dir(location.session_dir)
@@ -212,7 +233,7 @@ class AgentMagics(Magics):
             else:
                 self._cell(line, cell)
         except HermesError as err:
-            raise UsageError(str(err)) from None
+            raise UsageError(redact(str(err))) from None
         finally:
             for notice in models.consume_warnings():  # e.g. a corrupt file moved aside
                 print(notice, file=sys.stderr)
@@ -269,7 +290,7 @@ class AgentMagics(Magics):
         spec = self._model_spec(model)
         self._request = text
         provider = self._provider(spec)
-        session, compressed = self._compress_if_needed(self._current_session(spec), provider)
+        session = self._current_session(spec)
         plain_chat = tools and not getattr(provider, "supports_tools", True)
         said = plain_chat and notes.was_said(session.session_id, notes.no_tools_key(spec))
         agent = self._agent(provider, tools=tools and not said, max_turns=max_turns or self.max_turns)
@@ -281,14 +302,17 @@ class AgentMagics(Magics):
             checkpoint_interval=self.checkpoint_interval,
         )
         renderer = choose_renderer(spec, self.display, own_cell=own_cell)
-        if compressed:  # in the transcript, which replaces whatever the cell showed
-            renderer.handle(Notice(compressed))
-        outcome = drive(run, agent, renderer)
+        # in the transcript, which replaces whatever the cell showed
+        notify: Callable[[str], None] = lambda line: renderer.handle(Notice(redact(line)))  # noqa: E731
+        try:
+            outcome = drive(run, agent, renderer, prepare=lambda r: self._compress(r, provider, notify))
+        finally:
+            self.current_session_id = run.session_id  # a new one if the history was compressed
         if plain_chat and not said and outcome.written:
-            notes.remember(session.session_id, notes.no_tools_key(spec))
-        request = text if text is not None else notes.first_request(session.session_id)
+            notes.remember(run.session_id, notes.no_tools_key(spec))
+        request = text if text is not None else notes.first_request(run.session_id)
         if outcome.written and self.auto_title and request:
-            self._maybe_title(session.session_id, request, provider)
+            self._maybe_title(run.session_id, request, provider)
 
     def prepare_provider(self) -> None:
         """Build the configured model's provider ahead of the first run (see prewarm)."""
@@ -311,25 +335,23 @@ class AgentMagics(Magics):
         hidden = getattr(self.shell, "user_ns_hidden", {})
         return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
 
-    def _compress_if_needed(
-        self, session: models.Session, provider: Any
-    ) -> tuple[models.Session, str | None]:
-        """The session to run in (a compressed child when the history is too long),
-        and what to tell the user about it."""
-        from hermes_nb.compression import compress_session, needs_compression
+    def _compress(self, run: streaming.Run, provider: Any, notify: Callable[[str], None]) -> None:
+        """Summarise older turns when the history nears the model's window (the
+        request is already saved; a failure is one line and the run goes on)."""
+        from hermes_nb.compression import compress_for_run
 
-        if not needs_compression(session.messages, provider.context_window):
-            return session, None
-        done = compress_session(session.session_id, provider)
-        if done is None:
-            return session, None
-        self.current_session_id = done.new_id
-        return models.get_session(done.new_id), done.notice()
+        window = self.context_window or provider.context_window
+        compress_for_run(run, provider, window, notify=notify)
 
     def _provider(self, spec: str) -> Any:
         from hermes_nb.agent.providers import resolve_provider
 
-        return resolve_provider(spec, base_url=self.base_url)
+        provider = resolve_provider(spec, base_url=self.base_url)
+        # the HTTP providers read these at each request
+        for name, value in (("read_timeout", self.request_timeout), ("idle_timeout", self.stream_idle_timeout)):
+            if hasattr(provider, name):
+                setattr(provider, name, value)
+        return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:
         from hermes_nb.agent.loop import Agent
@@ -351,7 +373,7 @@ class AgentMagics(Magics):
         from hermes_nb.agent.tools.registry import USER_TOOLS
 
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout)
+        registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout, root=self.notebook_folder)
         registry.update(notebook_tools(self.shell, running_request=lambda: self._request))
         for name in USER_TOOLS.names():
             tool = USER_TOOLS.get(name)
@@ -375,7 +397,8 @@ class AgentMagics(Magics):
             session_ops.discard_if_empty(left)
 
     def _new_session(self, title: str | None, model: str | None = None) -> models.Session:
-        session = models.new_session(title=title, notebook=self.notebook, model=model or self.model or None)
+        spec = model or self.model or None
+        session = models.new_session(title=title, notebook=self.notebook, model=redact(spec) if spec else None)
         self._switch(session.session_id)
         return session
 
@@ -522,6 +545,7 @@ class AgentMagics(Magics):
             text = json.dumps(session.to_dict(), indent=1, ensure_ascii=False)
         else:
             text = history_markdown(session.messages, title=session.title)
+        text = redact(text, headers=False)  # a key or URL password in an older file
         out = Path(opts.output or f"{session.session_id}.{opts.format}")
         try:
             # a lone surrogate becomes a \uXXXX escape (JSON reads it back as it was)
@@ -558,14 +582,21 @@ class AgentMagics(Magics):
 
 def _make_approver(agent: Any) -> Any:
     """Ask the user with ``input()`` on the cell thread (the stdin channel works in a
-    blocking cell); where nobody can answer (headless runs), the answer is no."""
+    blocking cell), showing the whole call; where nobody can answer (headless
+    runs), the answer is no."""
 
     def approve(name: str, arguments: dict[str, Any]) -> bool | None:
         def ask() -> bool | None:
-            preview = json.dumps(arguments, ensure_ascii=False)
-            preview = preview if len(preview) < 300 else preview[:300] + "…"
+            from hermes_nb.agent.tools.approval import approval_for
+
+            question = approval_for(name, arguments, _reason(agent, name, arguments))
+            if question.refusal is not None:
+                print(question.refusal, file=sys.stderr)
+                return False
+            if question.above is not None:
+                print(question.above)
             try:
-                answer = input(f"Allow {name}({preview})? [y/N] ")
+                answer = input(question.prompt)
             except Exception:  # StdinNotImplementedError, EOFError: no frontend to ask
                 return None
             return answer.strip().lower() in ("y", "yes")
@@ -582,6 +613,14 @@ _RUN_ELSEWHERE = (
     "A run of this session is still going in another kernel: interrupt that kernel "
     "(or wait for it to finish), then try again here."
 )
+def _reason(agent: Any, name: str, arguments: dict[str, Any]) -> str:
+    """Why a call is asked about, when its tool would run unasked in the notebook's folder."""
+    tool = agent.tools.get(name)
+    policy = agent.policies.get(name, getattr(tool, "policy", None))
+    if policy == "folder" and tool is not None and not tool.stays_inside(arguments):
+        return f"{name} wants a path outside the notebook's folder"
+    return ""
+
 
 _LOADED: dict[int, AgentMagics] = {}
 

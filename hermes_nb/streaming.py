@@ -10,6 +10,7 @@ here that holds it calls another that takes it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ import filelock
 from hermes_nb import config, journal, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
+from hermes_nb.redact import redact
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -254,6 +256,25 @@ class Run:
                     log.debug("could not clear the pending index row", exc_info=True)
                 raise
 
+    def move_to(self, old: models.Session, new: models.Session) -> None:
+        """Carry this run's pending request from ``old`` into ``new`` (context
+        compression). The agent lock, shared by both ids, is held by the caller.
+
+        ``new`` is saved with the request before ``old`` lets go of it: a crash in
+        between leaves it in both, never in neither.
+        """
+        claim = config.run_lock(new.session_id)
+        claim.acquire(timeout=0)  # a brand-new id: nobody else can hold it
+        for name in _PENDING_FIELDS:
+            setattr(new, name, copy.deepcopy(getattr(old, name)))
+        new.save()
+        _clear_pending(old)
+        old.save()
+        previous, self._run_lock = self._run_lock, claim
+        self.session_id = new.session_id
+        if previous is not None:
+            previous.release()
+
     def history(self) -> list[dict[str, Any]]:
         """The session's messages as the agent should see them at the start.
 
@@ -318,7 +339,7 @@ class Run:
         if stop == "cancelled":
             new.append(marker("cancelled", "Run cancelled; the output above was kept."))
         elif stop == "error":
-            new.append(marker("error", f"Run failed: {result.error}"))
+            new.append(marker("error", redact(f"Run failed: {result.error}")))
         elif stop == "turn_limit":
             new.append(
                 marker(
@@ -345,7 +366,7 @@ class Run:
             CANCELLED_RESULT,
             context=self.attachments,
         )
-        new.append(marker("error", f"Run failed: {error}"))
+        new.append(marker("error", redact(f"Run failed: {error}")))
         return self._write_back(new, None)
 
     def abandon(self) -> None:

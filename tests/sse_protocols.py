@@ -23,6 +23,9 @@ Steps of a streaming reply, in order:
     {"stall": 30}                                  pause until the client goes away, the
                                                    server stops or the time passes
     {"drop": true}                                 cut the connection mid-body
+    {"keepalive": 30, "every": 0.1}                an SSE comment every 0.1 s for 30 s
+    {"empty_deltas": 30, "every": 0.1}             (OpenAI) a chunk with an empty text
+                                                   delta every 0.1 s for 30 s
 
 The renderers turn steps into *segments*: ("bytes", b"...") runs merged together, and
 ("sleep" | "stall" | "drop", value) actions the HTTP handler performs.
@@ -61,6 +64,8 @@ def _action(step: dict[str, Any]) -> Segment | None:
     for kind in ("sleep", "stall", "drop"):
         if kind in step:
             return (kind, step[kind])
+    if "keepalive" in step:
+        return ("repeat", (b": keep-alive\n\n", float(step.get("every", 0.1)), float(step["keepalive"])))
     if "raw" in step:
         return ("bytes", step["raw"].encode())
     if "malformed" in step:  # a named event, so SDKs that skip unnamed ones still parse it
@@ -84,6 +89,9 @@ def render_openai(reply: dict[str, Any], model: str, include_usage: bool) -> lis
             segments.append(action)
         elif "text" in step:
             segments.append(("bytes", chunk({"content": step["text"]})))
+        elif "empty_deltas" in step:
+            every = float(step.get("every", 0.1))
+            segments.append(("repeat", (chunk({"content": ""}), every, float(step["empty_deltas"]))))
         elif "reasoning" in step:
             segments.append(("bytes", chunk({"reasoning_content": step["reasoning"]})))
         elif "tokens" in step:

@@ -48,7 +48,9 @@ __all__ = [
     "ScriptedServer",
     "ServerProcess",
     "drop_reply",
+    "empty_delta_reply",
     "error_reply",
+    "keepalive_reply",
     "malformed_reply",
     "stall_reply",
     "text_reply",
@@ -117,6 +119,17 @@ def stall_reply(seconds: float = 60.0, before: str = "Thinking") -> dict[str, An
     return {"steps": [{"text": before}, {"stall": seconds}, {"text": " too late"}, {"finish": "stop"}]}
 
 
+def keepalive_reply(seconds: float = 60.0, every: float = 0.1, before: str = "") -> dict[str, Any]:
+    """(Some text, then) SSE keep-alive comments and no content, for ``seconds``."""
+    steps: list[dict[str, Any]] = [{"text": before}] if before else []
+    return {"steps": [*steps, {"keepalive": seconds, "every": every}, {"finish": "stop"}]}
+
+
+def empty_delta_reply(seconds: float = 60.0, every: float = 0.1) -> dict[str, Any]:
+    """Chunks whose text delta is empty, for ``seconds`` (OpenAI protocol)."""
+    return {"steps": [{"empty_deltas": seconds, "every": every}, {"finish": "stop"}]}
+
+
 def drop_reply(before: str = "Partial") -> dict[str, Any]:
     """Some text, then the connection is cut without finishing the body."""
     return {"steps": [{"text": before}, {"drop": True}]}
@@ -154,6 +167,10 @@ class _State:
     rendered: dict[tuple[int, str, bool, str], list[Segment]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    #: the ``data`` of ``GET /models``; ``props``: llama.cpp's ``GET /props`` (None: 404)
+    models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "test-model", "object": "model"}])
+    props: dict[str, Any] | None = None
+    gets: list[str] = field(default_factory=list)
 
     def take(self, request: RecordedRequest) -> tuple[int, dict[str, Any] | None]:
         """Record the request and pick its reply (None once the script is used up)."""
@@ -179,8 +196,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802
+        state = self.server.state
+        with state.lock:
+            state.gets.append(self.path)
         if self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+            self._json(200, {"object": "list", "data": state.models})
+        elif self.path.rstrip("/").endswith("/props") and state.props is not None:
+            self._json(200, state.props)
         else:
             self._json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -261,6 +283,9 @@ class _Handler(BaseHTTPRequestHandler):
                 elif kind == "drop":
                     self._drop()
                     return
+                elif kind == "repeat":
+                    if self._repeat(*value):
+                        return
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -280,6 +305,21 @@ class _Handler(BaseHTTPRequestHandler):
                         self.server.state.disconnects.append(time.time())
                     self.close_connection = True
                     return True
+        return False
+
+    def _repeat(self, data: bytes, every: float, seconds: float) -> bool:
+        """Write ``data`` every ``every`` s for ``seconds``; True if the client hung up."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.server.state.stop.is_set():
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            except OSError:
+                with self.server.state.lock:
+                    self.server.state.disconnects.append(time.time())
+                self.close_connection = True
+                return True
+            time.sleep(every)
         return False
 
     def _drop(self) -> None:
@@ -312,9 +352,13 @@ class ScriptedServer:
         port: int = 0,
         loop: bool = False,
         record_file: str | None = None,
+        models: list[dict[str, Any]] | None = None,
+        props: dict[str, Any] | None = None,
     ) -> None:
         self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.state = _State(list(replies), loop=loop, record_file=record_file)
+        self._httpd.state = _State(list(replies), loop=loop, record_file=record_file, props=props)
+        if models is not None:
+            self._httpd.state.models = list(models)
         self._thread: threading.Thread | None = None
 
     @property
@@ -335,6 +379,12 @@ class ScriptedServer:
     def requests(self) -> list[RecordedRequest]:
         with self._httpd.state.lock:
             return list(self._httpd.state.requests)
+
+    @property
+    def gets(self) -> list[str]:
+        """Paths of the GET requests (model listings)."""
+        with self._httpd.state.lock:
+            return list(self._httpd.state.gets)
 
     @property
     def disconnects(self) -> list[float]:

@@ -24,7 +24,8 @@ def _reloaded(session_id: str) -> Session:
     return s
 
 
-def test_list_files_on_a_non_utf8_file_name(session_dir: Path, tmp_path: Path) -> None:
+def test_list_files_on_a_non_utf8_file_name(session_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the folder the file tools work in without asking
     folder = tmp_path / "data"
     folder.mkdir()
     with open(os.path.join(os.fsencode(folder), b"caf\xff.csv"), "wb") as fh:

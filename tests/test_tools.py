@@ -300,9 +300,9 @@ def test_read_list_write_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     policies = {t.name: (t.policy, t.needs_kernel) for t in reg}
     assert policies == {
         "python": ("allow", True),
-        "read_file": ("allow", False),
-        "list_files": ("allow", False),
-        "write_file": ("ask", False),
+        "read_file": ("folder", False),
+        "list_files": ("folder", False),
+        "write_file": ("folder", False),
         "shell": ("ask", False),
     }
     write = reg.get("write_file")

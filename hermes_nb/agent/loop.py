@@ -50,6 +50,7 @@ from hermes_nb.agent.toolrun import (
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, check_policy
 from hermes_nb.agent.turn import TurnState
 from hermes_nb.errors import HermesError
+from hermes_nb.redact import redact
 
 __all__ = ["Agent", "TurnResult"]
 
@@ -343,6 +344,7 @@ class _Run:
         message = lines[0] if lines else type(exc).__name__
         if not isinstance(exc, HermesError):
             message = f"{type(exc).__name__}: {message}"
+        message = redact(message)
         self.result.error = message
         self._emit(ErrorEvent(message, type(exc).__name__))
         return self._finish("error")

@@ -15,6 +15,7 @@ from typing import Any
 
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
 from hermes_nb.errors import ToolError
+from hermes_nb.redact import redact
 
 __all__ = ["CANCELLED", "Approver", "KernelRunner", "ToolRunner", "parse_arguments", "truncate"]
 
@@ -88,8 +89,8 @@ class ToolRunner:
         if refusal is not None:
             return refusal
         output = self._execute(tool, arguments, cancel)
-        text = truncate(output.text, self.max_result_chars)
-        if text is not output.text:
+        text = redact(truncate(output.text, self.max_result_chars), headers=False)  # print(os.environ)
+        if text != output.text:
             output = replace(output, text=text)
         return output
 
@@ -100,6 +101,8 @@ class ToolRunner:
         self, tool: Tool, arguments: dict[str, Any], cancel: threading.Event
     ) -> ToolOutput | None:
         policy = self.policy_of(tool)
+        if policy == "folder":
+            policy = "allow" if tool.stays_inside(arguments) else "ask"
         if policy == "allow":
             return None
         if policy == "deny":

@@ -48,6 +48,7 @@ _ALIASES = {"openai-compatible": "compat", "openai_compatible": "compat"}
 EXAMPLE_SPEC = "openai:gpt-4.1-mini"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 OLLAMA_PORT = 11434
+OLLAMA_DEFAULT_WINDOW = 4096
 
 _cache: dict[tuple[str, str | None, str | None], Provider] = {}
 _cache_lock = threading.Lock()
@@ -143,7 +144,9 @@ def _endpoint(provider: str, base_url: str | None, api_key_env: str | None) -> E
         )
     if provider == "ollama":
         url = base_url or ollama_base_url(os.environ.get("OLLAMA_HOST"))
-        return Endpoint("Ollama", url, key_env=api_key_env, key_required=False, free=True)
+        return Endpoint(
+            "Ollama", url, key_env=api_key_env, key_required=False, free=True, window=ollama_window()
+        )
     if not base_url:
         raise UnknownModelError(
             "An OpenAI-compatible model needs the server's URL: pass base_url "
@@ -151,6 +154,15 @@ def _endpoint(provider: str, base_url: str | None, api_key_env: str | None) -> E
         )
     # Only an explicitly named variable: never send OPENAI_API_KEY to another server.
     return Endpoint("The OpenAI-compatible server", base_url, key_env=api_key_env, key_required=bool(api_key_env))
+
+
+def ollama_window() -> int:
+    """Ollama cuts every prompt to its context length (``OLLAMA_CONTEXT_LENGTH``,
+    4096 by default) whatever the model could take."""
+    try:
+        return max(256, int(os.environ.get("OLLAMA_CONTEXT_LENGTH") or OLLAMA_DEFAULT_WINDOW))
+    except ValueError:
+        return OLLAMA_DEFAULT_WINDOW
 
 
 def ollama_base_url(host: str | None) -> str:

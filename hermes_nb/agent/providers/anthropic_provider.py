@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...errors import (
@@ -22,6 +22,7 @@ from ...errors import (
     RateLimitError,
     UnknownModelError,
 )
+from ...redact import redact_url
 from .anthropic_messages import to_anthropic, to_anthropic_tools
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .common import (
@@ -41,7 +42,8 @@ from .streamguard import guarded_stream
 __all__ = ["AnthropicProvider", "INSTALL_COMMAND"]
 
 INSTALL_COMMAND = 'pip install "hermes-nb[anthropic]"'
-READ_TIMEOUT = 300.0
+READ_TIMEOUT = 120.0
+IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 DEFAULT_URL = "https://api.anthropic.com"
 _OLD_MODELS = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")  # 4096 output tokens at most
@@ -60,6 +62,7 @@ class AnthropicProvider(Provider):
         retry: RetryPolicy | None = None,
         max_tokens: int | None = None,
         read_timeout: float = READ_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         if importlib.util.find_spec("anthropic") is None:
             raise ModelNotInstalledError(f"{spec} needs the anthropic SDK; install it with: {INSTALL_COMMAND}")
@@ -70,6 +73,7 @@ class AnthropicProvider(Provider):
         self.retry = retry or RetryPolicy.from_env()
         self.max_tokens = max_tokens or (4096 if model.startswith(_OLD_MODELS) else 8192)
         self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
         self.context_window = 200_000
         self._http: Any = None
         self._http_lock = threading.Lock()
@@ -97,12 +101,21 @@ class AnthropicProvider(Provider):
     def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
         return guarded_stream(
             cancel,
-            lambda: self._client(key).messages.create(**params),
-            lambda stream: self._read(stream, cancel),
+            lambda touch: self._create(key, params, touch),
+            lambda stream, touch: self._read(stream, cancel, touch),
             lambda err: self._translate(err, key),
+            idle_timeout=self.idle_timeout,
+            label="Anthropic",
         )
 
-    def _read(self, stream: Any, cancel: threading.Event) -> Iterator[Chunk]:
+    def _create(self, key: str, params: dict[str, Any], touch: Callable[[], None]) -> Any:
+        client = self._client(key)
+        touch()  # the idle clock starts when the request leaves
+        return client.messages.create(**params)
+
+    def _read(
+        self, stream: Any, cancel: threading.Event, touch: Callable[[], None] = lambda: None
+    ) -> Iterator[Chunk]:
         calls: dict[int, PendingCall] = {}
         tokens_in = tokens_out = 0
         finished = False
@@ -112,6 +125,7 @@ class AnthropicProvider(Provider):
                 return
             kind = event.type
             if kind == "content_block_delta":
+                touch()
                 delta = event.delta
                 if delta.type == "text_delta":
                     yield TextDelta(delta.text)
@@ -123,6 +137,7 @@ class AnthropicProvider(Provider):
                     yield ReasoningDelta(delta.thinking)
             elif kind == "content_block_start":
                 block = event.content_block
+                touch()
                 if block.type == "tool_use":
                     calls[event.index] = PendingCall(call_id=block.id, name=block.name)
             elif kind == "message_start":
@@ -185,7 +200,7 @@ class AnthropicProvider(Provider):
 
         if isinstance(err, (HermesError, RetryableError)):
             return err
-        where = self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_URL
+        where = redact_url(self.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_URL)
         if isinstance(err, anthropic.APIStatusError):
             status = err.status_code
             kind = error_field(err, "type") or ""
@@ -211,6 +226,11 @@ class AnthropicProvider(Provider):
                     retry_after=parse_retry_after(err.response.headers) if status >= 400 else None,
                 )
             return ProviderError(f"Anthropic refused the request (HTTP {status}): {detail}")
+        if isinstance(err, anthropic.APITimeoutError) or "Timeout" in type(err).__name__:
+            return ProviderUnavailableError(
+                f"Anthropic at {where} sent nothing for {self.read_timeout:g} s; the request was "
+                "stopped. For a slow server, raise %config AgentMagics.request_timeout."
+            )
         if isinstance(err, anthropic.APIConnectionError) or is_transport_error(err):
             reason, what = connection_failure(err)
             return RetryableError(reason, ProviderUnavailableError, f"Anthropic at {public_url(where)} {what}")

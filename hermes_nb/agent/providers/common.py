@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...redact import redact
 from .base import ToolCallRequest
 
 __all__ = [
@@ -67,7 +68,7 @@ def scrub(text: str, key: str) -> str:
     """Remove the key from a message and keep it to one readable line."""
     if key and len(key) > 3:
         text = text.replace(key, "***")
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text if len(text) <= 300 else text[:297] + "..."
 
 

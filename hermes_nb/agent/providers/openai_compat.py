@@ -15,10 +15,11 @@ step of a turn is encoded once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from ...errors import (
     RateLimitError,
     UnknownModelError,
 )
+from ...redact import redact_url
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .body import BodyEncoder
 from .common import (
@@ -46,12 +48,20 @@ from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .sse import StreamErrorEvent, sse_data
 from .streamguard import guarded_stream
+from .windows import DEFAULT_WINDOW, known_window, window_from_listing, window_from_props
 
-__all__ = ["Endpoint", "OpenAICompatProvider"]
+__all__ = ["Endpoint", "OpenAICompatProvider", "server_window"]
 
-#: seconds without a byte before a request counts as dropped (reasoning models can
-#: think for minutes before the first token)
-READ_TIMEOUT = 300.0
+log = logging.getLogger("hermes_nb.providers")
+
+#: seconds to wait for a server's model listing (asked once per provider)
+LISTING_TIMEOUT = 5.0
+
+#: seconds to wait for the server to answer and between two pieces of its reply
+#: (``AgentMagics.request_timeout`` sets it per run)
+READ_TIMEOUT = 120.0
+#: seconds a reply may bring no content (``AgentMagics.stream_idle_timeout``)
+IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 
 
@@ -68,6 +78,9 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()
     #: servers on the user's machine cost nothing; unknown remote models cost None
     free: bool = False
+    #: the context window the server imposes whatever the model (Ollama's num_ctx);
+    #: None: ask the server's ``/models``, else the table of known models
+    window: int | None = None
 
     def resolved_base_url(self) -> str | None:
         if self.base_url:
@@ -88,17 +101,47 @@ class OpenAICompatProvider(Provider):
         *,
         retry: RetryPolicy | None = None,
         read_timeout: float = READ_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.spec = spec
         self.model = model
         self.endpoint = endpoint or Endpoint()
         self.retry = retry or RetryPolicy.from_env()
         self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
+        self._context_window: int | None = None
         self._http: Any = None
         self._http_lock = threading.Lock()
         self._body = BodyEncoder()
 
     # -- public
+
+    @property  # type: ignore[override]
+    def context_window(self) -> int:
+        """The server's word, else the table of known models, else 128,000 (looked up once)."""
+        if self._context_window is None:
+            self._context_window = self._lookup_window()
+        return self._context_window
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self._context_window = value
+
+    def _lookup_window(self) -> int:
+        if self.endpoint.window:
+            return self.endpoint.window
+        base = self.endpoint.resolved_base_url()
+        found = server_window(base, self.model, self._window_key()) if base else None
+        if found is None:
+            found = known_window(self.model)
+        if found is None:
+            log.debug("context window of %s unknown; assuming %d", self.model, DEFAULT_WINDOW)
+        return found or DEFAULT_WINDOW
+
+    def _window_key(self) -> str | None:
+        env = self.endpoint.key_env
+        key = os.environ.get(env, "").strip() if env else ""
+        return key or None
 
     def stream(
         self,
@@ -115,31 +158,41 @@ class OpenAICompatProvider(Provider):
         if tools:
             params["tools"] = tools
         body = self._body.encode(params, messages)
-        yield from with_retries(lambda: self._attempt(key, body, cancel), self.retry, cancel)
+        # where to send it is decided now: a request still opening after a cancel must
+        # not follow OPENAI_BASE_URL to wherever it points by then
+        base_url = self.endpoint.resolved_base_url()
+        yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
 
     # -- one request
 
-    def _attempt(self, key: str, body: bytes, cancel: threading.Event) -> Iterator[Chunk]:
+    def _attempt(
+        self, key: str, base_url: str | None, body: bytes, cancel: threading.Event
+    ) -> Iterator[Chunk]:
         return guarded_stream(
             cancel,
-            lambda: self._open(key, body),
-            lambda response: self._read(response.iter_lines(), cancel),
+            lambda touch: self._open(key, base_url, body, touch),
+            lambda response, touch: self._read(response.iter_lines(), cancel, touch),
             lambda err: self._translate(err, key),
+            idle_timeout=self.idle_timeout,
+            label=self.endpoint.label,
         )
 
-    def _open(self, key: str, body: bytes) -> Any:
+    def _open(self, key: str, base_url: str | None, body: bytes, touch: Callable[[], None]) -> Any:
         """Send the encoded request through the SDK (auth, base URL, headers, status
         errors) and return its raw, still unread, streaming response."""
-        client = self._client(key)
+        client = self._client(key, base_url)
+        touch()  # the idle clock starts when the request leaves
         return client.post(
             "/chat/completions",
-            cast_to=_response_class(self._http),
+            cast_to=_response_class(self._pool()),
             content=body,
             options={"headers": {"Content-Type": "application/json"}},
             stream=True,
         )
 
-    def _read(self, lines: Iterable[str], cancel: threading.Event) -> Iterator[Chunk]:
+    def _read(
+        self, lines: Iterable[str], cancel: threading.Event, touch: Callable[[], None] = lambda: None
+    ) -> Iterator[Chunk]:
         """The hot path: one small dict per chunk, no per-token work beyond the deltas."""
         pending: list[PendingCall] = []
         by_index: dict[int, PendingCall] = {}
@@ -167,12 +220,15 @@ class OpenAICompatProvider(Provider):
             if delta:
                 text = delta.get("content") or delta.get("refusal")
                 if text and isinstance(text, str):
+                    touch()
                     yield TextDelta(text)
                 calls = delta.get("tool_calls")
                 if calls:
+                    touch()
                     _collect(pending, by_index, calls)
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning and isinstance(reasoning, str):
+                    touch()
                     yield ReasoningDelta(reasoning)
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
@@ -215,7 +271,7 @@ class OpenAICompatProvider(Provider):
             )
         return "not-needed"
 
-    def _client(self, key: str) -> Any:
+    def _client(self, key: str, base_url: str | None) -> Any:
         """A light SDK client per request over one shared connection pool.
 
         The pool (slow to build: SSL context) lives on the provider; the SDK client
@@ -225,7 +281,7 @@ class OpenAICompatProvider(Provider):
 
         return openai.OpenAI(
             api_key=key,
-            base_url=self.endpoint.resolved_base_url(),
+            base_url=base_url,
             http_client=self._pool(),
             max_retries=0,
             timeout=self._timeout(),
@@ -258,7 +314,7 @@ class OpenAICompatProvider(Provider):
         if isinstance(err, (HermesError, RetryableError)):
             return err
         label = self.endpoint.label
-        where = self.endpoint.resolved_base_url() or "https://api.openai.com/v1"
+        where = redact_url(self.endpoint.resolved_base_url() or "https://api.openai.com/v1")
         if isinstance(err, openai.APIStatusError):
             status = err.status_code
             detail = server_message(err, key)
@@ -286,6 +342,11 @@ class OpenAICompatProvider(Provider):
                     retry_after=parse_retry_after(err.response.headers),
                 )
             return ProviderError(f"{label} refused the request (HTTP {status}): {detail}")
+        if isinstance(err, openai.APITimeoutError) or "Timeout" in type(err).__name__:
+            return ProviderUnavailableError(
+                f"{label} at {where} sent nothing for {self.read_timeout:g} s; the request was "
+                "stopped. For a slow server, raise %config AgentMagics.request_timeout."
+            )
         if isinstance(err, openai.APIConnectionError) or is_transport_error(err):
             reason, what = connection_failure(err)
             hint = " (is the server running?)" if self.endpoint.free and what != "dropped the connection" else ""
@@ -338,3 +399,37 @@ def _error_text(error: Any) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)
     return str(error)
+
+
+def server_window(base_url: str, model: str, key: str | None = None) -> int | None:
+    """The context window an OpenAI-compatible server states for ``model``, if any.
+
+    ``GET {base_url}/models`` (vLLM, OpenRouter, LM Studio), and llama.cpp server's
+    ``/props`` (the context it runs with, which may be less than the model's).
+    Any failure means "not stated": the caller falls back to the table.
+    """
+    import openai  # its HTTP client (httpx or httpx2, whichever the SDK ships with)
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    base = base_url.rstrip("/")
+    try:
+        with openai.DefaultHttpxClient(timeout=LISTING_TIMEOUT, headers=headers) as client:
+            listing = client.get(f"{base}/models")
+            found = window_from_listing(listing.json(), model) if listing.is_success else None
+            if found is None or _looks_like_llama_cpp(listing):
+                root = base[: -len("/v1")] if base.endswith("/v1") else base
+                props = client.get(f"{root}/props")
+                running = window_from_props(props.json()) if props.is_success else None
+                found = min(filter(None, (found, running)), default=None)
+    except Exception as exc:  # a server without these routes, or not answering
+        log.debug("could not ask %s for the context window: %s", redact_url(base), exc)
+        return None
+    return found
+
+
+def _looks_like_llama_cpp(response: Any) -> bool:
+    try:
+        data = response.json().get("data") or []
+        return any(isinstance(e, dict) and isinstance(e.get("meta"), dict) for e in data)
+    except Exception:
+        return False

@@ -11,8 +11,13 @@ agent thread blocked inside ``recv`` where no flag is ever looked at. Two phases
   ``recv`` blocked in another thread, so the SDK's read fails at once; the provider
   sees the cancel flag and returns quietly.
 
-This needs no per-chunk work from the reading thread, so streaming costs nothing
-extra. It works for any SDK object exposing an httpx(-like) ``response`` or
+The same helper enforces the idle timeout: a request that brings no content (text,
+reasoning, a tool call) for ``idle_timeout`` seconds, whether the server is silent,
+sends keep-alive comments or empty deltas, is stopped the same way and fails with
+``StreamIdleTimeout``. The reader marks content with ``touch()``: one clock read per
+chunk.
+
+This needs no other per-chunk work from the reading thread. It works for any SDK object exposing an httpx(-like) ``response`` or
 ``http_response`` with the ``network_stream`` extension (httpx and httpx2 both give
 it); without it, the reader still stops at the next chunk.
 """
@@ -22,22 +27,34 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["StreamGuard", "guarded_stream"]
+from ...errors import ProviderUnavailableError
+
+__all__ = ["StreamGuard", "StreamIdleTimeout", "guarded_stream"]
 
 log = logging.getLogger("hermes_nb.providers")
 
 T = TypeVar("T")
 
 
-class StreamGuard(Generic[T]):
-    """One request's cancel watcher. Use as a context manager around open + read."""
+class StreamIdleTimeout(ProviderUnavailableError):
+    """A request brought no content for its idle timeout (never retried: a stalled
+    server would stall again)."""
 
-    def __init__(self, cancel: threading.Event, poll: float = 0.05) -> None:
+
+class StreamGuard(Generic[T]):
+    """One request's cancel and idle watcher. Use as a context manager around open + read."""
+
+    def __init__(self, cancel: threading.Event, poll: float = 0.05, idle_timeout: float | None = None) -> None:
         self._cancel = cancel
         self._poll = poll
+        self._idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
+        self._last = time.monotonic()
+        #: set when the idle timeout stopped the request
+        self.timed_out = False
         self._ready = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
@@ -50,14 +67,23 @@ class StreamGuard(Generic[T]):
         thread = threading.Thread(target=self._run, args=(open_fn,), name="hermes-nb-stream", daemon=True)
         thread.start()
         while not self._ready.wait(self._poll):
-            if self._cancel.is_set():
+            idle = self._idle()
+            if self._cancel.is_set() or idle:
                 with self._lock:
                     if not self._ready.is_set():
                         self._abandoned = True
+                        self.timed_out = idle
                         return None
         if self._error is not None:
             raise self._error
         return self._result
+
+    def touch(self) -> None:
+        """Content arrived: the idle clock starts again."""
+        self._last = time.monotonic()
+
+    def _idle(self) -> bool:
+        return self._idle_timeout is not None and time.monotonic() - self._last > self._idle_timeout
 
     def close(self) -> None:
         """The caller is done with the stream: let the helper thread end."""
@@ -85,8 +111,9 @@ class StreamGuard(Generic[T]):
             return
         sock = _socket_of(result)
         while not self._finished.is_set():
-            if self._cancel.wait(self._poll):
+            if self._cancel.wait(self._poll) or self._idle():
                 if not self._finished.is_set():
+                    self.timed_out = not self._cancel.is_set()
                     _shutdown(sock)
                 return
 
@@ -122,25 +149,50 @@ def _close_quietly(stream: Any) -> None:
 
 def guarded_stream(
     cancel: threading.Event,
-    open_fn: Callable[[], Any],
-    read_fn: Callable[[Any], Iterator[Any]],
+    open_fn: Callable[[Callable[[], None]], Any],
+    read_fn: Callable[[Any, Callable[[], None]], Iterator[Any]],
     translate: Callable[[Exception], Exception],
+    *,
+    idle_timeout: float | None = None,
+    label: str = "The model's server",
 ) -> Iterator[Any]:
     """One request of any provider: open it where a cancel can abandon it, read it,
-    always close it, and turn its failure into our error (none after a cancel)."""
-    guard: StreamGuard[Any] = StreamGuard(cancel)
+    always close it, and turn its failure into our error (none after a cancel).
+
+    ``open_fn(touch)`` calls ``touch()`` just before it sends the request (building
+    a client the first time takes a while); ``read_fn(stream, touch)`` calls it for
+    each piece of content. A request without any for ``idle_timeout`` seconds raises
+    StreamIdleTimeout.
+    """
+    guard: StreamGuard[Any] = StreamGuard(cancel, idle_timeout=idle_timeout)
     with guard:
         try:
             # the first call imports the SDK and builds its TLS context (a second or
             # more): in the guarded thread too, so a cancel is never kept waiting
-            stream = guard.open(open_fn)
+            stream = guard.open(lambda: open_fn(guard.touch))
             if stream is None:
+                if guard.timed_out and not cancel.is_set():
+                    raise _idle_error(label, idle_timeout)
                 return
             try:
-                yield from read_fn(stream)
+                yield from read_fn(stream, guard.touch)
             finally:
                 stream.close()
+            if guard.timed_out and not cancel.is_set():  # the reader saw a clean end
+                raise _idle_error(label, idle_timeout)
+        except StreamIdleTimeout:
+            raise
         except Exception as err:
             if cancel.is_set():
                 return
+            if guard.timed_out:
+                raise _idle_error(label, idle_timeout) from err
             raise translate(err) from err
+
+
+def _idle_error(label: str, seconds: float | None) -> StreamIdleTimeout:
+    return StreamIdleTimeout(
+        f"{label} sent no reply content for {seconds or 0:g} s (only silence, keep-alives or "
+        "empty updates); the request was stopped. For a model that thinks longer, raise "
+        "%config AgentMagics.stream_idle_timeout."
+    )

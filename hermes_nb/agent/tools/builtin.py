@@ -11,23 +11,41 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from hermes_nb.agent.tools.capture import BoundedBytes, drain
 from hermes_nb.agent.tools.pyexec import run_python
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, current_cancel
 
-__all__ = ["MAX_READ_BYTES", "MAX_LIST_ENTRIES", "builtin_tools"]
+__all__ = ["MAX_READ_BYTES", "MAX_LIST_ENTRIES", "builtin_tools", "is_inside"]
 
 MAX_READ_BYTES = 200_000
 MAX_LIST_ENTRIES = 500
 _POLL = 0.05  # seconds between cancel checks while a shell command runs
 
 
-def builtin_tools(namespace: dict[str, Any] | None = None, shell_timeout: float = 60.0) -> ToolRegistry:
-    """A fresh registry of the built-ins; ``python`` runs in ``namespace`` (the user's)."""
+def builtin_tools(
+    namespace: dict[str, Any] | None = None,
+    shell_timeout: float = 60.0,
+    root: str | os.PathLike[str] | None = None,
+) -> ToolRegistry:
+    """A fresh registry of the built-ins; ``python`` runs in ``namespace`` (the user's).
+
+    The file tools run without asking for paths inside ``root`` (the notebook's
+    folder; default: the working directory when called) and ask for any other.
+    """
     ns: dict[str, Any] = namespace if namespace is not None else {"__name__": "__main__"}
+
+    def in_folder(arguments: dict[str, Any]) -> bool:
+        return is_inside(arguments.get("path", "."), root if root is not None else os.getcwd())
+
+    def writable_in_folder(arguments: dict[str, Any]) -> bool:
+        """Inside the folder, but not hermes_nb's own store (session files)."""
+        store = os.path.join(root if root is not None else os.getcwd(), ".hermes_nb")
+        return in_folder(arguments) and not is_inside(arguments.get("path"), store)
 
     def python(code: str) -> ToolOutput:
         """Run Python code in the user's notebook kernel. Variables persist between
@@ -50,11 +68,24 @@ def builtin_tools(namespace: dict[str, Any] | None = None, shell_timeout: float 
 
     registry = ToolRegistry()
     registry.register(python, needs_kernel=True, policy="allow")
-    registry.register(read_file, policy="allow")
-    registry.register(list_files, policy="allow")
-    registry.register(write_file, policy="ask")
+    registry.register(read_file, policy="folder", scope=in_folder)
+    registry.register(list_files, policy="folder", scope=in_folder)
+    registry.register(write_file, policy="folder", scope=writable_in_folder)
     registry.register(shell, policy="ask")
     return registry
+
+
+def is_inside(path: Any, root: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (relative to the working directory, as the tools read it) is
+    ``root`` or lies under it, once ``~``, ``..`` and every symlink are resolved."""
+    if not isinstance(path, str):
+        return False
+    try:
+        target = os.path.realpath(os.path.expanduser(path))
+        base = os.path.realpath(root)
+    except (OSError, ValueError):  # a NUL byte, a loop: not something to allow unasked
+        return False
+    return target == base or target.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def read_file(path: str) -> ToolOutput:
@@ -141,7 +172,11 @@ def _mode_for(target: Path) -> int:
 
 
 def run_shell(command: str, timeout: float) -> ToolOutput:
-    """Run ``command`` in its own process group so a timeout or cancel kills all of it."""
+    """Run ``command`` in its own process group so a timeout or cancel kills all of it.
+
+    Its output is read as it comes, keeping only the start and the end of each stream
+    (``capture.BoundedBytes``): ``yes`` must not fill the kernel's memory.
+    """
     cancel = current_cancel()
     proc = subprocess.Popen(
         command,
@@ -151,44 +186,58 @@ def run_shell(command: str, timeout: float) -> ToolOutput:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = BoundedBytes(), BoundedBytes()
+    readers = [drain(proc.stdout, out), drain(proc.stderr, err)]
     deadline = time.monotonic() + timeout
-    out: bytes | None
-    err: bytes | None
     while True:
         try:
-            out, err = proc.communicate(timeout=_POLL)
+            proc.wait(timeout=_POLL)
             break
         except subprocess.TimeoutExpired:
             if cancel.is_set():
-                _kill(proc)
-                return ToolOutput("Cancelled by the user; the command was stopped.", is_error=True)
+                _kill(proc, readers)
+                return ToolOutput(
+                    "Cancelled by the user; the command was stopped.\n" + _streams(out, err).rstrip("\n"),
+                    is_error=True,
+                )
             if time.monotonic() >= deadline:
-                out, err = _kill(proc)
+                _kill(proc, readers)
                 return ToolOutput(
                     f"Timed out after {timeout:g} s; the command was stopped.\n"
                     + _streams(out, err).rstrip("\n"),
                     is_error=True,
                 )
+    _join(readers, 2.0)
     text = f"exit code: {proc.returncode}\n" + _streams(out, err)
     return ToolOutput(text.rstrip("\n"), is_error=proc.returncode != 0)
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> tuple[bytes | None, bytes | None]:
-    """Kill the command's whole process group; return what it wrote before."""
+def _kill(proc: subprocess.Popen[bytes], readers: list[threading.Thread]) -> None:
+    """Kill the command's whole process group and let the readers catch up."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):
         proc.kill()
     try:
-        return proc.communicate(timeout=2)
-    except subprocess.TimeoutExpired:  # a daemonized grandchild still holds the pipes
-        return None, None
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
+    _join(readers, 1.0)
 
 
-def _streams(out: bytes | None, err: bytes | None) -> str:
+def _join(readers: list[threading.Thread], timeout: float) -> None:
+    """Wait for the pipes to close; a daemonized grandchild may keep them open, so
+    not for ever (its reader thread ends when it does)."""
+    deadline = time.monotonic() + timeout
+    for reader in readers:
+        reader.join(max(0.0, deadline - time.monotonic()))
+
+
+def _streams(out: BoundedBytes, err: BoundedBytes) -> str:
     parts = []
-    for label, raw in (("stdout", out), ("stderr", err)):
-        text = (raw or b"").decode("utf-8", errors="replace")
+    for label, buffer in (("stdout", out), ("stderr", err)):
+        text = buffer.text()
         if text:
             parts.append(f"[{label}]\n{text.rstrip()}")
     return "\n".join(parts) + ("\n" if parts else "")

@@ -22,11 +22,16 @@ from types import TracebackType
 from typing import Any
 
 from hermes_nb.agent.images import images_from_bundles
+from hermes_nb.agent.tools.capture import BoundedText
 from hermes_nb.agent.tools.registry import ToolOutput
 
-__all__ = ["run_python"]
+__all__ = ["ToolInterrupted", "run_python"]
 
 _counter = itertools.count(1)
+
+
+#: rich displays (figures, tables) kept from one call; more are counted, not kept
+MAX_OUTPUTS = 50
 
 
 @dataclass
@@ -34,13 +39,23 @@ class _Captured:
     stdout: str = ""
     stderr: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    dropped_outputs: int = 0
+
+
+class ToolInterrupted(KeyboardInterrupt):
+    """The stop button during a ``python`` call; ``output`` is what it printed until then."""
+
+    def __init__(self, output: ToolOutput) -> None:
+        super().__init__("interrupted by the user")
+        self.output = output
 
 
 def run_python(code: str, namespace: dict[str, Any]) -> ToolOutput:
     """Execute ``code`` in ``namespace``; a final expression's value is reported.
 
-    ``KeyboardInterrupt`` is not caught: in a kernel it is the user's Stop button and
-    the cell thread turns it into a cancel of the run.
+    ``KeyboardInterrupt`` is not swallowed: in a kernel it is the user's Stop button
+    and the cell thread turns it into a cancel of the run. It is re-raised as
+    ``ToolInterrupted`` carrying the output so far, so the model sees it.
     """
     filename = f"<python-tool-{next(_counter)}>"
     try:
@@ -51,6 +66,7 @@ def run_python(code: str, namespace: dict[str, Any]) -> ToolOutput:
     _register_source(filename, code)
     value: Any = None
     error: str | None = None
+    interrupted = False
     before = _open_figures()
     with _capture() as cap:
         try:
@@ -59,7 +75,13 @@ def run_python(code: str, namespace: dict[str, Any]) -> ToolOutput:
                 value = eval(last, namespace)
         except (Exception, SystemExit) as exc:
             error = _format_error(exc, filename)
-        figures = _flush_figures(before)
+        except KeyboardInterrupt:
+            interrupted = True
+            error = "KeyboardInterrupt: stopped by the user (the stop button)"
+        if not interrupted:
+            figures = _flush_figures(before)
+    if interrupted:
+        raise ToolInterrupted(_report(cap, None, error))
     cap.outputs.extend(figures)
     return _report(cap, value, error)
 
@@ -93,27 +115,56 @@ def _format_error(exc: BaseException, filename: str) -> str:
 
 @contextlib.contextmanager
 def _capture() -> Iterator[_Captured]:
-    """Capture stdout, stderr and rich displays; the results fill in on exit."""
-    cap = _Captured()
-    shell = _shell()
-    if shell is not None:
-        from IPython.utils.capture import capture_output
+    """Capture stdout, stderr and rich displays, each bounded; the results fill in on exit.
 
-        with capture_output(stdout=True, stderr=True, display=True) as io_:
-            try:
-                yield cap
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                cap.stdout, cap.stderr = io_.stdout, io_.stderr
-                cap.outputs = [_bundle(o.data, o.metadata) for o in io_.outputs]
-        return
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            yield cap
-        finally:
-            cap.stdout, cap.stderr = out.getvalue(), err.getvalue()
+    Streams keep their start and end (``capture.BoundedText``) and at most
+    ``MAX_OUTPUTS`` displays are kept, so a runaway loop cannot fill the kernel's memory.
+    """
+    cap = _Captured()
+    out, err = BoundedText(), BoundedText()
+    shell = _shell()
+    publisher = _bounded_publisher() if shell is not None else None
+    saved_pub = shell.display_pub if shell is not None else None
+    saved_out, saved_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    if shell is not None:
+        shell.display_pub = publisher
+    try:
+        yield cap
+    finally:
+        sys.stdout, sys.stderr = saved_out, saved_err
+        if shell is not None:
+            shell.display_pub = saved_pub
+        cap.stdout, cap.stderr = out.getvalue(), err.getvalue()
+        if publisher is not None:
+            cap.outputs = [_bundle(o["data"], o["metadata"]) for o in publisher.kept]
+            if publisher.dropped:
+                cap.dropped_outputs = publisher.dropped
+
+
+def _bounded_publisher() -> Any:
+    """A display publisher that keeps the first ``MAX_OUTPUTS`` displays (IPython's
+    own capturing publisher keeps them all)."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    class BoundedPublisher(DisplayPublisher):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.kept: list[dict[str, Any]] = []
+            self.dropped = 0
+
+        def publish(self, data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("update"):
+                return  # an update of a display shown elsewhere
+            if len(self.kept) < MAX_OUTPUTS:
+                self.kept.append({"data": data, "metadata": metadata})
+            else:
+                self.dropped += 1
+
+        def clear_output(self, wait: bool = False) -> None:
+            self.kept.clear()
+
+    return BoundedPublisher()
 
 
 def _shell() -> Any:
@@ -189,6 +240,8 @@ def _report(cap: _Captured, value: Any, error: str | None) -> ToolOutput:
     note = _outputs_note(cap.outputs)
     if note:
         parts.append(note)
+    if cap.dropped_outputs:
+        parts.append(f"[{cap.dropped_outputs} more displays not kept; only the first {MAX_OUTPUTS} are]")
     if error is not None:
         parts.append("[error]\n" + error)
     text = "\n".join(parts) if parts else "(no output)"

@@ -32,8 +32,10 @@ __all__ = [
     "tool",
 ]
 
-Policy = Literal["allow", "ask", "deny"]
-POLICIES: tuple[str, ...] = ("allow", "ask", "deny")
+#: "folder": run without asking when the call stays inside the notebook's folder
+#: (its ``scope`` says so), ask otherwise; for a tool without a scope, "ask"
+Policy = Literal["allow", "ask", "deny", "folder"]
+POLICIES: tuple[str, ...] = ("allow", "ask", "deny", "folder")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what every chat API accepts as a function name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,7 +75,18 @@ class Tool:
     func: Callable[..., Any]
     needs_kernel: bool = False
     policy: Policy = "allow"
+    #: for the "folder" policy: True when a call's arguments stay inside the folder
+    scope: Callable[[dict[str, Any]], bool] | None = field(default=None, repr=False, compare=False)
     _signature: inspect.Signature | None = field(default=None, repr=False, compare=False)
+
+    def stays_inside(self, arguments: dict[str, Any]) -> bool:
+        """Whether the "folder" policy lets this call run without asking."""
+        if self.scope is None:
+            return False
+        try:
+            return bool(self.scope(arguments))
+        except Exception:  # arguments it cannot judge: ask
+            return False
 
     @classmethod
     def from_function(
@@ -185,6 +198,7 @@ class ToolRegistry:
         name: str | None = None,
         policy: str | None = None,
         needs_kernel: bool = False,
+        scope: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Tool:
         """Add a function (schema built from it) or a ready Tool; returns the Tool."""
         if isinstance(func_or_tool, Tool):
@@ -200,6 +214,8 @@ class ToolRegistry:
             new = Tool.from_function(
                 func_or_tool, name=name, policy=policy or "allow", needs_kernel=needs_kernel
             )
+        if scope is not None:
+            new = replace(new, scope=scope)
         with self._lock:
             self._tools[new.name] = new
         return new

@@ -1,0 +1,102 @@
+"""File tools work unasked inside the notebook's folder and ask for anything else."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes_nb.agent.toolrun import ToolRunner
+from hermes_nb.agent.tools.builtin import builtin_tools, is_inside
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``<tmp>/project`` (the notebook's folder, also the working directory) and
+    ``<tmp>/secrets/id_rsa`` outside it, with symlinks inside pointing out."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "sales.csv").write_text("month,revenue\nMarch,10\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "id_rsa").write_text("-----BEGIN PRIVATE KEY-----\n")
+    os.symlink(secrets / "id_rsa", project / "innocent.txt")
+    os.symlink(secrets, project / "linked_dir")
+    monkeypatch.chdir(project)
+    return project
+
+
+def runner(root: Path, answers: list[bool | None] | None = None, policies: dict[str, str] | None = None) -> tuple[ToolRunner, list[str]]:
+    asked: list[str] = []
+
+    def approve(name: str, arguments: dict[str, Any]) -> bool | None:
+        asked.append(f"{name} {arguments.get('path')}")
+        return answers.pop(0) if answers else None
+
+    return ToolRunner(builtin_tools(root=root), policies or {}, approve, None, 20_000), asked
+
+
+def call(r: ToolRunner, name: str, **arguments: Any) -> str:
+    return r.run(name, json.dumps(arguments), threading.Event()).text
+
+
+def test_inside_the_folder_nothing_is_asked(tree: Path) -> None:
+    r, asked = runner(tree)
+    assert "March" in call(r, "read_file", path="data/sales.csv")
+    assert "sales.csv" in call(r, "list_files", path="data")
+    assert "data/" in call(r, "list_files")
+    assert "Wrote" in call(r, "write_file", path="out/report.md", content="# Report")
+    assert (tree / "out" / "report.md").read_text() == "# Report"
+    assert asked == []
+
+
+@pytest.mark.parametrize(
+    "name,path",
+    [
+        ("read_file", "../secrets/id_rsa"),
+        ("read_file", "innocent.txt"),  # a symlink inside pointing out
+        ("read_file", "linked_dir/id_rsa"),
+        ("list_files", "linked_dir"),
+        ("list_files", ".."),
+        ("list_files", "/"),
+        ("read_file", "~/.ssh/id_rsa"),
+        ("write_file", "../secrets/authorized_keys"),
+        ("write_file", "linked_dir/new.txt"),
+        ("write_file", ".hermes_nb/sessions/x.json"),
+    ],
+)
+def test_outside_the_folder_the_user_is_asked(tree: Path, name: str, path: str) -> None:
+    r, asked = runner(tree)
+    args: dict[str, Any] = {"path": path} if name != "write_file" else {"path": path, "content": "x"}
+    result = call(r, name, **args)
+    assert asked == [f"{name} {path}"]
+    assert result.startswith("Not run:")  # nobody answered: refused
+    assert "PRIVATE KEY" not in result
+    assert not (tree.parent / "secrets" / "authorized_keys").exists()
+    assert not (tree.parent / "secrets" / "new.txt").exists()
+
+
+def test_a_yes_lets_an_outside_read_run_and_a_policy_overrides_the_default(tree: Path) -> None:
+    r, asked = runner(tree, answers=[True])
+    assert "PRIVATE KEY" in call(r, "read_file", path="../secrets/id_rsa")
+    r, asked = runner(tree, policies={"read_file": "allow"})
+    assert "PRIVATE KEY" in call(r, "read_file", path="innocent.txt") and asked == []
+    r, asked = runner(tree, policies={"read_file": "ask"})
+    assert call(r, "read_file", path="data/sales.csv").startswith("Not run:") and asked
+
+
+def test_the_folder_is_the_notebooks_not_the_working_directory(tree: Path, tmp_path: Path) -> None:
+    r, asked = runner(tree / "data")
+    assert "March" in call(r, "read_file", path="data/sales.csv") and asked == []
+    assert call(r, "list_files", path=".").startswith("Not run:")  # the parent of the root
+
+
+def test_is_inside_resolves_before_comparing(tree: Path) -> None:
+    assert is_inside("data/../data/sales.csv", tree)
+    assert not is_inside(str(tree) + "-other/file", tree)  # a sibling sharing the prefix
+    assert not is_inside("bad\0path", tree)
+    assert not is_inside(42, tree)
