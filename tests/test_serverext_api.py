@@ -314,3 +314,17 @@ def test_proc_locks_sees_a_lock_held_by_another_process(tmp_path: Path) -> None:
     with run_lock_held_elsewhere(lock_file):
         assert held_locks().run_is_live(lock_file, None)
     assert not held_locks().run_is_live(lock_file, None)
+
+
+def test_the_listing_text_is_kept_only_while_no_run_is_pending(root: Path) -> None:
+    first = finished_session("First")
+    body = api.list_sessions_body(root, NOTEBOOK)
+    assert json.loads(body) == api.list_sessions(root, NOTEBOOK)
+    assert api.list_sessions_body(root, NOTEBOOK) is body  # unchanged index: the same text
+    live = models.new_session(title="Live", notebook="analysis.ipynb").session_id
+    leave_dead_run(live)
+    with run_lock_held_elsewhere(models.SESSION_DIR / f"{live}.run.lock"):
+        running = json.loads(api.list_sessions_body(root, NOTEBOOK))["sessions"]
+    assert {s["session_id"]: s["status"] for s in running} == {live: "running", first: "ok"}
+    after = json.loads(api.list_sessions_body(root, NOTEBOOK))["sessions"]  # same index file
+    assert {s["session_id"]: s["status"] for s in after} == {live: "interrupted", first: "ok"}
