@@ -104,6 +104,9 @@ def test_the_restore_notice_reads_as_markdown_and_as_text() -> None:
     assert "%agent resume s1" in bundle["text/plain"]
     assert "*Sales &lt;b&gt;*" in bundle["text/markdown"] and "`%agent resume s1`" in bundle["text/markdown"]
     assert all(len(line) < 120 for line in bundle["text/plain"].splitlines())
+    done = streaming.RestoreReport("s1", "t", None, True, 1, 1, 0)
+    assert done.kept() == "your request, 1 tool call with its result, no answer text yet"
+    assert streaming.RestoreReport("s1", "t", None, False, 2, 2, 5).kept() == "2 tool calls with their results, 5 characters of answer"
 
 
 # -- the live view's MIME entry and the status comm ----------------------------------------
