@@ -328,3 +328,24 @@ def test_the_listing_text_is_kept_only_while_no_run_is_pending(root: Path) -> No
     assert {s["session_id"]: s["status"] for s in running} == {live: "running", first: "ok"}
     after = json.loads(api.list_sessions_body(root, NOTEBOOK))["sessions"]  # same index file
     assert {s["session_id"]: s["status"] for s in after} == {live: "interrupted", first: "ok"}
+
+
+def test_serving_imports_nothing_kernel_side(root: Path) -> None:
+    """The server process must not pay for (or break on) widgets, IPython or SDKs."""
+    import subprocess
+    import sys
+
+    sid = finished_session("Imports")
+    code = (
+        "import json, sys\n"
+        "from hermes_nb.serverext import api, handlers\n"
+        f"root, nb, sid = {str(root)!r}, {NOTEBOOK!r}, {sid!r}\n"
+        "api.list_sessions_body(root, nb); api.get_session(root, nb, sid)\n"
+        "api.get_run(root, nb, sid, 'run0001'); api.interrupted_runs(root, nb)\n"
+        "api.export_session(root, nb, sid, 'md')\n"
+        "heavy = ('IPython', 'ipykernel', 'ipywidgets', 'openai', 'anthropic', 'llama_cpp', 'comm')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
