@@ -227,3 +227,15 @@ def test_resume_by_id_leaves_a_live_run_alone(make_notebook: Any) -> None:
         error = nb.run(f"%agent resume {sid}").usage_error()
     assert "pending" in error
     assert nb.on_disk(sid)["active_stream_id"] == "deadbeef00000000"
+
+
+def test_a_comm_the_frontend_closed_gets_nothing_more(comm_log: list[dict[str, Any]]) -> None:
+    clock = Clock()
+    status = RunStatusComm(RunInfo("s", "r", None, ".hermes_nb/sessions", "m", 1.0), clock=clock)
+    status.open()
+    status._comm.handle_close({"content": {"data": {}}})  # no handler for the target there
+    before = len(comm_log)
+    clock.now = 10.0
+    assert status.update(1.0, 1, 1, None) is False
+    status.close("done", 2.0, 1, 1)
+    assert len(comm_log) == before
