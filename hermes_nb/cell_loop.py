@@ -21,9 +21,10 @@ from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.redact import redact
+from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
 from hermes_nb.streaming import Run, cancel_stream
 from hermes_nb.ui import Renderer
-from hermes_nb.ui.state import CANCELLING
+from hermes_nb.ui.state import CANCELLING, TurnDisplay
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -129,6 +130,7 @@ def drive(
                 prepare(run)
             except KeyboardInterrupt:
                 run.cancel_event.set()  # the agent then ends at once, as cancelled
+        status = _announce(run, renderer)
         history = run.history()
         worker = threading.Thread(
             target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
@@ -140,11 +142,52 @@ def drive(
     end: _End | None
     try:
         renderer.start()
-        end = _pump(inbox, run, renderer, flush_interval)
+        end = _pump(inbox, run, renderer, flush_interval, status)
     except BaseException as exc:  # a display failure must not leave the run pending
         run.cancel_event.set()
         end = _End(error=exc)
-    return _conclude(run, renderer, end)
+    state = "failed"
+    try:
+        outcome = _conclude(run, renderer, end)
+        state = final_state(outcome.stop_reason)
+    finally:
+        _report(status, renderer, state)
+    return outcome
+
+
+def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
+    """Tell the renderer which run it shows (for the live view's MIME entry) and open
+    the run status comm."""
+    from hermes_nb import models
+
+    session = run.session
+    shown = getattr(renderer, "state", None)
+    info = RunInfo.for_run(
+        run.session_id,
+        run.stream_id,
+        notebook=session.notebook,
+        session_dir=models.SESSION_DIR,
+        model=getattr(shown, "model", None) or session.model,
+        started_at=run.started_at,
+    )
+    bind = getattr(renderer, "bind_run", None)
+    if bind is not None:
+        bind(info)
+    status = RunStatusComm(info)
+    status.open()
+    return status
+
+
+def _report(status: RunStatusComm, renderer: Renderer, state: str | None = None) -> None:
+    """Progress on the run status comm (rate-limited), or its final message."""
+    shown = getattr(renderer, "state", None)
+    if shown is None:  # a renderer without a display model: nothing to report but the end
+        shown = TurnDisplay()
+    if state is not None:
+        status.close(state, shown.elapsed, shown.input_tokens, shown.output_tokens)
+        return
+    tool = next((c.name for c in reversed(shown.cards.values()) if c.status == "running"), None)
+    status.update(shown.elapsed, shown.input_tokens, shown.output_tokens, tool)
 
 
 def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
@@ -155,7 +198,9 @@ def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[
         inbox.put(_End(error=exc))
 
 
-def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) -> _End | None:
+def _pump(
+    inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float, status: RunStatusComm
+) -> _End | None:
     """Hand events to the renderer and run kernel tools until the agent ends.
 
     Returns None when the agent did not stop within the grace period of a cancel.
@@ -175,6 +220,7 @@ def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) ->
             now = time.monotonic()
             if now - last_flush >= flush_interval:
                 renderer.flush()
+                _report(status, renderer)
                 last_flush = now
         except KeyboardInterrupt:
             if cancelled_at is None:

@@ -47,7 +47,7 @@ HELP = """\
 %agent history            the current session's conversation, turns numbered
 %agent undo               remove the last request and everything after it
 %agent retry              remove the last request and send it again
-%agent resume             continue a run that was interrupted, cancelled, failed or
+%agent resume [ID]        continue a run that was interrupted, cancelled, failed or
                           stopped at the turn limit
 %agent cancel             mark a run left pending by a dead kernel as cancelled
 %agent title TEXT         rename the current session
@@ -72,8 +72,9 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     sub.add_parser("sessions").add_argument("--all", action="store_true")
     sub.add_parser("new").add_argument("title", nargs="*")
     sub.add_parser("use").add_argument("id", nargs="+")
-    for name in ("history", "undo", "retry", "resume", "cancel", "status", "help"):
+    for name in ("history", "undo", "retry", "cancel", "status", "help"):
         sub.add_parser(name)
+    sub.add_parser("resume").add_argument("id", nargs="?")
     sub.add_parser("title").add_argument("text", nargs="+")
     sub.add_parser("delete").add_argument("id")
     sub.add_parser("fork").add_argument("n", nargs="?", type=int)
@@ -205,9 +206,10 @@ class AgentMagics(Magics):
         self.notebook = location.name
         self.notebook_folder = location.path.parent if location.path is not None else None
         notices = [location.warning] if location.warning else []
+        restored: list[streaming.RestoreReport] = []
         try:
             models.set_session_dir(location.session_dir)
-            notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
+            restored = streaming.restore_interrupted(self.notebook)
             self.current_session_id = models.latest_session_id(self.notebook)
         except HermesError as err:
             notices.append(f"hermes_nb: {err}")
@@ -219,8 +221,9 @@ class AgentMagics(Magics):
         notices += models.consume_warnings()
         for notice in notices:
             print(notice, file=sys.stderr)
-        self.notices = notices
-        return notices
+        _show_restored(restored)
+        self.notices = notices + [r.notice() for r in restored]
+        return self.notices
 
     # -- the magic -------------------------------------------------------------------
 
@@ -484,6 +487,11 @@ class AgentMagics(Magics):
         self._run(text, own_cell=self._alone_in_cell())
 
     def _cmd_resume(self, opts: Any) -> None:
+        if opts.id:
+            session = self._use(opts.id)
+            report = streaming.restore_session(session.session_id)
+            if report is not None:
+                _show_restored([report], resume_hint=False)
         session = self._require_session()
         if session.active_stream_id and not streaming.repair_if_dead(session.session_id):
             raise UsageError(_RUN_ELSEWHERE)
@@ -578,6 +586,15 @@ class AgentMagics(Magics):
             f"Tokens:   {session.input_tokens} in / {session.output_tokens} out"
             + (f", ~${session.estimated_cost:.4f}" if session.estimated_cost else "")
         )
+
+
+def _show_restored(reports: list[streaming.RestoreReport], resume_hint: bool = True) -> None:
+    """Each restored run as a cell output: Markdown in a notebook, text in a terminal
+    (not stderr: a notebook shows that as an error box that wraps mid-word)."""
+    from IPython.display import display
+
+    for report in reports:
+        display(report.mimebundle(resume_hint=resume_hint), raw=True)
 
 
 def _make_approver(agent: Any) -> Any:

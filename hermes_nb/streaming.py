@@ -26,6 +26,7 @@ import filelock
 from hermes_nb import config, journal, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
+from hermes_nb.index import open_turn_stop
 from hermes_nb.redact import redact
 
 __all__ = [
@@ -34,9 +35,11 @@ __all__ = [
     "RestoreReport",
     "Run",
     "cancel_stream",
+    "count_saved",
     "is_resumable",
     "repair_if_dead",
     "restore_interrupted",
+    "restore_session",
 ]
 
 log = logging.getLogger("hermes_nb.streaming")
@@ -87,10 +90,17 @@ def turn_messages(
     *,
     recovered: bool = False,
     context: list[Any] | None = None,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """What an unfinished turn becomes in the history: the user's message (with the
     kernel context sent along with it), what the agent completed, its partial text,
-    and a result for every open tool call."""
+    and a result for every open tool call.
+
+    ``run_id`` (the stream id) is recorded on the user's message, so a frontend that
+    showed the run can find its turn after the run ended; a run that continues an
+    earlier request (``%agent resume``) has no message of its own and records it on
+    its first message instead.
+    """
     out: list[dict[str, Any]] = []
     if user_message is not None:
         user: dict[str, Any] = {"role": "user", "content": user_message, "at": started_at}
@@ -102,6 +112,8 @@ def turn_messages(
     out.extend(close_open_calls(list(completed), open_result))
     if partial_text:
         out.append({"role": "assistant", "content": partial_text, "partial": True})
+    if run_id is not None and out:
+        out[0] = {**out[0], "run_id": run_id}
     return out
 
 
@@ -124,14 +136,7 @@ def _clear_pending(session: models.Session) -> None:
 def is_resumable(session: models.Session) -> bool:
     """Whether the last turn ended before the model answered (interrupted,
     cancelled or failed), so ``%agent resume`` has something to continue."""
-    for msg in reversed(session.messages):
-        role = msg.get("role")
-        if role == "marker":
-            continue
-        if role in ("user", "tool"):
-            return True
-        return role == "assistant" and bool(msg.get("partial") or msg.get("tool_calls"))
-    return False
+    return open_turn_stop(session.messages) is not None
 
 
 class Checkpointer(threading.Thread):
@@ -335,6 +340,7 @@ class Run:
             snap.partial_text if stop != "complete" else "",
             CANCELLED_RESULT,
             context=self.attachments,
+            run_id=self.stream_id,
         )
         if stop == "cancelled":
             new.append(marker("cancelled", "Run cancelled; the output above was kept."))
@@ -365,6 +371,7 @@ class Run:
             snap.partial_text,
             CANCELLED_RESULT,
             context=self.attachments,
+            run_id=self.stream_id,
         )
         new.append(marker("error", redact(f"Run failed: {error}")))
         return self._write_back(new, None)
@@ -412,13 +419,16 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     completed = list(session.pending_messages or [])
     partial = session.pending_partial_text or ""
     started = session.pending_started_at
+    counts = count_saved(completed, partial)
     report = RestoreReport(
         session_id=session.session_id,
         title=session.title,
         started_at=started,
         had_user_message=session.pending_user_message is not None,
-        tool_results=sum(1 for m in completed if m.get("role") == "tool"),
-        partial_chars=len(partial),
+        tool_calls=counts.tool_calls,
+        tool_results=counts.tool_results,
+        text_chars=counts.text_chars,
+        run_id=session.active_stream_id,
     )
     new = turn_messages(
         session.pending_user_message,
@@ -428,6 +438,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
         open_result,
         recovered=True,
         context=list(session.pending_attachments or []),
+        run_id=session.active_stream_id,
     )
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
@@ -446,6 +457,38 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
 
 
 @dataclass(frozen=True)
+class SavedCounts:
+    """How much of a turn was saved: what a restore notice and the sidebar report."""
+
+    tool_calls: int = 0
+    tool_results: int = 0
+    text_chars: int = 0
+
+
+def count_saved(messages: Iterable[dict[str, Any]], partial_text: str = "") -> SavedCounts:
+    """Tool calls asked for, results received, and characters of assistant text.
+
+    Text counts every assistant message's content, not only the text still streaming
+    when the kernel died: text the model wrote before calling a tool is part of a
+    completed message by then.
+    """
+    calls = results = chars = 0
+    for msg in messages:
+        role = msg.get("role")
+        if role == "assistant":
+            content = msg.get("content")
+            chars += len(content) if isinstance(content, str) else 0
+            calls += len(msg.get("tool_calls") or ())
+        elif role == "tool":
+            results += 1
+    return SavedCounts(calls, results, chars + len(partial_text or ""))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+@dataclass(frozen=True)
 class RestoreReport:
     """What was saved of a run that a dead kernel left behind."""
 
@@ -453,22 +496,50 @@ class RestoreReport:
     title: str
     started_at: float | None
     had_user_message: bool
+    tool_calls: int
     tool_results: int
-    partial_chars: int
+    text_chars: int
+    run_id: str | None = None
 
     def kept(self) -> str:
-        parts = ["your message"] if self.had_user_message else []
-        parts.append(f"{self.tool_results} tool result(s)")
-        parts.append(f"{self.partial_chars} characters of answer")
+        parts = ["your request"] if self.had_user_message else []
+        if self.tool_calls:
+            calls = _plural(self.tool_calls, "tool call")
+            if self.tool_results < self.tool_calls:
+                calls += f" ({self.tool_results} with a result)"
+            else:
+                calls += " with " + ("its result" if self.tool_calls == 1 else "their results")
+            parts.append(calls)
+        elif self.tool_results:
+            parts.append(_plural(self.tool_results, "tool result"))
+        parts.append(f"{self.text_chars:,} characters of answer" if self.text_chars else "no answer text yet")
         return ", ".join(parts)
 
-    def notice(self) -> str:
-        when = time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        return (
-            f"hermes_nb: the run started at {when} in session '{self.title}' "
-            f"({self.session_id}) was interrupted by a kernel restart. "
-            f"Saved: {self.kept()}. Run `%agent resume` to continue it."
+    def _when(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+
+    def notice(self, resume_hint: bool = True) -> str:
+        """Plain text for a terminal (one line a sentence)."""
+        text = (
+            f"hermes_nb: a run was interrupted by a kernel restart "
+            f"(session '{self.title}', {self.session_id}, started {self._when()}).\n"
+            f"Saved: {self.kept()}."
         )
+        return text + (f"\nContinue it with: %agent resume {self.session_id}" if resume_hint else "")
+
+    def markdown(self, resume_hint: bool = True) -> str:
+        """The same for a notebook cell: short lines that wrap between words."""
+        from hermes_nb.ui.markdown import escape
+
+        text = (
+            f"**hermes_nb: a run was interrupted by a kernel restart** "
+            f"(session *{escape(self.title)}*, `{self.session_id}`, started {self._when()}).  \n"
+            f"Saved: {escape(self.kept())}."
+        )
+        return text + (f"  \nContinue it with `%agent resume {self.session_id}`." if resume_hint else "")
+
+    def mimebundle(self, resume_hint: bool = True) -> dict[str, str]:
+        return {"text/plain": self.notice(resume_hint), "text/markdown": self.markdown(resume_hint)}
 
 
 def cancel_stream(stream_id: str) -> bool:
@@ -517,30 +588,17 @@ def repair_if_dead(session_id: str) -> bool:
     Returns False when the run is alive (in this or another kernel); True when
     nothing is pending any more.
     """
-    lock = config.run_lock(session_id)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
+    live = ACTIVE_RUNS.keys()
+    session = models.get_session(session_id)
+    if session.active_stream_id and session.active_stream_id in live:
         return False
-    try:
-        with config._get_session_agent_lock(session_id):
-            session = models.get_session(session_id)
-            if not session.active_stream_id:
-                return True
-            if session.active_stream_id in ACTIVE_RUNS:
-                return False
-            _repair(session, "interrupted", INTERRUPTED_RESULT)
-            return True
-    finally:
-        lock.release()
+    restore_session(session_id)
+    return not models.get_session(session_id).active_stream_id
 
 
 def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     """Repair every run of this notebook that a dead kernel left pending.
 
-    A run is interrupted when its run lock can be taken: the OS frees that lock
-    when its kernel dies. A run still alive in another kernel is left alone, and
-    the lock is held while repairing so two kernels never repair the same run.
     One odd session (file missing, unreadable, read-only, ...) never stops the
     others: it is skipped with a notice, and a row whose file is gone is dropped.
     """
@@ -549,7 +607,7 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
         if not row.pending:
             continue
         try:
-            report = _restore_one(row.id)
+            report = restore_session(row.id)
         except SessionNotFoundError:
             models.forget_session(row.id)
             continue
@@ -565,9 +623,15 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     return reports
 
 
-def _restore_one(session_id: str) -> RestoreReport | None:
+def restore_session(session_id: str) -> RestoreReport | None:
+    """Repair one session's run if a dead kernel left it pending (else None).
+
+    A run is interrupted when its run lock can be taken: the OS frees that lock
+    when its kernel dies. A run still alive in another kernel is left alone, and
+    the lock is held while repairing so two kernels never repair the same run.
+    """
+    lock = config.run_lock(session_id)
     try:
-        lock = config.run_lock(session_id)
         lock.acquire(timeout=0)
     except filelock.Timeout:
         log.info("session %s is running in another kernel; left alone", session_id)

@@ -54,6 +54,9 @@ class Execution:
     #: (time.time() on arrival, the message's data as JSON) of each comm message
     comm_log: list[tuple[float, str]] = field(default_factory=list)
     clears: int = 0  # clear_output messages (the displays before them are kept here)
+    #: comm messages other than widgets': (msg_type, content) of comms opened with a target
+    #: name not starting with "jupyter.widget"
+    comms: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     done: bool = False
     #: the execute reply's payloads (``set_next_input`` asks the frontend for a new cell)
     payload: list[dict[str, Any]] = field(default_factory=list)
@@ -182,6 +185,10 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
     elif kind.startswith("comm_"):
         ex.comm_msgs += 1
         ex.comm_log.append((time.time(), json.dumps(content.get("data"))))
+        target = str(content.get("target_name") or "")
+        ours = {c["comm_id"] for kind_, c in ex.comms if kind_ == "comm_open"}
+        if (kind == "comm_open" and not target.startswith("jupyter.widget")) or content.get("comm_id") in ours:
+            ex.comms.append((kind, content))
     elif kind == "status" and content["execution_state"] == "idle":
         ex.done = True
 

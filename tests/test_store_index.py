@@ -25,10 +25,11 @@ def test_index_rows_are_compact_and_newest_first(session_dir: Path) -> None:
     assert [r["session_id"] for r in rows] == ["new", "old"]
     assert set(rows[0]) == {
         "session_id", "title", "notebook", "model", "created_at", "updated_at", "message_count",
-        "pending", "index_version",
+        "pending", "stopped", "index_version",
     }  # fmt: skip
     assert rows[0]["index_version"] == index.INDEX_VERSION
     assert rows[0]["pending"] is True
+    assert rows[1]["stopped"] == "open"  # a request without an answer
     assert rows[1]["message_count"] == 1
     assert "messages" not in rows[0]
 
@@ -140,3 +141,27 @@ def test_titles_with_newlines_and_quotes(session_dir: Path) -> None:
     Session(session_id="x", title=tricky + "!").save()
     rows = models.list_sessions()
     assert [(r.id, r.title) for r in rows] == [("x", tricky + "!"), ("y", "plain")]
+
+
+@pytest.mark.parametrize(
+    ("messages", "stopped"),
+    [
+        ([], None),
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], None),
+        ([{"role": "user", "content": "q"}, {"role": "marker", "kind": "interrupted"}], "interrupted"),
+        ([{"role": "user", "content": "q"}, {"role": "tool", "tool_call_id": "c"},
+          {"role": "marker", "kind": "cancelled"}], "cancelled"),
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+          {"role": "marker", "kind": "empty"}], None),
+        ([{"role": "assistant", "content": "half", "partial": True},
+          {"role": "marker", "kind": "error"}], "error"),
+    ],
+)  # fmt: skip
+def test_the_index_row_says_how_an_open_turn_stopped(
+    session_dir: Path, messages: list[dict[str, str]], stopped: str | None
+) -> None:
+    """The sessions list shows "interrupted" from the index alone, without the files."""
+    Session(session_id="s", messages=messages).save()
+    [row] = json.loads((session_dir / "_index.json").read_text())
+    assert row["stopped"] == stopped
+    assert index.IndexRow.from_session_dict({"session_id": "s", "messages": messages}).stopped == stopped

@@ -113,4 +113,5 @@ def test_history_in_a_terminal_is_plain_text_numbered_by_turn() -> None:
     assert "[2] User:\n    again" in text and "(error: Run failed: no key)" in text
     bundle = history_mimebundle(HISTORY, title="Greetings")
     assert bundle["text/plain"] == text
-    assert "## 1. User" in bundle["text/markdown"] and "## 2. User" in bundle["text/markdown"]
+    assert "**1. User**" in bundle["text/markdown"] and "**2. User**" in bundle["text/markdown"]
+    assert "<b>1. User</b>" in bundle["text/html"] and "<b>2. User</b>" in bundle["text/html"]
