@@ -231,7 +231,7 @@ def _splice(text: str, row: IndexRow) -> str | None:
         top = rest[: rest.find("\n")] if "\n" in rest else rest
         try:
             newest = IndexRow.from_dict(json.loads(top[:-1]))
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if (row.updated_at, row.id) < (newest.updated_at, newest.id):
             return None
