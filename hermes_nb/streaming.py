@@ -26,6 +26,7 @@ import filelock
 from hermes_nb import config, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
+from hermes_nb.merge import PENDING
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -97,12 +98,6 @@ def turn_messages(
     if partial_text:
         out.append({"role": "assistant", "content": partial_text, "partial": True})
     return out
-
-
-_PENDING_FIELDS = (
-    "active_stream_id", "active_stream_owner", "pending_user_message", "pending_attachments",
-    "pending_started_at", "pending_messages", "pending_partial_text",
-)  # fmt: skip
 
 
 def _clear_pending(session: models.Session) -> None:
@@ -220,7 +215,7 @@ class Run:
                     )
                 # We hold the run lock, so its owner is gone: keep what it saved.
                 _repair(session, "interrupted", INTERRUPTED_RESULT)
-            before = {name: getattr(session, name) for name in _PENDING_FIELDS}
+            before = {name: getattr(session, name) for name in PENDING}
             session.active_stream_id = self.stream_id
             session.active_stream_owner = {
                 "pid": os.getpid(),
@@ -362,7 +357,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
     new.append(marker(kind, f"Run started {when} was {what}; kept: {report.kept()}."))
-    before = {name: getattr(session, name) for name in ("messages", *_PENDING_FIELDS)}
+    before = {name: getattr(session, name) for name in ("messages", *PENDING)}
     session.messages = session.messages + new
     _clear_pending(session)
     try:
