@@ -58,10 +58,8 @@ def snapshot(session: Session, signature: tuple[int, int, int], seq: int = 0) ->
         if name in _FIXED:
             continue
         value = _value(session, name)
-        if name == "pending_messages":
-            value = list(value)  # replaced as a whole by each checkpoint
-        elif isinstance(value, (dict, list)):
-            value = copy.deepcopy(value)
+        if isinstance(value, (dict, list)):
+            value = copy.copy(value)  # one level: what our code changes in place
         values[name] = value
     return Base(signature, tuple(session.messages), session.history_rev, values, seq)
 
@@ -100,7 +98,7 @@ def merge(ours: Session, theirs: Session, base: Base) -> None:
         if name in COUNTERS:
             setattr(ours, name, other + (mine - before))
         elif mine == before:
-            setattr(ours, name, copy.deepcopy(other) if isinstance(other, (dict, list)) else other)
+            setattr(ours, name, copy.copy(other) if isinstance(other, (dict, list)) else other)
     if all(_value(ours, name) == base.fields[name] for name in PENDING):
         for name in PENDING:
             setattr(ours, name, _value(theirs, name))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import errno
 import json
 import logging
 import os
@@ -44,7 +43,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import coerce, diskstate, fsio, journal, publish
+from hermes_nb import coerce, diskstate, folders, fsio, journal, publish
 from hermes_nb import config as _config
 from hermes_nb import index as _index
 from hermes_nb import merge as _merge
@@ -147,30 +146,6 @@ def consume_warnings() -> list[str]:
             return out
 
 
-def write_error(folder: Path, exc: OSError) -> SessionWriteError:
-    """The one line for a folder we cannot write, saying what to do about it."""
-    reason = exc.strerror or str(exc)
-    return SessionWriteError(
-        f"Cannot write sessions in {folder}: {reason}. Point "
-        "%config AgentMagics.session_dir at a folder you can write (e.g. '~/hermes_sessions')."
-    )
-
-
-def _make_dir(folder: Path) -> None:
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except FileExistsError:  # a file (or a broken link) sits where the folder belongs
-        raise write_error(folder, OSError(errno.ENOTDIR, "a file of that name is in the way")) from None
-    except OSError as exc:
-        raise write_error(folder, exc) from None
-    for part in (folder, folder.parent):
-        if part.name in ("sessions", ".hermes_nb"):
-            try:
-                os.chmod(part, 0o700)
-            except OSError:
-                pass
-
-
 def ensure_session_dir() -> Path:
     """Create ``SESSION_DIR`` (owner-only) if needed and return it.
 
@@ -179,18 +154,12 @@ def ensure_session_dir() -> Path:
     """
     folder = SESSION_DIR
     if not folder.is_dir():
-        _make_dir(folder)
+        folders.make_dir(folder)
     return folder
 
 
-def check_session_dir(path: str | os.PathLike[str]) -> Path:
-    """The absolute folder ``path`` after making sure sessions can be written there."""
-    folder = Path(path).expanduser().absolute()
-    if not folder.is_dir():
-        _make_dir(folder)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise write_error(folder, OSError(errno.EACCES, "permission denied"))
-    return folder
+check_session_dir = folders.check_dir
+write_error = folders.write_error
 
 
 def set_session_dir(path: str | os.PathLike[str]) -> Path:

@@ -27,6 +27,7 @@ from hermes_nb import config, journal, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 from hermes_nb.index import open_turn_stop
+from hermes_nb.merge import PENDING
 from hermes_nb.redact import redact
 
 __all__ = [
@@ -115,12 +116,6 @@ def turn_messages(
     if run_id is not None and out:
         out[0] = {**out[0], "run_id": run_id}
     return out
-
-
-_PENDING_FIELDS = (
-    "active_stream_id", "active_stream_owner", "pending_user_message", "pending_attachments",
-    "pending_started_at", "pending_messages", "pending_partial_text",
-)  # fmt: skip
 
 
 def _clear_pending(session: models.Session) -> None:
@@ -231,7 +226,7 @@ class Run:
                     )
                 # We hold the run lock, so its owner is gone: keep what it saved.
                 _repair(session, "interrupted", INTERRUPTED_RESULT)
-            before = {name: getattr(session, name) for name in _PENDING_FIELDS}
+            before = {name: getattr(session, name) for name in PENDING}
             session.active_stream_id = self.stream_id
             session.active_stream_owner = {
                 "pid": os.getpid(),
@@ -270,7 +265,7 @@ class Run:
         """
         claim = config.run_lock(new.session_id)
         claim.acquire(timeout=0)  # a brand-new id: nobody else can hold it
-        for name in _PENDING_FIELDS:
+        for name in PENDING:
             setattr(new, name, copy.deepcopy(getattr(old, name)))
         new.save()
         _clear_pending(old)
@@ -443,7 +438,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
     new.append(marker(kind, f"Run started {when} was {what}; kept: {report.kept()}."))
-    before = {name: getattr(session, name) for name in ("messages", *_PENDING_FIELDS)}
+    before = {name: getattr(session, name) for name in ("messages", *PENDING)}
     session.messages = session.messages + new
     _clear_pending(session)
     try:

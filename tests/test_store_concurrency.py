@@ -82,21 +82,29 @@ def test_the_newest_snapshot_stays_when_an_older_rename_lands_last(
             new_landed.set()
 
     monkeypatch.setattr(models.os, "replace", reordering_replace)
+    errors: list[BaseException] = []
 
     def older() -> None:
-        s.title = "older"
-        s.save(skip_index=True)
+        try:
+            s.title = "older"
+            s.save(skip_index=True)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
 
     def newer() -> None:
-        assert old_staged.wait(10)
-        s.title = "newer"
-        s.save(skip_index=True)
+        try:
+            assert old_staged.wait(10)
+            s.title = "newer"
+            s.save(skip_index=True)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=older, name="older"), threading.Thread(target=newer, name="newer")]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=20)
+        t.join(timeout=30)
+    assert errors == []  # the newer save did not wait for the older one's rename
     assert new_landed.is_set()
     assert _disk(s)["title"] == "newer"
     monkeypatch.undo()
