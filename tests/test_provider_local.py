@@ -67,7 +67,7 @@ def test_history_longer_than_the_context_is_trimmed() -> None:
     assert kept[0] == {"role": "system", "content": "Be brief."}
     assert kept[-1] == {"role": "user", "content": "What is 2+2?"}
     assert 3 < len(kept) < len(history)
-    used = sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in kept)
+    used = sum(len(llm.tokenize(m["content"])) + 4 for m in kept)
     assert used <= 1024
     chunks = list(LocalProvider(max_tokens=8, max_prompt_tokens=200).stream(history, [], threading.Event()))
     assert isinstance(chunks[-1], UsageChunk) and chunks[-1].input_tokens <= 200
@@ -77,7 +77,7 @@ def test_one_huge_message_is_cut_from_the_front() -> None:
     llm = load_model()
     kept = fit_to_context(llm, [{"role": "user", "content": "blah " * 3000 + "the end"}], 200)
     assert len(kept) == 1 and kept[0]["content"].endswith("the end")
-    assert len(llm.tokenize(kept[0]["content"].encode(), add_bos=False)) <= 200
+    assert len(llm.tokenize(kept[0]["content"])) <= 200
 
 
 def test_tool_history_becomes_plain_chat() -> None:

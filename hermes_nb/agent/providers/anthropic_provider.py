@@ -22,6 +22,7 @@ from ...errors import (
     RateLimitError,
     UnknownModelError,
 )
+from ...install_hint import extra_install_command
 from .anthropic_messages import to_anthropic, to_anthropic_tools
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
 from .common import PendingCall, error_field, is_transport_error, scrub, server_message
@@ -29,9 +30,8 @@ from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .streamguard import guarded_stream
 
-__all__ = ["AnthropicProvider", "INSTALL_COMMAND"]
+__all__ = ["AnthropicProvider"]
 
-INSTALL_COMMAND = 'pip install "hermes-nb[anthropic]"'
 READ_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 10.0
 DEFAULT_URL = "https://api.anthropic.com"
@@ -53,7 +53,10 @@ class AnthropicProvider(Provider):
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         if importlib.util.find_spec("anthropic") is None:
-            raise ModelNotInstalledError(f"{spec} needs the anthropic SDK; install it with: {INSTALL_COMMAND}")
+            raise ModelNotInstalledError(
+                f"{spec} needs the anthropic SDK; install it with: {extra_install_command('anthropic')}"
+                ", and restart the kernel"
+            )
         self.spec = spec
         self.model = model
         self.base_url = base_url
