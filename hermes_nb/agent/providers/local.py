@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelNotInstalledError, UnknownModelError
+from ...errors import ModelNotInstalledError, ProviderError, UnknownModelError
 from ...install_hint import local_install_command
 from .base import Chunk, Provider, TextDelta, UsageChunk
 from .local_engine import LocalEngine, Usage
@@ -79,7 +79,10 @@ def load_model() -> LocalEngine:
             check_local_model("smollm2")
             path = gguf_path()
             log.debug("loading %s", path)
-            _model = LocalEngine(path, n_ctx=N_CTX, threads=N_THREADS)
+            try:
+                _model = LocalEngine(path, n_ctx=N_CTX, threads=N_THREADS)
+            except (RuntimeError, ValueError, OSError) as err:
+                raise ProviderError(f"The offline model could not be loaded from {path}: {err}") from err
             atexit.register(_unload)
         return _model
 
@@ -122,7 +125,7 @@ class LocalProvider(Provider):
         if cancel.is_set():
             return
         prompt = fit_to_context(llm, to_plain_chat(messages), self.max_prompt_tokens)
-        usage = Usage(sum(_count(llm, m["content"]) + 4 for m in prompt), 0)
+        usage: Usage | None = None
         pieces = 0
         for piece in llm.chat(prompt, max_tokens=self.max_tokens, temperature=0.2, cancel=cancel):
             if isinstance(piece, Usage):
@@ -132,11 +135,9 @@ class LocalProvider(Provider):
                 yield TextDelta(piece)
         if cancel.is_set():
             return
-        yield UsageChunk(
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens or pieces,
-            cost=0.0,
-        )
+        if usage is None:  # the server always reports it; counted here only as a fallback
+            usage = Usage(sum(_count(llm, m["content"]) + 4 for m in prompt), pieces)
+        yield UsageChunk(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, cost=0.0)
 
 
 def to_plain_chat(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
