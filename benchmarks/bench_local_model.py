@@ -11,6 +11,9 @@ length, same number of threads. Three ways to run it, alternating round by round
 
 For each: time to the first token, generation rate (tokens after the first, per second
 from the first to the last) and end to end (all tokens over the whole call). Medians.
+Each measurement runs in a process of its own (load, one warm-up reply, one measured
+reply): two llama.cpp builds in one process would compete for the cores with their
+idle worker threads. Rounds alternate the order of the engines.
 Run: ``python benchmarks/bench_local_model.py [--rounds 5] [--tokens 128]``.
 """
 
@@ -18,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from hermes_nb.agent.providers import local
 from hermes_nb.agent.providers.base import TextDelta, UsageChunk
-from hermes_nb.agent.providers.local import N_CTX, N_THREADS, LocalProvider, gguf_path, load_model
+from hermes_nb.agent.providers.local import N_CTX, LocalProvider, gguf_path, load_model
 
 PROMPT = [{"role": "user", "content": "Write a long story about a cat who learns to fly."}]
 TEMPERATURE = 0.2  # what LocalProvider asks for
@@ -107,37 +114,55 @@ def llama_cpp_python(threads: int) -> Run | None:
     return run
 
 
+def engines() -> dict[str, Callable[[], Run]]:
+    """Name -> a function that loads that engine and returns its runner."""
+    found: dict[str, Callable[[], Run]] = {
+        "hermes_nb": lambda: (load_model(), hermes_nb_run)[1],
+        "xllamacpp": lambda: (load_model(), xllamacpp_run)[1],
+    }
+    if importlib.util.find_spec("llama_cpp") is not None:
+        found["llama-cpp-python"] = lambda: llama_cpp_python(local.N_THREADS) or hermes_nb_run
+    return found
+
+
+def measure_once(name: str, tokens: int) -> None:
+    """In a child process: load one engine, warm it up, print one Sample as JSON."""
+    began = time.perf_counter()
+    run = engines()[name]()
+    loaded = time.perf_counter() - began
+    run(8)
+    print(json.dumps({"load": loaded, **asdict(run(tokens))}))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128, help="reply length asked for")
+    parser.add_argument("--threads", type=int, default=local.N_THREADS, help="default: what hermes_nb uses")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # the child process's engine
     args = parser.parse_args(argv)
-    began = time.perf_counter()
-    load_model()
-    loads = {"hermes_nb": time.perf_counter() - began}
-    runs: dict[str, Run] = {"hermes_nb": hermes_nb_run, "xllamacpp": xllamacpp_run}
-    began = time.perf_counter()
-    bare = llama_cpp_python(N_THREADS)
-    if bare is not None:
-        runs["llama-cpp-python"] = bare
-        loads["llama-cpp-python"] = time.perf_counter() - began
-    print(f"model {gguf_path().name}, {N_THREADS} threads, {args.tokens} tokens asked, {args.rounds} rounds")
-    print("load: " + ", ".join(f"{name} {secs:.2f}s" for name, secs in loads.items()))
-    for run in runs.values():  # warm-up: first-call costs are not what a user waits for each time
-        run(8)
-    results: dict[str, list[Sample]] = {name: [] for name in runs}
+    local.N_THREADS = args.threads
+    if args.only:
+        measure_once(args.only, args.tokens)
+        return
+    names = list(engines())
+    print(f"model {gguf_path().name}, {args.threads} threads, {args.tokens} tokens asked, {args.rounds} rounds")
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for i in range(args.rounds):
-        names = list(runs) if i % 2 == 0 else list(runs)[::-1]
-        for name in names:
-            results[name].append(runs[name](args.tokens))
-    print(f"{'engine':<18}{'first token s':>14}{'gen tok/s':>11}{'end-to-end tok/s':>18}{'tokens':>8}")
+        for name in names if i % 2 == 0 else names[::-1]:
+            done = subprocess.run(
+                [sys.executable, __file__, "--only", name, "--tokens", str(args.tokens), "--threads", str(args.threads)],
+                capture_output=True, text=True, check=True, timeout=600,
+            )
+            results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"{'engine':<18}{'load s':>8}{'first token s':>15}{'gen tok/s':>11}{'end-to-end tok/s':>18}{'tokens':>8}")
     for name, rows in results.items():
-        first, gen, e2e, tokens = (
-            statistics.median(getattr(r, field) for r in rows)
-            for field in ("first", "generation", "end_to_end", "tokens")
+        load, first, gen, e2e, tokens = (
+            statistics.median(r[field] for r in rows)
+            for field in ("load", "first", "generation", "end_to_end", "tokens")
         )
-        print(f"{name:<18}{first:>14.3f}{gen:>11.1f}{e2e:>18.1f}{tokens:>8.0f}")
-    if "llama-cpp-python" not in runs:
+        print(f"{name:<18}{load:>8.2f}{first:>15.3f}{gen:>11.1f}{e2e:>18.1f}{tokens:>8.0f}")
+    if "llama-cpp-python" not in results:
         print("llama-cpp-python is not installed: only xllamacpp's own figures are compared.")
 
 

