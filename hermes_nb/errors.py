@@ -19,6 +19,7 @@ without a traceback.
     │   ├── UnknownModelError
     │   └── ModelNotInstalledError
     ├── ToolError
+    │   └── McpError
     └── TurnLimitError
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "CorruptSessionError",
     "HermesError",
     "InvalidSessionIdError",
+    "McpError",
     "ModelNotInstalledError",
     "NothingToUndoError",
     "ProviderError",
@@ -110,6 +112,10 @@ class ModelNotInstalledError(ProviderError):
 
 class ToolError(HermesError):
     """A tool could not be found, approved or run."""
+
+
+class McpError(ToolError):
+    """An MCP server's configuration is wrong, or the server cannot be started or reached."""
 
 
 class TurnLimitError(HermesError):

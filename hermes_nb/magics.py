@@ -52,6 +52,8 @@ HELP = """\
 %agent export [ID] [--format md|json] [--output PATH]
 %agent model [SPEC]       show or set the model
 %agent status             model, folder, session and run state
+%agent mcp                MCP servers, their state and their tools
+%agent mcp restart NAME   stop and start an MCP server
 %agent help               this text"""
 
 
@@ -78,6 +80,9 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     export.add_argument("--format", choices=("md", "json"), default="md")
     export.add_argument("--output", "-o")
     sub.add_parser("model").add_argument("spec", nargs="?")
+    mcp = sub.add_parser("mcp")
+    mcp.add_argument("action", nargs="?", choices=("restart",))
+    mcp.add_argument("name", nargs="?")
     return cell, line
 
 
@@ -109,6 +114,15 @@ class AgentMagics(Magics):
         2.0, help="Seconds between checkpoints while text streams."
     ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before the shell tool gives up.").tag(config=True)
+    mcp_servers = Dict(
+        {},
+        help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
+        "{url, headers}}; these win over .hermes_nb/mcp.json and the Jupyter config folder's.",
+    ).tag(config=True)
+    mcp_timeout = Float(60.0, help="Seconds an MCP tool call may take (a server's 'timeout' wins).").tag(
+        config=True
+    )
+    mcp_start_timeout = Float(30.0, help="Seconds an MCP server may take to start.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -116,6 +130,7 @@ class AgentMagics(Magics):
             shell.configurables.append(self)
         self.current_session_id: str | None = None
         self.notebook: str | None = None
+        self.folder: Path | None = None
         self.notices: list[str] = []
         self._cell_parser, self._line_parser = _parsers()
         self._ready = True
@@ -136,6 +151,7 @@ class AgentMagics(Magics):
         user_ns = self.shell.user_ns if self.shell is not None else {}
         location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
         self.notebook = location.name
+        self.folder = location.path.parent if location.path is not None else Path.cwd()
         models.set_session_dir(location.session_dir)
         notices = [location.warning] if location.warning else []
         notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
@@ -259,6 +275,18 @@ class AgentMagics(Magics):
             tool = USER_TOOLS.get(name)
             if tool is not None:
                 registry.register(tool)
+        from hermes_nb.mcp import tools_for_run
+
+        mcp_tools, notices = tools_for_run(
+            dict(self.mcp_servers),
+            self.folder,
+            call_timeout=self.mcp_timeout,
+            start_timeout=self.mcp_start_timeout,
+        )
+        for notice in notices:
+            print(notice, file=sys.stderr)
+        for mcp_tool in mcp_tools:
+            registry.register(mcp_tool)
         return registry
 
     def _current_session(self, spec: str) -> models.Session:
@@ -425,6 +453,17 @@ class AgentMagics(Magics):
             f"Tokens:   {session.input_tokens} in / {session.output_tokens} out"
             + (f", ~${session.estimated_cost:.4f}" if session.estimated_cost else "")
         )
+
+
+    def _cmd_mcp(self, opts: Any) -> None:
+        from hermes_nb import mcp
+
+        if opts.action is None:
+            print(mcp.describe(dict(self.mcp_servers), self.folder))
+            return
+        if not opts.name:
+            raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")
+        print(mcp.restart(opts.name, dict(self.mcp_servers), self.folder, self.mcp_start_timeout))
 
 
 def _make_approver(agent: Any) -> Any:

@@ -1,0 +1,88 @@
+"""MCP: first-use start time of a stdio server, and the cost of one MCP call.
+
+Run: ``python benchmarks/bench_mcp.py`` (half a minute). Uses the example server
+``notebooks/mcp_servers/units.py``.
+
+Figures (medians):
+* importing the ``mcp`` SDK, paid once per kernel on the first run with a server;
+* starting the server on first use: spawn (through the launcher that ties it to the
+  kernel), handshake and tool listing, as ``%%agent`` does before its first request;
+* one ``convert`` call through MCP (hermes_nb tool -> MCP loop thread -> stdio ->
+  server -> back), next to calling the same function directly in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "notebooks" / "mcp_servers" / "units.py"
+STARTS = 7
+CALLS = 300
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+def main() -> None:
+    started = time.perf_counter()
+    import mcp  # noqa: F401
+
+    sdk_import = time.perf_counter() - started
+
+    from hermes_nb.agent.tools.registry import ToolRegistry
+    from hermes_nb.mcp.manager import McpManager
+    from hermes_nb.mcp.settings import parse_server
+
+    config = parse_server("units", {"command": sys.executable, "args": [str(UNITS)], "policy": "allow"})
+    assert config is not None
+    starts: list[float] = []
+    for _ in range(STARTS):
+        mgr = McpManager()
+        t0 = time.perf_counter()
+        prepared = mgr.prepare({"units": config}, ROOT, call_timeout=30, start_timeout=60)
+        starts.append(time.perf_counter() - t0)
+        assert not prepared.notices, prepared.notices
+        mgr.shutdown()
+
+    mgr = McpManager()
+    prepared = mgr.prepare({"units": config}, ROOT, call_timeout=30, start_timeout=60)
+    tool = ToolRegistry(prepared.tools).get("units__convert")
+    assert tool is not None
+    arguments = {"value": 3.5, "from_unit": "km", "to_unit": "mi"}
+    for _ in range(20):  # warm up
+        tool.call(arguments)
+    via_mcp: list[float] = []
+    for _ in range(CALLS):
+        t0 = time.perf_counter()
+        out = tool.call(arguments)
+        via_mcp.append(time.perf_counter() - t0)
+    mgr.shutdown()
+
+    spec = importlib.util.spec_from_file_location("units_direct", UNITS)
+    assert spec is not None and spec.loader is not None
+    units = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(units)
+    direct: list[float] = []
+    for _ in range(CALLS):
+        t0 = time.perf_counter()
+        value = units.convert(**arguments)
+        direct.append(time.perf_counter() - t0)
+    assert value == out.text, (value, out.text)
+
+    med_mcp, med_direct = statistics.median(via_mcp), statistics.median(direct)
+    print(f"mcp SDK import (once per kernel):        {_ms(sdk_import)}")
+    print(f"stdio server first-use start (median of {STARTS}): {_ms(statistics.median(starts))}"
+          f"   (min {_ms(min(starts)).strip()}, max {_ms(max(starts)).strip()})")
+    print(f"one MCP tool call (median of {CALLS}):      {_ms(med_mcp)}")
+    print(f"same function called directly:          {_ms(med_direct)}")
+    print(f"overhead of MCP per call:               {_ms(med_mcp - med_direct)}")
+
+
+if __name__ == "__main__":
+    main()
