@@ -459,7 +459,7 @@ class AgentMagics(Magics):
         from hermes_nb import mcp
 
         if opts.action is None:
-            print(mcp.describe(dict(self.mcp_servers), self.folder))
+            print(mcp.describe(dict(self.mcp_servers), self.folder, dict(self.tool_policies)))
             return
         if not opts.name:
             raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")

@@ -36,6 +36,7 @@ def test_the_examples_are_all_there() -> None:
         "recovery.ipynb",
         "custom_tools.ipynb",
         "offline_quickstart.ipynb",
+        "mcp.ipynb",
     } <= names
 
 

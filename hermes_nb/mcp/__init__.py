@@ -43,8 +43,11 @@ def tools_for_run(
     return prepared.tools, problems + prepared.notices
 
 
-def describe(setting: dict[str, Any], folder: Path | None) -> str:
-    """``%agent mcp``: every configured server, its state and its tools."""
+def describe(
+    setting: dict[str, Any], folder: Path | None, tool_policies: dict[str, str] | None = None
+) -> str:
+    """``%agent mcp``: every configured server, its state and its tools with the policy
+    that applies (``tool_policies``, by full tool name, wins over the server's entry)."""
     from hermes_nb.mcp.manager import _MANAGER
     from hermes_nb.mcp.settings import config_paths, load_servers
     from hermes_nb.mcp.tools import tool_name
@@ -68,9 +71,10 @@ def describe(setting: dict[str, Any], folder: Path | None) -> str:
             lines.append(f"    unknown keys ignored: {', '.join(config.extra)}")
         policies = dict(config.tool_policies)
         for info in conn.tools if conn is not None and conn.state == "running" else ():
-            policy = policies.get(info.name, config.policy)
-            summary = info.description.strip().splitlines()[0][:70] if info.description else ""
-            lines.append(f"    {tool_name(name, info.name):<32} {policy:<5}  {summary}")
+            full = tool_name(name, info.name)
+            policy = (tool_policies or {}).get(full) or policies.get(info.name, config.policy)
+            summary = info.description.strip().splitlines()[0][:70].strip() if info.description else ""
+            lines.append(f"    {full:<32} {policy:<5}  {summary}")
     return "\n".join(lines)
 
 
