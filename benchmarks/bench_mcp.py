@@ -8,13 +8,20 @@ Figures (medians):
 * starting the server on first use: spawn (through the launcher that ties it to the
   kernel), handshake and tool listing, as ``%%agent`` does before its first request;
 * one ``convert`` call through MCP (hermes_nb tool -> MCP loop thread -> stdio ->
-  server -> back), next to calling the same function directly in this process.
+  server -> back), next to calling the same function directly in this process, and
+  the CPU the call costs the kernel's process (the rest is the server and waiting);
+* the launcher's share of a start (a small stdlib-only Python that ties the server's
+  life to the kernel's).
+
+Wall-clock figures depend on the machine's load, which is printed with them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,10 +65,12 @@ def main() -> None:
     for _ in range(20):  # warm up
         tool.call(arguments)
     via_mcp: list[float] = []
+    cpu0 = time.process_time()
     for _ in range(CALLS):
         t0 = time.perf_counter()
         out = tool.call(arguments)
         via_mcp.append(time.perf_counter() - t0)
+    client_cpu = (time.process_time() - cpu0) / CALLS
     mgr.shutdown()
 
     spec = importlib.util.spec_from_file_location("units_direct", UNITS)
@@ -75,13 +84,28 @@ def main() -> None:
         direct.append(time.perf_counter() - t0)
     assert value == out.text, (value, out.text)
 
+    from hermes_nb.mcp.connection import LAUNCHER
+
+    launcher: list[float] = []
+    bare: list[float] = []
+    for _ in range(STARTS):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), "true"], check=True)
+        launcher.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run(["true"], check=True)
+        bare.append(time.perf_counter() - t0)
+
     med_mcp, med_direct = statistics.median(via_mcp), statistics.median(direct)
+    print(f"load average (1 min) during the run:    {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"mcp SDK import (once per kernel):        {_ms(sdk_import)}")
     print(f"stdio server first-use start (median of {STARTS}): {_ms(statistics.median(starts))}"
           f"   (min {_ms(min(starts)).strip()}, max {_ms(max(starts)).strip()})")
     print(f"one MCP tool call (median of {CALLS}):      {_ms(med_mcp)}")
+    print(f"  of which CPU in this process (mean):  {_ms(client_cpu)}")
     print(f"same function called directly:          {_ms(med_direct)}")
     print(f"overhead of MCP per call:               {_ms(med_mcp - med_direct)}")
+    print(f"the launcher's share of a start:        {_ms(statistics.median(launcher) - statistics.median(bare))}")
 
 
 if __name__ == "__main__":
