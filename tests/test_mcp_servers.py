@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -240,6 +241,23 @@ def test_shutdown_stops_every_server_even_one_blocked_in_a_call(mgr: McpManager)
     assert wait_until(lambda: not any(alive(p) for p in pids), 15), [p for p in pids if alive(p)]
 
 
+def test_a_kernel_shutdown_request_stops_the_servers_before_the_kernel_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, bool]] = []
+    pids: list[int] = []
+
+    def do_shutdown(restart: bool) -> dict[str, Any]:
+        seen.append((restart, alive(pids[0])))
+        return {"status": "ok", "restart": restart}
+
+    kernel = SimpleNamespace(do_shutdown=do_shutdown)
+    monkeypatch.setattr("IPython.get_ipython", lambda: SimpleNamespace(kernel=kernel))
+    mgr = McpManager()
+    prepare(mgr, stdio())
+    pids.append(server_pid(mgr))
+    assert kernel.do_shutdown(True) == {"status": "ok", "restart": True}
+    assert seen == [(True, False)]  # the server was already gone when ipykernel's own code ran
+
+
 # -- streamable HTTP ---------------------------------------------------------------------
 
 
@@ -283,3 +301,30 @@ def test_an_http_server_that_is_not_there_is_one_line(mgr: McpManager) -> None:
     assert config is not None
     [notice] = prepare(mgr, config).notices
     assert notice.startswith("MCP server 'gone' did not start:") and "\n" not in notice
+
+
+# -- the launcher ------------------------------------------------------------------------
+
+
+def test_the_launcher_kills_the_server_and_its_children_when_the_kernel_is_killed() -> None:
+    """A stand-in kernel starts a server through the launcher as the SDK does (a new
+    session); the server starts a child of its own. SIGKILL the stand-in: both go."""
+    from hermes_nb.mcp.connection import LAUNCHER
+
+    kernel_code = (
+        "import os, subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-I', '-S', {LAUNCHER!r}, str(os.getpid()), "
+        "'sh', '-c', 'sleep 300 & echo $$ $!; wait'], start_new_session=True, stdout=subprocess.PIPE, text=True)\n"
+        "print(p.stdout.readline().strip(), flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    fake_kernel = subprocess.Popen([sys.executable, "-c", kernel_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake_kernel.stdout is not None
+        server, child = (int(p) for p in fake_kernel.stdout.readline().split())
+        assert alive(server) and alive(child)
+        fake_kernel.kill()
+        fake_kernel.wait(10)
+        assert wait_until(lambda: not alive(server) and not alive(child), 5)
+    finally:
+        fake_kernel.kill()

@@ -178,12 +178,10 @@ class Connection:
                 if cwd is not None and not cwd.is_absolute() and self.folder is not None:
                     cwd = self.folder / cwd
                 args = [expand(a) for a in c.args]
-                params = StdioServerParameters(
-                    command=sys.executable,
-                    args=["-I", "-S", LAUNCHER, str(os.getpid()), expand(c.command), *args],
-                    env=env or None,
-                    cwd=cwd,
-                )
+                command = [expand(c.command), *args]
+                if os.name == "posix":  # elsewhere the SDK's job object ends the server with us
+                    command = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), *command]
+                params = StdioServerParameters(command=command[0], args=command[1:], env=env or None, cwd=cwd)
                 # the kernel's sys.stderr has no fileno: the server's stderr goes to a real file
                 self._errlog = tempfile.TemporaryFile("w+", prefix=f"hermes_nb-mcp-{c.name}-")
                 return (stdio_client(params, errlog=self._errlog),)
