@@ -10,6 +10,8 @@ Figures (medians):
 * one ``convert`` call through MCP (hermes_nb tool -> MCP loop thread -> stdio ->
   server -> back), next to calling the same function directly in this process, and
   the CPU the call costs the kernel's process (the rest is the server and waiting);
+* the stop button during an MCP call the server never answers: time until the run
+  has returned (the target is under a second);
 * the launcher's share of a start (a small stdlib-only Python that ties the server's
   life to the kernel's).
 
@@ -23,17 +25,55 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "notebooks" / "mcp_servers" / "units.py"
+TEST_SERVER = ROOT / "tests" / "mcp_test_server.py"
 STARTS = 7
 CALLS = 300
+CANCELS = 10
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f} ms"
+
+
+def _cancel_latencies(n: int) -> list[float]:
+    """Seconds from the cancel (the stop button) to the agent's return, during an MCP
+    call the server never answers (the test server's ``hang``)."""
+    from hermes_nb.agent.loop import Agent
+    from hermes_nb.agent.providers.replay import ReplayProvider
+    from hermes_nb.agent.tools.registry import ToolRegistry
+    from hermes_nb.mcp.manager import McpManager
+    from hermes_nb.mcp.settings import parse_server
+
+    config = parse_server("t", {"command": sys.executable, "args": [str(TEST_SERVER)], "policy": "allow"})
+    assert config is not None
+    mgr = McpManager()
+    tools = ToolRegistry(mgr.prepare({"t": config}, ROOT, call_timeout=3600, start_timeout=60).tools)
+    script = {"replies": [{"tool_calls": [{"name": "t__hang", "arguments": {}}]}, "unused"]}
+    latencies: list[float] = []
+    for _ in range(n):
+        agent = Agent(ReplayProvider(script=script), tools)
+        cancel = threading.Event()
+        returned: list[float] = []
+
+        def play(agent: Agent = agent, cancel: threading.Event = cancel, returned: list[float] = returned) -> None:
+            agent.run([], "go", lambda e: None, cancel)
+            returned.append(time.perf_counter())
+
+        worker = threading.Thread(target=play, daemon=True)
+        worker.start()
+        time.sleep(0.5)
+        pressed = time.perf_counter()
+        cancel.set()
+        worker.join(30)
+        latencies.append(returned[0] - pressed)
+    mgr.shutdown()
+    return latencies
 
 
 def main() -> None:
@@ -72,6 +112,7 @@ def main() -> None:
         via_mcp.append(time.perf_counter() - t0)
     client_cpu = (time.process_time() - cpu0) / CALLS
     mgr.shutdown()
+    cancels = _cancel_latencies(CANCELS)
 
     spec = importlib.util.spec_from_file_location("units_direct", UNITS)
     assert spec is not None and spec.loader is not None
@@ -105,6 +146,8 @@ def main() -> None:
     print(f"  of which CPU in this process (mean):  {_ms(client_cpu)}")
     print(f"same function called directly:          {_ms(med_direct)}")
     print(f"overhead of MCP per call:               {_ms(med_mcp - med_direct)}")
+    print(f"stop button -> run returned (median of {CANCELS}): {_ms(statistics.median(cancels))}"
+          f"   (max {_ms(max(cancels)).strip()})")
     print(f"the launcher's share of a start:        {_ms(statistics.median(launcher) - statistics.median(bare))}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -68,11 +67,8 @@ def test_a_killed_kernel_leaves_no_server_and_its_mcp_call_is_restored_as_interr
         wait_for(pending_call, 60, "a checkpoint with the open MCP call")
         [pid] = pids(pidfile)
         assert alive(pid)
-        killed = time.monotonic()
         k.kill()
         assert wait_for(lambda: not alive(pid), 10, "the server to die with the kernel")
-        gone_after = time.monotonic() - killed
-        assert gone_after < 5, gone_after
 
         k.restart()
         notice = load(k)
@@ -83,3 +79,28 @@ def test_a_killed_kernel_leaves_no_server_and_its_mcp_call_is_restored_as_interr
         configure(k, pidfile)
         resumed = k.run("%agent resume", timeout=120)
         assert "Resumed." in resumed.text(), resumed.text()
+
+
+def test_interrupting_the_kernel_cancels_an_mcp_call_and_keeps_the_server(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids.txt"
+    replies = [tool_reply([("call_1", "t__hang", {})]), text_reply("unused")]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        configure(k, pidfile)
+        running = k.submit("%%agent\nWait for the server.")
+        wait_for(lambda: pids(pidfile), 60, "the server to start")
+        wait_for(
+            lambda: any(any(m.get("tool_calls") for m in s.get("pending_messages") or []) for s in sessions(tmp_path)),
+            60,
+            "the MCP call to be under way",
+        )
+        k.interrupt()
+        k.collect(running, timeout=60)
+        [saved] = sessions(tmp_path)
+        assert saved["active_stream_id"] is None
+        results = [m["content"] for m in saved["messages"] if m.get("role") == "tool"]
+        assert results == ["Cancelled by the user."]
+        assert saved["messages"][-1]["kind"] == "cancelled"
+        [pid] = pids(pidfile)
+        assert alive(pid)  # the server is reused, not restarted, by the next run
+        assert "running" in k.run("%agent mcp").text()
