@@ -188,6 +188,16 @@ def test_the_stop_button_cancels_an_mcp_call_and_the_server_stays(mgr: McpManage
     assert mgr.connections["t"].alive()  # the server itself is fine
 
 
+def test_a_cancelled_call_that_returns_before_the_loop_notices_still_reads_cancelled(mgr: McpManager) -> None:
+    """The tool may end before the loop sees the cancel; its result must not be an error text."""
+    hang = ToolRegistry(prepare(mgr, stdio(policy="allow")).tools).get("t__hang")
+    assert hang is not None
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    out = hang.call({}, cancel)
+    assert (out.text, out.is_error) == ("Cancelled by the user.", True)
+
+
 def test_a_server_that_does_not_start_is_one_line_and_is_retried_next_run(mgr: McpManager, tmp_path: Path) -> None:
     script = tmp_path / "later.py"
     config = parse_server("later", {"command": sys.executable, "args": [str(script)]})

@@ -8,9 +8,11 @@ watching the run's cancel so the stop button ends the call within a second.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 from typing import Any
 
+from hermes_nb.agent.toolrun import CANCELLED
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, current_cancel
 from hermes_nb.mcp.connection import Connection, ToolInfo
 from hermes_nb.mcp.results import to_tool_output
@@ -44,7 +46,11 @@ def make_tools(conn: Connection, default_timeout: float) -> list[Tool]:
 
 def _caller(conn: Connection, name: str, timeout: float) -> Any:
     def call_mcp_tool(**arguments: Any) -> ToolOutput:
-        return to_tool_output(conn.call(name, arguments, timeout, current_cancel()))
+        try:
+            return to_tool_output(conn.call(name, arguments, timeout, current_cancel()))
+        except concurrent.futures.CancelledError:
+            # the same words as a call the loop cancels itself: this one may return first
+            return ToolOutput(CANCELLED, is_error=True)
 
     call_mcp_tool.__name__ = name
     return call_mcp_tool
