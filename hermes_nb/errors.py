@@ -22,6 +22,7 @@ without a traceback.
     │   ├── UnknownModelError
     │   └── ModelNotInstalledError
     ├── ToolError
+    │   └── McpError
     └── TurnLimitError
 """
 
@@ -32,6 +33,7 @@ __all__ = [
     "CorruptSessionError",
     "HermesError",
     "InvalidSessionIdError",
+    "McpError",
     "ModelNotInstalledError",
     "NothingToUndoError",
     "ProviderError",
@@ -129,6 +131,10 @@ class ModelNotInstalledError(ProviderError):
 
 class ToolError(HermesError):
     """A tool could not be found, approved or run."""
+
+
+class McpError(ToolError):
+    """An MCP server's configuration is wrong, or the server cannot be started or reached."""
 
 
 class TurnLimitError(HermesError):

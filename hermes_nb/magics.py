@@ -56,6 +56,8 @@ HELP = """\
 %agent export [ID] [--format md|json] [--output PATH]
 %agent model [SPEC]       show or set the model
 %agent status             model, folder, session and run state
+%agent mcp                MCP servers, their state and their tools
+%agent mcp restart NAME   stop and start an MCP server
 %agent help               this text"""
 
 
@@ -83,6 +85,9 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     export.add_argument("--format", choices=("md", "json"), default="md")
     export.add_argument("--output", "-o")
     sub.add_parser("model").add_argument("spec", nargs="?")
+    mcp = sub.add_parser("mcp")
+    mcp.add_argument("action", nargs="?", choices=("restart",))
+    mcp.add_argument("name", nargs="?")
     return cell, line
 
 
@@ -137,6 +142,15 @@ class AgentMagics(Magics):
         help="Seconds a reply may go without content (keep-alives and empty "
         "updates do not count) before the request is stopped.",
     ).tag(config=True)
+    mcp_servers = Dict(
+        {},
+        help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
+        "{url, headers}}; these win over .hermes_nb/mcp.json and the Jupyter config folder's.",
+    ).tag(config=True)
+    mcp_timeout = Float(60.0, help="Seconds an MCP tool call may take (a server's 'timeout' wins).").tag(
+        config=True
+    )
+    mcp_start_timeout = Float(30.0, help="Seconds an MCP server may take to start.").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -317,6 +331,10 @@ class AgentMagics(Magics):
         if outcome.written and self.auto_title and request:
             self._maybe_title(run.session_id, request, provider)
 
+    def _folder(self) -> Path:
+        """The notebook's folder (the working directory when it is not known)."""
+        return self.notebook_folder or Path.cwd()
+
     def prepare_provider(self) -> None:
         """Build the configured model's provider ahead of the first run (see prewarm)."""
         self._provider(self._model_spec()).prepare()
@@ -382,6 +400,18 @@ class AgentMagics(Magics):
             tool = USER_TOOLS.get(name)
             if tool is not None:
                 registry.register(tool)
+        from hermes_nb.mcp import tools_for_run
+
+        mcp_tools, notices = tools_for_run(
+            dict(self.mcp_servers),
+            self._folder(),
+            call_timeout=self.mcp_timeout,
+            start_timeout=self.mcp_start_timeout,
+        )
+        for notice in notices:
+            print(notice, file=sys.stderr)
+        for mcp_tool in mcp_tools:
+            registry.register(mcp_tool)
         return registry
 
     def _current_session(self, spec: str) -> models.Session:
@@ -586,6 +616,17 @@ class AgentMagics(Magics):
             f"Tokens:   {session.input_tokens} in / {session.output_tokens} out"
             + (f", ~${session.estimated_cost:.4f}" if session.estimated_cost else "")
         )
+
+
+    def _cmd_mcp(self, opts: Any) -> None:
+        from hermes_nb import mcp
+
+        if opts.action is None:
+            print(mcp.describe(dict(self.mcp_servers), self._folder(), dict(self.tool_policies)))
+            return
+        if not opts.name:
+            raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")
+        print(mcp.restart(opts.name, dict(self.mcp_servers), self._folder(), self.mcp_start_timeout))
 
 
 def _show_restored(reports: list[streaming.RestoreReport], resume_hint: bool = True) -> None:

@@ -37,6 +37,7 @@ def test_the_examples_are_all_there() -> None:
         "custom_tools.ipynb",
         "offline_quickstart.ipynb",
         "notebook_context.ipynb",
+        "mcp.ipynb",
     } <= names
 
 

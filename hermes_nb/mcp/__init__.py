@@ -1,0 +1,93 @@
+"""Tools from Model Context Protocol servers, through the official ``mcp`` SDK.
+
+The SDK speaks the protocol; this package only configures servers (``settings``),
+keeps them running for the kernel's lifetime on a loop of its own (``runtime``,
+``connection``, ``manager``), makes sure a stdio server dies with the kernel
+(``launcher``) and turns their tools and results into hermes_nb's (``tools``,
+``results``). Nothing here imports the SDK until a server is configured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hermes_nb.agent.tools.registry import Tool
+
+__all__ = ["describe", "restart", "tools_for_run"]
+
+
+def tools_for_run(
+    setting: dict[str, Any],
+    folder: Path | None,
+    *,
+    call_timeout: float,
+    start_timeout: float,
+) -> tuple[list[Tool], list[str]]:
+    """The MCP tools a run may use, and one line per problem (config or start)."""
+    from hermes_nb.mcp.settings import load_servers
+
+    servers, problems = load_servers(folder, setting)
+    if not servers:
+        return [], problems
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        return [], [*problems, f"MCP servers are configured ({', '.join(servers)}) but the mcp "
+                    "package is not installed: pip install 'hermes-nb[mcp]'"]
+    from hermes_nb.mcp.manager import manager
+
+    prepared = manager().prepare(
+        servers, folder, call_timeout=call_timeout, start_timeout=start_timeout
+    )
+    return prepared.tools, problems + prepared.notices
+
+
+def describe(
+    setting: dict[str, Any], folder: Path | None, tool_policies: dict[str, str] | None = None
+) -> str:
+    """``%agent mcp``: every configured server, its state and its tools with the policy
+    that applies (``tool_policies``, by full tool name, wins over the server's entry)."""
+    from hermes_nb.mcp.manager import _MANAGER
+    from hermes_nb.mcp.settings import config_paths, load_servers
+    from hermes_nb.mcp.tools import tool_name
+
+    servers, problems = load_servers(folder, setting)
+    lines = list(problems)
+    if not servers:
+        paths = " or ".join(str(p) for p in config_paths(folder))
+        lines.append(f"No MCP servers configured (put them in {paths}, or AgentMagics.mcp_servers).")
+        return "\n".join(lines)
+    conns = _MANAGER.connections if _MANAGER is not None else {}
+    for name, config in servers.items():
+        conn = conns.get(name)
+        state: str = conn.state if conn is not None and conn.config == config else "not started"
+        if conn is not None and conn.state == "running" and conn.start_seconds is not None:
+            state += f" (started in {conn.start_seconds:.2f} s)"
+        if conn is not None and conn.state == "failed" and conn.error:
+            state += f": {conn.error}"
+        lines.append(f"{name}  [{config.transport}] {config.target()}  {state}  (policy {config.policy})")
+        if config.extra:
+            lines.append(f"    unknown keys ignored: {', '.join(config.extra)}")
+        policies = dict(config.tool_policies)
+        for info in conn.tools if conn is not None and conn.state == "running" else ():
+            full = tool_name(name, info.name)
+            policy = (tool_policies or {}).get(full) or policies.get(info.name, config.policy)
+            summary = info.description.strip().splitlines()[0][:70].strip() if info.description else ""
+            lines.append(f"    {full:<32} {policy:<5}  {summary}")
+    return "\n".join(lines)
+
+
+def restart(name: str, setting: dict[str, Any], folder: Path | None, start_timeout: float) -> str:
+    """``%agent mcp restart NAME``: McpError when it is unknown or does not start."""
+    from hermes_nb.errors import McpError
+    from hermes_nb.mcp.manager import manager
+    from hermes_nb.mcp.settings import load_servers
+
+    servers, _ = load_servers(folder, setting)
+    config = servers.get(name)
+    if config is None:
+        known = ", ".join(servers) or "none"
+        raise McpError(f"no MCP server named {name!r} is configured (configured: {known})")
+    conn = manager().restart(config, folder, start_timeout)
+    return f"Restarted {name}: {len(conn.tools)} tools, started in {conn.start_seconds or 0:.2f} s."

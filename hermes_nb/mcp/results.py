@@ -1,0 +1,68 @@
+"""An MCP tool result as a hermes_nb ``ToolOutput``.
+
+Text goes to the model. Images become rich outputs (``{"data": {mime: base64}}``
+bundles, the shape the ``python`` tool gives its figures), so they show in the tool's
+card; the model reads a one-line note for each. ``image_outputs`` is the one place
+that says which outputs are images: sending them to a vision model reads it.
+A result flagged ``isError`` becomes a tool error the model can correct.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from hermes_nb.agent.tools.registry import ToolOutput
+
+__all__ = ["image_outputs", "to_tool_output"]
+
+
+def to_tool_output(result: Any) -> ToolOutput:
+    """Convert an ``mcp.types.CallToolResult`` (duck-typed, so tests need no SDK objects)."""
+    texts: list[str] = []
+    outputs: list[dict[str, Any]] = []
+    for block in getattr(result, "content", None) or ():
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            texts.append(block.text)
+        elif kind == "image":
+            outputs.append({"data": {block.mime_type: block.data}, "metadata": {}})
+            texts.append(f"[image {block.mime_type}, {_size(block.data)}, shown to the user]")
+        elif kind == "audio":
+            texts.append(f"[audio {block.mime_type}, {_size(block.data)}, not shown]")
+        elif kind == "resource_link":
+            texts.append(f"[resource {block.uri}" + (f": {block.name}" if block.name else "") + "]")
+        elif kind == "resource":
+            texts.append(_resource_text(block.resource))
+    structured = getattr(result, "structured_content", None)
+    if not texts and structured is not None:
+        texts.append(json.dumps(structured, ensure_ascii=False, default=str))
+    text = "\n".join(texts) or "(no output)"
+    is_error = bool(getattr(result, "is_error", False))
+    if is_error and not text.startswith("Error"):
+        text = f"Error: {text}"
+    return ToolOutput(text, is_error=is_error, outputs=tuple(outputs))
+
+
+def image_outputs(outputs: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(mime type, base64 data)`` of every image among a tool's rich outputs."""
+    found: list[tuple[str, str]] = []
+    for output in outputs:
+        for mime, value in output.get("data", {}).items():
+            if mime.startswith("image/") and mime != "image/svg+xml" and isinstance(value, str):
+                found.append((mime, value))
+    return found
+
+
+def _resource_text(resource: Any) -> str:
+    text = getattr(resource, "text", None)
+    if text is not None:
+        return str(text)
+    mime = getattr(resource, "mime_type", None) or "binary"
+    return f"[resource {resource.uri}, {mime}, {_size(getattr(resource, 'blob', ''))}]"
+
+
+def _size(b64: str) -> str:
+    n = len(b64) * 3 // 4
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"

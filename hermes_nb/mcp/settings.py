@@ -1,0 +1,186 @@
+"""Which MCP servers to use: the ``mcp.json`` files and the ``mcp_servers`` setting.
+
+The format is the one other MCP clients already use::
+
+    {"mcpServers": {
+        "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "."]},
+        "search": {"url": "https://example.com/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}}
+    }}
+
+plus optional hermes_nb keys per server: ``policy`` (``allow``/``ask``/``deny`` for all
+its tools, default ``ask``), ``tool_policies`` (``{tool: policy}``), ``timeout``
+(seconds per call) and ``disabled``. Sources, later ones winning on a name clash: the
+user's Jupyter config folder, the notebook's folder, then ``AgentMagics.mcp_servers``.
+``${VAR}`` in any string is replaced by that environment variable when the server
+starts, so secrets stay out of the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hermes_nb.agent.tools.registry import POLICIES
+from hermes_nb.errors import McpError
+
+__all__ = ["CONFIG_NAME", "ServerConfig", "config_paths", "expand", "load_servers", "parse_servers"]
+
+CONFIG_NAME = "mcp.json"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_KNOWN = {
+    "command", "args", "env", "cwd", "url", "headers", "type", "transport",
+    "policy", "tool_policies", "timeout", "disabled", "description",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One server as configured (``${VAR}`` not yet expanded; see ``expand``)."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    url: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    policy: str = "ask"
+    tool_policies: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None
+    source: str = ""
+    extra: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def transport(self) -> str:
+        return "stdio" if self.command else "http"
+
+    def target(self) -> str:
+        """What to show the user: the command line or the URL (never header values)."""
+        if self.command:
+            return " ".join([self.command, *self.args])
+        return self.url or ""
+
+
+def config_paths(notebook_dir: Path | None) -> list[Path]:
+    """The config files, lowest priority first."""
+    paths: list[Path] = []
+    try:
+        from jupyter_core.paths import jupyter_config_dir
+
+        paths.append(Path(jupyter_config_dir()) / "hermes_nb" / CONFIG_NAME)
+    except ImportError:  # jupyter_core comes with ipykernel; without it there is no user file
+        pass
+    if notebook_dir is not None:
+        paths.append(notebook_dir / ".hermes_nb" / CONFIG_NAME)
+    return paths
+
+
+def load_servers(
+    notebook_dir: Path | None, setting: Mapping[str, Any] | None = None
+) -> tuple[dict[str, ServerConfig], list[str]]:
+    """All configured servers by name, and one line per problem found (bad files, bad entries).
+
+    A broken file or entry is reported and skipped; the others still load.
+    """
+    servers: dict[str, ServerConfig | None] = {}
+    problems: list[str] = []
+    for path in config_paths(notebook_dir):
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"MCP: cannot read {path}: {exc}")
+            continue
+        found, bad = parse_servers(data, str(path))
+        servers.update(found)
+        problems += bad
+    if setting:
+        found, bad = parse_servers(dict(setting), "AgentMagics.mcp_servers")
+        servers.update(found)
+        problems += bad
+    return {n: s for n, s in servers.items() if s is not None}, problems
+
+
+def parse_servers(data: Any, source: str) -> tuple[dict[str, ServerConfig | None], list[str]]:
+    """Servers from ``{"mcpServers": {...}}`` (or the inner mapping alone); a disabled
+    server maps to None, so it hides the same name from a file read earlier."""
+    if isinstance(data, dict) and "mcpServers" in data:
+        data = data["mcpServers"]
+    if not isinstance(data, dict):
+        return {}, [f"MCP: {source}: expected {{\"mcpServers\": {{name: {{...}}}}}}"]
+    servers: dict[str, ServerConfig | None] = {}
+    problems: list[str] = []
+    for name, entry in data.items():
+        try:
+            servers[str(name)] = parse_server(str(name), entry, source)
+        except McpError as exc:
+            problems.append(f"MCP: {source}: {exc}")
+    return servers, problems
+
+
+def parse_server(name: str, entry: Any, source: str = "") -> ServerConfig | None:
+    """One entry; None when it is disabled. Raises McpError saying what is wrong."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
+        raise McpError(f"server name {name!r}: use 1-40 letters, digits, '_' or '-'")
+    if not isinstance(entry, dict):
+        raise McpError(f"server {name!r}: expected an object with 'command' or 'url'")
+    if entry.get("disabled"):
+        return None
+    command, url = entry.get("command"), entry.get("url")
+    kind = str(entry.get("type") or entry.get("transport") or "").lower()
+    if kind == "sse":
+        raise McpError(f"server {name!r}: the old SSE transport is not supported; use streamable HTTP")
+    if bool(command) == bool(url):
+        raise McpError(f"server {name!r}: give either 'command' (stdio) or 'url' (HTTP), not both or neither")
+    policy = str(entry.get("policy", "ask"))
+    tool_policies = _str_map(entry.get("tool_policies"), name, "tool_policies")
+    for what, value in [("policy", policy), *tool_policies]:
+        if value not in POLICIES:
+            raise McpError(f"server {name!r}: unknown {what} {value!r}; use one of {', '.join(POLICIES)}")
+    timeout = entry.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise McpError(f"server {name!r}: 'timeout' must be a positive number of seconds")
+    args = entry.get("args") or []
+    if not isinstance(args, list):
+        raise McpError(f"server {name!r}: 'args' must be a list of strings")
+    return ServerConfig(
+        name=name,
+        command=str(command) if command else None,
+        args=tuple(str(a) for a in args),
+        env=_str_map(entry.get("env"), name, "env"),
+        cwd=str(entry["cwd"]) if entry.get("cwd") else None,
+        url=str(url) if url else None,
+        headers=_str_map(entry.get("headers"), name, "headers"),
+        policy=policy,
+        tool_policies=tool_policies,
+        timeout=float(timeout) if timeout is not None else None,
+        source=source,
+        extra=tuple(sorted(set(entry) - _KNOWN)),
+    )
+
+
+def _str_map(value: Any, name: str, key: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise McpError(f"server {name!r}: {key!r} must be an object of strings")
+    return tuple((str(k), str(v)) for k, v in value.items())
+
+
+def expand(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace each ``${VAR}`` by its value; McpError names a variable that is not set."""
+    env = os.environ if environ is None else environ
+
+    def value(match: re.Match[str]) -> str:
+        var = match.group(1)
+        if var not in env:
+            raise McpError(f"the environment variable {var} is not set")
+        return env[var]
+
+    return _VAR.sub(value, text)

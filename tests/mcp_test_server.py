@@ -1,0 +1,82 @@
+"""An MCP server for the tests, built with the SDK: stdio by default, ``--http PORT``
+for streamable HTTP on 127.0.0.1. ``MCP_TEST_PIDFILE`` (if set) receives its pid."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import sys
+import time
+
+from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("hermes-test")
+
+# a 1x1 red PNG
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+
+
+@server.tool()
+def add(a: int, b: int) -> str:
+    """Add two integers."""
+    return str(a + b)
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def fail(reason: str = "broken on purpose") -> str:
+    """Always fail, with the reason as the tool's error."""
+    raise ToolError(reason)
+
+
+@server.tool()
+def crash() -> str:
+    """Kill this server in the middle of the call."""
+    sys.stdout.flush()
+    os._exit(3)
+
+
+@server.tool()
+async def hang(seconds: float = 3600.0) -> str:
+    """Answer after a long time (never, for the tests)."""
+    await asyncio.sleep(seconds)
+    return "woke up"
+
+
+@server.tool()
+def block(seconds: float = 3600.0) -> str:
+    """Block the whole server (a sync sleep): it cannot even see its stdin close."""
+    time.sleep(seconds)
+    return "woke up"
+
+
+@server.tool()
+def picture() -> Image:
+    """A tiny red picture."""
+    return Image(data=PNG, format="png")
+
+
+@server.tool()
+def whoami() -> str:
+    """This server's process id."""
+    return str(os.getpid())
+
+
+if __name__ == "__main__":
+    pidfile = os.environ.get("MCP_TEST_PIDFILE")
+    if pidfile:
+        with open(pidfile, "a") as f:
+            f.write(f"{os.getpid()}\n")
+    if len(sys.argv) > 2 and sys.argv[1] == "--http":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -1,0 +1,122 @@
+"""MCP configuration (files, setting, ${VAR}), tool names and result conversion: no server needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+import pytest
+
+from hermes_nb.errors import McpError
+from hermes_nb.mcp.results import image_outputs, to_tool_output
+from hermes_nb.mcp.settings import config_paths, expand, load_servers, parse_server
+from hermes_nb.mcp.tools import tool_name
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's Jupyter config folder (jupyter_core honours JUPYTER_CONFIG_DIR)."""
+    folder = tmp_path / "jupyter-config"
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(folder))
+    return folder
+
+
+def write(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data, encoding="utf-8")
+
+
+def test_the_files_are_the_jupyter_config_folders_then_the_notebooks(user_dir: Path, tmp_path: Path) -> None:
+    assert config_paths(tmp_path / "nb") == [
+        user_dir / "hermes_nb" / "mcp.json",
+        tmp_path / "nb" / ".hermes_nb" / "mcp.json",
+    ]
+
+
+def test_the_notebooks_file_wins_over_the_users_and_the_setting_over_both(user_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "nb"
+    write(user_dir / "hermes_nb" / "mcp.json", {"mcpServers": {
+        "a": {"command": "user-a"}, "b": {"command": "user-b"}, "c": {"command": "user-c"}}})
+    write(folder / ".hermes_nb" / "mcp.json", {"mcpServers": {
+        "b": {"command": "nb-b", "args": ["x"]}, "c": {"url": "http://127.0.0.1:9/mcp"}}})
+    servers, problems = load_servers(folder, {"c": {"command": "setting-c"}})
+    assert problems == []
+    assert {n: s.target() for n, s in servers.items()} == {"a": "user-a", "b": "nb-b x", "c": "setting-c"}
+    assert servers["b"].source.endswith(".hermes_nb/mcp.json")
+
+
+def test_a_disabled_entry_hides_a_server_from_a_file_read_before(user_dir: Path, tmp_path: Path) -> None:
+    write(user_dir / "hermes_nb" / "mcp.json", {"mcpServers": {"a": {"command": "x"}}})
+    servers, _ = load_servers(tmp_path, {"a": {"disabled": True}})
+    assert servers == {}
+
+
+def test_a_broken_file_or_entry_is_one_line_and_the_rest_still_loads(user_dir: Path, tmp_path: Path) -> None:
+    write(user_dir / "hermes_nb" / "mcp.json", "{not json")
+    write(tmp_path / ".hermes_nb" / "mcp.json", {"mcpServers": {
+        "good": {"command": "ok"},
+        "both": {"command": "x", "url": "http://h/mcp"},
+        "old": {"url": "http://h/sse", "type": "sse"},
+        "typo": {"command": "x", "policy": "alow"},
+        "bad name!": {"command": "x"},
+    }})
+    servers, problems = load_servers(tmp_path)
+    assert list(servers) == ["good"]
+    assert len(problems) == 5 and all("\n" not in p for p in problems)
+    text = "\n".join(problems)
+    for expected in ("cannot read", "either 'command'", "SSE transport", "unknown policy 'alow'", "'bad name!'"):
+        assert expected in text
+
+
+def test_entries_keep_policies_timeout_and_unknown_keys() -> None:
+    s = parse_server("db", {
+        "command": "db-server", "args": ["--ro"], "env": {"TOKEN": "${DB_TOKEN}"}, "cwd": "sub",
+        "policy": "allow", "tool_policies": {"drop": "deny"}, "timeout": 5, "autoApprove": [],
+    })
+    assert s is not None
+    assert (s.transport, s.policy, dict(s.tool_policies), s.timeout) == ("stdio", "allow", {"drop": "deny"}, 5.0)
+    assert s.env == (("TOKEN", "${DB_TOKEN}"),)  # expanded only when the server starts
+    assert s.extra == ("autoApprove",)
+    with pytest.raises(McpError, match="timeout"):
+        parse_server("db", {"command": "x", "timeout": -1})
+
+
+def test_variables_are_expanded_and_a_missing_one_is_named() -> None:
+    env = {"TOKEN": "s3cret", "HOST": "h"}
+    assert expand("Bearer ${TOKEN} on ${HOST}, $HOME stays", env) == "Bearer s3cret on h, $HOME stays"
+    with pytest.raises(McpError, match="GITHUB_TOKEN is not set"):
+        expand("${GITHUB_TOKEN}", env)
+
+
+@pytest.mark.parametrize(
+    ("server", "tool", "expected"),
+    [("units", "convert", "units__convert"), ("my.srv", "get file", "my_srv__get_file"), ("s", "x" * 80, "s__" + "x" * 61)],
+)
+def test_tool_names_are_server__tool_and_valid_everywhere(server: str, tool: str, expected: str) -> None:
+    assert tool_name(server, tool) == expected
+
+
+def test_text_and_images_become_the_models_text_and_the_cards_outputs() -> None:
+    result = NS(content=[NS(type="text", text="Here:"), NS(type="image", mime_type="image/png", data="iVBORw0K")],
+                structured_content=None, is_error=False)
+    out = to_tool_output(result)
+    assert out.text.startswith("Here:\n[image image/png, 6 bytes, shown to the user]")
+    assert out.outputs == ({"data": {"image/png": "iVBORw0K"}, "metadata": {}},)
+    assert not out.is_error
+    assert image_outputs(out.outputs) == [("image/png", "iVBORw0K")]
+
+
+def test_an_error_result_is_a_tool_error() -> None:
+    out = to_tool_output(NS(content=[NS(type="text", text="no such table")], is_error=True))
+    assert out.is_error and out.text == "Error: no such table"
+
+
+def test_structured_content_and_resources_are_given_as_text() -> None:
+    assert to_tool_output(NS(content=[], structured_content={"n": 1})).text == '{"n": 1}'
+    text_res = NS(type="resource", resource=NS(uri="file:///a.txt", text="hello"))
+    blob_res = NS(type="resource", resource=NS(uri="file:///a.bin", mime_type="application/zip", blob="AAAA"))
+    link = NS(type="resource_link", uri="file:///b", name="b")
+    out = to_tool_output(NS(content=[text_res, blob_res, link]))
+    assert out.text == "hello\n[resource file:///a.bin, application/zip, 3 bytes]\n[resource file:///b: b]"
+    assert to_tool_output(NS(content=[])).text == "(no output)"

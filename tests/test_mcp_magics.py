@@ -1,0 +1,122 @@
+"""``%agent mcp`` and MCP servers in ``%%agent`` runs, in an in-process IPython shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+
+import pytest
+from test_magics_helpers import (
+    Notebook,
+    make_notebook_fixture,
+    nb_fixture,
+    replays_fixture,
+)
+from test_mcp_servers import SERVER
+
+from hermes_nb.agent.providers.replay import ReplayProvider
+from hermes_nb.mcp.manager import manager
+
+__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def stop_servers() -> Iterator[None]:
+    yield
+    manager().shutdown()
+
+
+def offered_tools(replays: list[ReplayProvider]) -> set[str]:
+    return {t["function"]["name"] for p in replays for request in p.tools for t in request}
+
+
+def configure(nb: Notebook, **entry: object) -> None:
+    servers = {"t": {"command": sys.executable, "args": [SERVER], **entry}}
+    nb.run(f"%config AgentMagics.mcp_servers = {servers!r}").ok()
+
+
+def test_without_servers_mcp_says_where_to_configure_them(nb: Notebook) -> None:
+    out = nb.run("%agent mcp").ok().out
+    assert "No MCP servers configured" in out and ".hermes_nb/mcp.json" in out
+
+
+def test_restart_needs_a_configured_name(nb: Notebook) -> None:
+    assert "which server" in nb.run("%agent mcp restart").usage_error()
+    assert "no MCP server named 'x'" in nb.run("%agent mcp restart x").usage_error()
+    assert nb.run("%agent mcp stop t").error is not None  # only 'restart' is a command
+
+
+def test_a_run_offers_the_servers_tools_and_calls_one(nb: Notebook, replays: list[ReplayProvider]) -> None:
+    configure(nb, tool_policies={"echo": "allow"})
+    assert "not started" in nb.run("%agent mcp").ok().out
+    nb.use_script({"tool_calls": [{"name": "t__echo", "arguments": {"text": "from MCP"}}]}, "Echoed.")
+    cell = nb.run("%%agent\nEcho something.").ok()
+    assert "Echoed." in cell.out
+    offered = offered_tools(replays)
+    assert "t__echo" in offered and "python" in offered
+    tool_results = [m for m in nb.on_disk()["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in tool_results] == ["from MCP"]
+    listing = nb.run("%agent mcp").ok().out
+    assert "running" in listing and "t__echo" in listing and "allow" in listing and "t__add" in listing
+    restarted = nb.run("%agent mcp restart t").ok().out
+    assert restarted.startswith("Restarted t:")
+
+
+def test_an_ask_tool_with_nobody_to_ask_is_refused(nb: Notebook) -> None:
+    configure(nb)
+    nb.use_script({"tool_calls": [{"name": "t__add", "arguments": {"a": 1, "b": 2}}]}, "Refused.")
+    nb.run("%%agent\nAdd.").ok()
+    [result] = [m for m in nb.on_disk()["messages"] if m["role"] == "tool"]
+    assert result["content"].startswith("Not run: the tool 't__add' needs the user's approval")
+
+
+def test_a_server_that_cannot_start_is_one_line_and_the_run_goes_on(nb: Notebook) -> None:
+    nb.run('%config AgentMagics.mcp_servers = {"broken": {"command": "hermes-no-such-command-xyz"}}').ok()
+    nb.use_script("Answered without it.")
+    cell = nb.run("%%agent\nHello.").ok()
+    assert "Answered without it." in cell.out
+    lines = [ln for ln in cell.err.splitlines() if "broken" in ln]
+    assert len(lines) == 1 and "did not start" in lines[0], cell.err
+    assert "failed" in nb.run("%agent mcp").ok().out
+
+
+def test_a_bad_config_file_is_one_line_and_the_run_goes_on(nb: Notebook) -> None:
+    path = nb.folder / ".hermes_nb" / "mcp.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("{broken", encoding="utf-8")
+    nb.use_script("Fine.")
+    cell = nb.run("%%agent\nHello.").ok()
+    assert "Fine." in cell.out
+    assert f"MCP: cannot read {path}" in cell.err
+    assert path.read_text(encoding="utf-8") == "{broken"  # left as it was
+
+
+def test_the_notebooks_file_is_read(nb: Notebook, replays: list[ReplayProvider]) -> None:
+    path = nb.folder / ".hermes_nb" / "mcp.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"mcpServers": {"t": {"command": sys.executable, "args": [SERVER]}}}))
+    listing = nb.run("%agent mcp").ok().out
+    assert listing.startswith("t  [stdio]"), listing
+    nb.use_script("ok")
+    nb.run("%%agent\nHi.").ok()
+    assert "t__add" in offered_tools(replays)
+
+
+def test_without_the_sdk_the_cell_says_what_to_install(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(nb)
+    monkeypatch.setitem(sys.modules, "mcp", None)  # import mcp now raises ImportError
+    nb.use_script("Still answered.")
+    cell = nb.run("%%agent\nHi.").ok()
+    assert "Still answered." in cell.out
+    assert "pip install 'hermes-nb[mcp]'" in cell.err
+
+
+def test_no_tools_starts_no_server(nb: Notebook) -> None:
+    configure(nb)
+    nb.use_script("Plain.")
+    nb.run("%%agent --no-tools\nHi.").ok()
+    assert "not started" in nb.run("%agent mcp").ok().out
+

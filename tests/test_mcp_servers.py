@@ -1,0 +1,330 @@
+"""Real MCP servers (tests/mcp_test_server.py, built with the SDK) over stdio and
+streamable HTTP, driven through the manager and the agent loop with a scripted model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from hermes_nb.agent.events import Event, ToolCompleted
+from hermes_nb.agent.loop import Agent, TurnResult
+from hermes_nb.agent.providers.replay import ReplayProvider
+from hermes_nb.agent.tools import ToolRegistry
+from hermes_nb.errors import McpError
+from hermes_nb.mcp.manager import McpManager, Prepared
+from hermes_nb.mcp.settings import ServerConfig, parse_server
+
+pytestmark = pytest.mark.slow
+
+SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
+
+
+def stdio(name: str = "t", **entry: Any) -> ServerConfig:
+    config = parse_server(name, {"command": sys.executable, "args": [SERVER], **entry})
+    assert config is not None
+    return config
+
+
+@pytest.fixture
+def mgr() -> Iterator[McpManager]:
+    m = McpManager()
+    yield m
+    m.shutdown()
+
+
+def prepare(mgr: McpManager, *configs: ServerConfig, folder: Path | None = None, call_timeout: float = 30.0) -> Prepared:
+    return mgr.prepare({c.name: c for c in configs}, folder, call_timeout=call_timeout, start_timeout=60.0)
+
+
+def run_agent(
+    prepared: Prepared,
+    replies: list[Any],
+    approve: Callable[[str, dict[str, Any]], bool | None] | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[TurnResult, list[Event]]:
+    agent = Agent(ReplayProvider(script={"replies": replies}), ToolRegistry(prepared.tools), approve=approve)
+    events: list[Event] = []
+    result = agent.run([], "go", events.append, cancel or threading.Event())
+    return result, events
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"text": "", "tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+def completed(events: list[Event]) -> list[ToolCompleted]:
+    return [e for e in events if isinstance(e, ToolCompleted)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def server_pid(mgr: McpManager, name: str = "t") -> int:
+    conn = mgr.connections[name]
+    return int(conn.call("whoami", {}, 30.0, None).content[0].text)
+
+
+# -- stdio -------------------------------------------------------------------------------
+
+
+def test_a_stdio_servers_tools_join_as_server__tool_with_its_schema_and_ask(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio())
+    assert prepared.notices == []
+    tools = {t.name: t for t in prepared.tools}
+    assert {"t__add", "t__echo", "t__crash", "t__hang", "t__picture"} <= set(tools)
+    add = tools["t__add"]
+    assert add.policy == "ask"
+    assert add.parameters["properties"].keys() == {"a", "b"}
+    assert sorted(add.parameters["required"]) == ["a", "b"]
+    assert "Add two integers" in add.description
+    assert mgr.connections["t"].state == "running"
+
+
+def test_the_scripted_model_calls_a_tool_and_gets_its_result(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow"))
+    result, events = run_agent(prepared, [call("t__add", a=2, b=40), {"text": "It is 42."}])
+    [done] = completed(events)
+    assert (done.name, done.result, done.is_error) == ("t__add", "42", False)
+    assert result.stop_reason == "complete" and result.text == "It is 42."
+    assert {"role": "tool", "tool_call_id": result.messages[0]["tool_calls"][0]["id"], "content": "42"}.items() <= result.messages[1].items()
+
+
+def test_the_server_is_reused_across_runs(mgr: McpManager) -> None:
+    prepare(mgr, stdio(policy="allow"))
+    first = server_pid(mgr)
+    prepare(mgr, stdio(policy="allow"))
+    assert server_pid(mgr) == first
+
+
+def test_an_ask_policy_prompts_and_a_no_keeps_the_call_from_the_server(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(tool_policies={"add": "allow"}))
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    def approve(name: str, arguments: dict[str, Any]) -> bool:
+        asked.append((name, arguments))
+        return arguments.get("text") == "yes please"
+
+    _, events = run_agent(
+        prepared,
+        [call("t__echo", text="yes please"), call("t__echo", text="no thanks"), call("t__add", a=1, b=1), {"text": "done"}],
+        approve,
+    )
+    assert asked == [("t__echo", {"text": "yes please"}), ("t__echo", {"text": "no thanks"})]  # add is allowed
+    results = [(e.result, e.is_error) for e in completed(events)]
+    assert results[0] == ("yes please", False)
+    assert results[1][1] and "declined" in results[1][0]
+    assert results[2] == ("2", False)
+
+
+def test_a_tool_error_and_an_image_come_back_as_such(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow"))
+    _, events = run_agent(prepared, [call("t__fail", reason="no such table"), call("t__picture"), {"text": "ok"}])
+    failed, picture = completed(events)
+    assert failed.is_error and "no such table" in failed.result
+    assert not picture.is_error and "[image image/png" in picture.result
+    assert picture.outputs[0]["data"]["image/png"].startswith("iVBORw0KGgo")
+
+
+def test_a_server_that_crashes_mid_call_is_a_tool_error_the_run_goes_on_and_it_is_restarted(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow"))
+    first = server_pid(mgr)
+    result, events = run_agent(prepared, [call("t__crash"), call("t__echo", text="still there?"), {"text": "The server crashed."}])
+    crashed, after = completed(events)
+    assert crashed.is_error and "stopped during this call" in crashed.result
+    assert after.is_error and "not running" in after.result  # until the next run
+    assert result.stop_reason == "complete" and result.text == "The server crashed."
+    assert mgr.connections["t"].state == "failed"
+    again = prepare(mgr, stdio(policy="allow"))
+    assert again.notices == [] and mgr.connections["t"].state == "running"
+    assert server_pid(mgr) != first
+    assert not alive(first)
+
+
+def test_a_hung_tool_times_out_and_the_server_keeps_working(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow", timeout=1))
+    result, events = run_agent(prepared, [call("t__hang"), call("t__echo", text="next"), {"text": "ok"}])
+    hung, echo = completed(events)
+    assert hung.is_error and "did not answer within 1 s" in hung.result
+    assert (echo.result, echo.is_error) == ("next", False)
+    assert result.stop_reason == "complete"
+
+
+def test_the_stop_button_cancels_an_mcp_call_and_the_server_stays(mgr: McpManager) -> None:
+    """The cancel ends a call the server would never answer (latency: bench_mcp.py)."""
+    prepared = prepare(mgr, stdio(policy="allow"))
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    result, events = run_agent(prepared, [call("t__hang"), {"text": "never"}], cancel=cancel)
+    assert result.stop_reason == "cancelled"
+    assert completed(events)[0].result == "Cancelled by the user."
+    assert mgr.connections["t"].alive()  # the server itself is fine
+
+
+def test_a_cancelled_call_that_returns_before_the_loop_notices_still_reads_cancelled(mgr: McpManager) -> None:
+    """The tool may end before the loop sees the cancel; its result must not be an error text."""
+    hang = ToolRegistry(prepare(mgr, stdio(policy="allow")).tools).get("t__hang")
+    assert hang is not None
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    out = hang.call({}, cancel)
+    assert (out.text, out.is_error) == ("Cancelled by the user.", True)
+
+
+def test_a_server_that_does_not_start_is_one_line_and_is_retried_next_run(mgr: McpManager, tmp_path: Path) -> None:
+    script = tmp_path / "later.py"
+    config = parse_server("later", {"command": sys.executable, "args": [str(script)]})
+    assert config is not None
+    good = stdio()
+    prepared = prepare(mgr, config, good)
+    [notice] = prepared.notices
+    assert notice.startswith("MCP server 'later' did not start:") and "\n" not in notice
+    assert "later.py" in notice  # the server's own stderr says why
+    assert {t.name.split("__")[0] for t in prepared.tools} == {"t"}  # the other server's tools remain
+    script.write_text(Path(SERVER).read_text())
+    again = prepare(mgr, config, good)
+    assert again.notices == []
+    assert any(t.name == "later__add" for t in again.tools)
+
+
+def test_a_missing_command_and_a_missing_variable_are_named(mgr: McpManager) -> None:
+    missing = parse_server("nope", {"command": "hermes-no-such-command-xyz"})
+    secret = parse_server("sec", {"command": sys.executable, "args": [SERVER], "env": {"K": "${HERMES_TEST_UNSET_VAR}"}})
+    assert missing is not None and secret is not None
+    notices = prepare(mgr, missing, secret).notices
+    assert any("'nope'" in n and "hermes-no-such-command-xyz" in n for n in notices), notices
+    assert any("'sec'" in n and "HERMES_TEST_UNSET_VAR is not set" in n for n in notices), notices
+
+
+def test_environment_and_cwd_reach_the_server_and_relative_cwd_is_the_notebooks(mgr: McpManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub").mkdir()
+    pidfile = tmp_path / "sub" / "pids.txt"
+    monkeypatch.setenv("HERMES_TEST_PIDFILE_NAME", "pids.txt")
+    config = stdio(env={"MCP_TEST_PIDFILE": "${HERMES_TEST_PIDFILE_NAME}"}, cwd="sub")
+    prepare(mgr, config, folder=tmp_path)
+    assert pidfile.read_text().split() == [str(server_pid(mgr))]
+
+
+def test_shutdown_stops_every_server_even_one_blocked_in_a_call(mgr: McpManager) -> None:
+    prepare(mgr, stdio("a"), stdio("b"))
+    pids = [server_pid(mgr, "a"), server_pid(mgr, "b")]
+    with pytest.raises(McpError, match="did not answer"):  # "a" now sleeps, deaf to its stdin
+        mgr.connections["a"].call("block", {}, 0.5, None)
+    mgr.shutdown()
+    assert wait_until(lambda: not any(alive(p) for p in pids), 15), [p for p in pids if alive(p)]
+
+
+def test_a_kernel_shutdown_request_stops_the_servers_before_the_kernel_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, bool]] = []
+    pids: list[int] = []
+
+    def do_shutdown(restart: bool) -> dict[str, Any]:
+        seen.append((restart, alive(pids[0])))
+        return {"status": "ok", "restart": restart}
+
+    kernel = SimpleNamespace(do_shutdown=do_shutdown)
+    monkeypatch.setattr("IPython.get_ipython", lambda: SimpleNamespace(kernel=kernel))
+    mgr = McpManager()
+    prepare(mgr, stdio())
+    pids.append(server_pid(mgr))
+    assert kernel.do_shutdown(True) == {"status": "ok", "restart": True}
+    assert seen == [(True, False)]  # the server was already gone when ipykernel's own code ran
+
+
+# -- streamable HTTP ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, SERVER, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        assert wait_until(listening, 60), "the HTTP MCP server did not start"
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_a_streamable_http_servers_tools_are_listed_and_called(mgr: McpManager, http_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HERMES_TEST_TOKEN", "tok")
+    config = parse_server("web", {"url": http_server, "headers": {"Authorization": "Bearer ${HERMES_TEST_TOKEN}"}, "policy": "allow"})
+    assert config is not None
+    prepared = prepare(mgr, config)
+    assert prepared.notices == []
+    assert {"web__add", "web__echo"} <= {t.name for t in prepared.tools}
+    result, events = run_agent(prepared, [call("web__add", a=20, b=22), {"text": "42"}])
+    [done] = completed(events)
+    assert (done.result, done.is_error) == ("42", False)
+    assert result.stop_reason == "complete"
+
+
+def test_an_http_server_that_is_not_there_is_one_line(mgr: McpManager) -> None:
+    config = parse_server("gone", {"url": f"http://127.0.0.1:{free_port()}/mcp"})
+    assert config is not None
+    [notice] = prepare(mgr, config).notices
+    assert notice.startswith("MCP server 'gone' did not start:") and "\n" not in notice
+
+
+# -- the launcher ------------------------------------------------------------------------
+
+
+def test_the_launcher_kills_the_server_and_its_children_when_the_kernel_is_killed() -> None:
+    """A stand-in kernel starts a server through the launcher as the SDK does (a new
+    session); the server starts a child of its own. SIGKILL the stand-in: both go."""
+    from hermes_nb.mcp.connection import LAUNCHER
+
+    kernel_code = (
+        "import os, subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-I', '-S', {LAUNCHER!r}, str(os.getpid()), "
+        "'sh', '-c', 'sleep 300 & echo $$ $!; wait'], start_new_session=True, stdout=subprocess.PIPE, text=True)\n"
+        "print(p.stdout.readline().strip(), flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    fake_kernel = subprocess.Popen([sys.executable, "-c", kernel_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake_kernel.stdout is not None
+        server, child = (int(p) for p in fake_kernel.stdout.readline().split())
+        assert alive(server) and alive(child)
+        fake_kernel.kill()
+        fake_kernel.wait(10)
+        assert wait_until(lambda: not alive(server) and not alive(child), 5)
+    finally:
+        fake_kernel.kill()
