@@ -17,12 +17,15 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The banner's text: which session, and what its file kept. */
+/** The banner's text: which session and what its file kept (toasts show 140 characters). */
 export function bannerMessage(run: IInterruptedRun): string {
-  const title = run.title || run.session_id;
+  let title = run.title || run.session_id;
+  if (title.length > 40) {
+    title = title.slice(0, 39) + '…';
+  }
   return (
-    `Agent run interrupted in "${title}". Saved: your request, ` +
-    `${plural(run.tool_calls, 'tool call')} and ` +
+    `Agent run interrupted ("${title}"): saved your request, ` +
+    `${plural(run.tool_calls, 'tool call')}, ` +
     `${plural(run.text_chars, 'character')} of answer.`
   );
 }
