@@ -39,3 +39,8 @@ def __getattr__(name: str) -> Any:
 
         return tool
     raise AttributeError(f"module 'hermes_nb' has no attribute {name!r}")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The jupyter_server extension (sessions REST API for the JupyterLab side)."""
+    return [{"module": "hermes_nb.serverext"}]

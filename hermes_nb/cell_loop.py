@@ -20,8 +20,10 @@ from typing import Any
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
+from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
 from hermes_nb.streaming import Run, cancel_stream
 from hermes_nb.ui import Renderer
+from hermes_nb.ui.state import TurnDisplay
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -117,6 +119,7 @@ def drive(
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
     run.start()
     try:
+        status = _announce(run, renderer)
         history = run.history()
         worker = threading.Thread(
             target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
@@ -128,11 +131,52 @@ def drive(
     end: _End | None
     try:
         renderer.start()
-        end = _pump(inbox, run, renderer, flush_interval)
+        end = _pump(inbox, run, renderer, flush_interval, status)
     except BaseException as exc:  # a display failure must not leave the run pending
         run.cancel_event.set()
         end = _End(error=exc)
-    return _conclude(run, renderer, end)
+    state = "failed"
+    try:
+        outcome = _conclude(run, renderer, end)
+        state = final_state(outcome.stop_reason)
+    finally:
+        _report(status, renderer, state)
+    return outcome
+
+
+def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
+    """Tell the renderer which run it shows (for the live view's MIME entry) and open
+    the run status comm."""
+    from hermes_nb import models
+
+    session = run.session
+    shown = getattr(renderer, "state", None)
+    info = RunInfo.for_run(
+        run.session_id,
+        run.stream_id,
+        notebook=session.notebook,
+        session_dir=models.SESSION_DIR,
+        model=getattr(shown, "model", None) or session.model,
+        started_at=run.started_at,
+    )
+    bind = getattr(renderer, "bind_run", None)
+    if bind is not None:
+        bind(info)
+    status = RunStatusComm(info)
+    status.open()
+    return status
+
+
+def _report(status: RunStatusComm, renderer: Renderer, state: str | None = None) -> None:
+    """Progress on the run status comm (rate-limited), or its final message."""
+    shown = getattr(renderer, "state", None)
+    if shown is None:  # a renderer without a display model: nothing to report but the end
+        shown = TurnDisplay()
+    if state is not None:
+        status.close(state, shown.elapsed, shown.input_tokens, shown.output_tokens)
+        return
+    tool = next((c.name for c in reversed(shown.cards.values()) if c.status == "running"), None)
+    status.update(shown.elapsed, shown.input_tokens, shown.output_tokens, tool)
 
 
 def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
@@ -143,7 +187,9 @@ def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[
         inbox.put(_End(error=exc))
 
 
-def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) -> _End | None:
+def _pump(
+    inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float, status: RunStatusComm
+) -> _End | None:
     """Hand events to the renderer and run kernel tools until the agent ends.
 
     Returns None when the agent did not stop within the grace period of a cancel.
@@ -163,6 +209,7 @@ def _pump(inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float) ->
             now = time.monotonic()
             if now - last_flush >= flush_interval:
                 renderer.flush()
+                _report(status, renderer)
                 last_flush = now
         except KeyboardInterrupt:
             if cancelled_at is None:

@@ -43,6 +43,9 @@ class IndexRow:
     updated_at: float
     message_count: int
     pending: bool
+    #: the marker kind ("interrupted", "cancelled", "error", ...) that closed the last
+    #: turn when that turn can be resumed; None when it was answered (or in old indexes)
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +62,7 @@ class IndexRow:
             updated_at=float(data.get("updated_at") or 0.0),
             message_count=int(data.get("message_count") or 0),
             pending=bool(data.get("pending")),
+            stopped=_str_or_none(data.get("stopped")),
         )
 
     @classmethod
@@ -74,7 +78,37 @@ class IndexRow:
             updated_at=float(data.get("updated_at") or 0.0),
             message_count=len(messages) if isinstance(messages, list) else 0,
             pending=bool(data.get("active_stream_id") or data.get("pending_user_message")),
+            stopped=open_turn_stop(messages) if isinstance(messages, list) else None,
         )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def open_turn_stop(messages: list[Any]) -> str | None:
+    """Why the last turn ended before the model answered, or None when it was answered.
+
+    The kind of the marker closing that turn ("interrupted", "cancelled", "error",
+    ...), or "open" when it ends in a request or tool result without a marker. A turn
+    is open when the last message that is not a marker is the user's request, a tool
+    result, or an assistant message that is partial or asks for tools: then
+    ``%agent resume`` has something to continue.
+    """
+    kind: str | None = None
+    for msg in reversed(messages):
+        if not isinstance(msg, dict):
+            return None
+        role = msg.get("role")
+        if role == "marker":
+            if kind is None:
+                kind = str(msg.get("kind") or "note")
+            continue
+        is_open = role in ("user", "tool") or (
+            role == "assistant" and bool(msg.get("partial") or msg.get("tool_calls"))
+        )
+        return (kind or "open") if is_open else None
+    return None
 
 
 def _sort(rows: list[IndexRow]) -> list[IndexRow]:

@@ -44,7 +44,7 @@ HELP = """\
 %agent history            the current session's conversation
 %agent undo               remove the last request and everything after it
 %agent retry              remove the last request and send it again
-%agent resume             continue a run that was interrupted, cancelled or failed
+%agent resume [ID]        continue a run that was interrupted, cancelled or failed
 %agent cancel             mark a run left pending by a dead kernel as cancelled
 %agent title TEXT         rename the current session
 %agent delete ID          move a session to the trash
@@ -68,8 +68,9 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     sub.add_parser("sessions").add_argument("--all", action="store_true")
     sub.add_parser("new").add_argument("title", nargs="*")
     sub.add_parser("use").add_argument("id")
-    for name in ("history", "undo", "retry", "resume", "cancel", "status", "help"):
+    for name in ("history", "undo", "retry", "cancel", "status", "help"):
         sub.add_parser(name)
+    sub.add_parser("resume").add_argument("id", nargs="?")
     sub.add_parser("title").add_argument("text", nargs="+")
     sub.add_parser("delete").add_argument("id")
     sub.add_parser("fork").add_argument("n", nargs="?", type=int)
@@ -138,13 +139,14 @@ class AgentMagics(Magics):
         self.notebook = location.name
         models.set_session_dir(location.session_dir)
         notices = [location.warning] if location.warning else []
-        notices += [r.notice() for r in streaming.restore_interrupted(self.notebook)]
+        restored = streaming.restore_interrupted(self.notebook)
         notices += models.consume_warnings()
         self.current_session_id = models.latest_session_id(self.notebook)
         for notice in notices:
             print(notice, file=sys.stderr)
-        self.notices = notices
-        return notices
+        _show_restored(restored)
+        self.notices = notices + [r.notice() for r in restored]
+        return self.notices
 
     # -- the magic -------------------------------------------------------------------
 
@@ -339,7 +341,14 @@ class AgentMagics(Magics):
         self._run(text)
 
     def _cmd_resume(self, opts: Any) -> None:
-        session = self._require_session()
+        if opts.id:
+            session = self._use(opts.id)
+            report = streaming.restore_session(session.session_id)
+            if report is not None:
+                _show_restored([report], resume_hint=False)
+            session = models.get_session(session.session_id)
+        else:
+            session = self._require_session()
         if session.active_stream_id:
             raise UsageError("A run is still pending in this session; %agent cancel it first.")
         if not streaming.is_resumable(session):
@@ -425,6 +434,15 @@ class AgentMagics(Magics):
             f"Tokens:   {session.input_tokens} in / {session.output_tokens} out"
             + (f", ~${session.estimated_cost:.4f}" if session.estimated_cost else "")
         )
+
+
+def _show_restored(reports: list[streaming.RestoreReport], resume_hint: bool = True) -> None:
+    """Each restored run as a cell output: Markdown in a notebook, text in a terminal
+    (not stderr: a notebook shows that as an error box that wraps mid-word)."""
+    from IPython.display import display
+
+    for report in reports:
+        display(report.mimebundle(resume_hint=resume_hint), raw=True)
 
 
 def _make_approver(agent: Any) -> Any:

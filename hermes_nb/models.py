@@ -298,6 +298,7 @@ class Session:
             id=self.session_id, title=self.title, notebook=self.notebook, model=self.model,
             created_at=self.created_at, updated_at=self.updated_at,
             message_count=len(self.messages), pending=self.pending,
+            stopped=_index.open_turn_stop(self.messages),
         )  # fmt: skip
 
     @classmethod

@@ -19,7 +19,14 @@ from hermes_nb import models
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
 from hermes_nb.errors import NothingToUndoError, RunClaimedError, SessionNotFoundError
 
-__all__ = ["delete_session", "fork_session", "rename_session", "retry_last", "undo_last"]
+__all__ = [
+    "delete_session",
+    "fork_session",
+    "move_to_trash",
+    "rename_session",
+    "retry_last",
+    "undo_last",
+]
 
 MAX_TITLE = 200
 
@@ -111,25 +118,35 @@ def delete_session(session_id: str) -> Path:
         if cached is not None:
             _refuse_if_running(cached, "deleting it")
         folder = models.SESSION_DIR
-        path = folder / f"{session_id}.json"
-        if not path.exists():
-            raise SessionNotFoundError(f"No session {session_id!r} in {folder}.")
-        trash = folder / ".trash"
-        trash.mkdir(mode=0o700, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = trash / f"{session_id}-{stamp}.json"
-        n = 1
-        while target.exists():
-            target = trash / f"{session_id}-{stamp}-{n}.json"
-            n += 1
-        os.replace(path, target)
-        bak = path.with_name(path.name + ".bak")
-        if bak.exists():
-            os.replace(bak, target.with_name(target.name + ".bak"))
+        target = move_to_trash(folder, session_id)
         with models.LOCK:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, folder, session_id)
         return target
+
+
+def move_to_trash(folder: Path, session_id: str) -> Path:
+    """Move ``<id>.json`` (and its ``.bak``) into ``folder/.trash``, never overwriting.
+
+    The caller holds the session's file lock. Shared by ``%agent delete`` and the
+    server extension's delete.
+    """
+    path = folder / f"{session_id}.json"
+    if not path.exists():
+        raise SessionNotFoundError(f"No session {session_id!r} in {folder}.")
+    trash = folder / ".trash"
+    trash.mkdir(mode=0o700, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = trash / f"{session_id}-{stamp}.json"
+    n = 1
+    while target.exists():
+        target = trash / f"{session_id}-{stamp}-{n}.json"
+        n += 1
+    os.replace(path, target)
+    bak = path.with_name(path.name + ".bak")
+    if bak.exists():
+        os.replace(bak, target.with_name(target.name + ".bak"))
+    return target
 
 
 def fork_session(session_id: str, n_messages: int | None = None) -> models.Session:

@@ -26,6 +26,7 @@ import filelock
 from hermes_nb import config, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import RunClaimedError
+from hermes_nb.index import open_turn_stop
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -33,8 +34,10 @@ __all__ = [
     "RestoreReport",
     "Run",
     "cancel_stream",
+    "count_saved",
     "is_resumable",
     "restore_interrupted",
+    "restore_session",
 ]
 
 log = logging.getLogger("hermes_nb.streaming")
@@ -84,9 +87,16 @@ def turn_messages(
     open_result: str,
     *,
     recovered: bool = False,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """What an unfinished turn becomes in the history: the user's message, what the
-    agent completed, its partial text, and a result for every open tool call."""
+    agent completed, its partial text, and a result for every open tool call.
+
+    ``run_id`` (the stream id) is recorded on the user's message, so a frontend that
+    showed the run can find its turn after the run ended; a run that continues an
+    earlier request (``%agent resume``) has no message of its own and records it on
+    its first message instead.
+    """
     out: list[dict[str, Any]] = []
     if user_message is not None:
         user: dict[str, Any] = {"role": "user", "content": user_message, "at": started_at}
@@ -96,6 +106,8 @@ def turn_messages(
     out.extend(close_open_calls(list(completed), open_result))
     if partial_text:
         out.append({"role": "assistant", "content": partial_text, "partial": True})
+    if run_id is not None and out:
+        out[0] = {**out[0], "run_id": run_id}
     return out
 
 
@@ -112,14 +124,7 @@ def _clear_pending(session: models.Session) -> None:
 def is_resumable(session: models.Session) -> bool:
     """Whether the last turn ended before the model answered (interrupted,
     cancelled or failed), so ``%agent resume`` has something to continue."""
-    for msg in reversed(session.messages):
-        role = msg.get("role")
-        if role == "marker":
-            continue
-        if role in ("user", "tool"):
-            return True
-        return role == "assistant" and bool(msg.get("partial") or msg.get("tool_calls"))
-    return False
+    return open_turn_stop(session.messages) is not None
 
 
 class Checkpointer(threading.Thread):
@@ -269,6 +274,7 @@ class Run:
             result.messages,
             snap.partial_text if stop != "complete" else "",
             CANCELLED_RESULT,
+            run_id=self.stream_id,
         )
         if stop == "cancelled":
             new.append(marker("cancelled", "Run cancelled; the output above was kept."))
@@ -287,7 +293,12 @@ class Run:
         """Keep the request and what the agent completed, then an error marker."""
         snap = self._end()
         new = turn_messages(
-            self.user_message, self.started_at, snap.messages, snap.partial_text, CANCELLED_RESULT
+            self.user_message,
+            self.started_at,
+            snap.messages,
+            snap.partial_text,
+            CANCELLED_RESULT,
+            run_id=self.stream_id,
         )
         new.append(marker("error", f"Run failed: {error}"))
         return self._write_back(new, None)
@@ -334,16 +345,25 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     completed = list(session.pending_messages or [])
     partial = session.pending_partial_text or ""
     started = session.pending_started_at
+    counts = count_saved(completed, partial)
     report = RestoreReport(
         session_id=session.session_id,
         title=session.title,
         started_at=started,
         had_user_message=session.pending_user_message is not None,
-        tool_results=sum(1 for m in completed if m.get("role") == "tool"),
-        partial_chars=len(partial),
+        tool_calls=counts.tool_calls,
+        tool_results=counts.tool_results,
+        text_chars=counts.text_chars,
+        run_id=session.active_stream_id,
     )
     new = turn_messages(
-        session.pending_user_message, started, completed, partial, open_result, recovered=True
+        session.pending_user_message,
+        started,
+        completed,
+        partial,
+        open_result,
+        recovered=True,
+        run_id=session.active_stream_id,
     )
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"
     what = "interrupted by a kernel restart" if kind == "interrupted" else "cancelled"
@@ -355,6 +375,38 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
 
 
 @dataclass(frozen=True)
+class SavedCounts:
+    """How much of a turn was saved: what a restore notice and the sidebar report."""
+
+    tool_calls: int = 0
+    tool_results: int = 0
+    text_chars: int = 0
+
+
+def count_saved(messages: Iterable[dict[str, Any]], partial_text: str = "") -> SavedCounts:
+    """Tool calls asked for, results received, and characters of assistant text.
+
+    Text counts every assistant message's content, not only the text still streaming
+    when the kernel died: text the model wrote before calling a tool is part of a
+    completed message by then.
+    """
+    calls = results = chars = 0
+    for msg in messages:
+        role = msg.get("role")
+        if role == "assistant":
+            content = msg.get("content")
+            chars += len(content) if isinstance(content, str) else 0
+            calls += len(msg.get("tool_calls") or ())
+        elif role == "tool":
+            results += 1
+    return SavedCounts(calls, results, chars + len(partial_text or ""))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+@dataclass(frozen=True)
 class RestoreReport:
     """What was saved of a run that a dead kernel left behind."""
 
@@ -362,22 +414,48 @@ class RestoreReport:
     title: str
     started_at: float | None
     had_user_message: bool
+    tool_calls: int
     tool_results: int
-    partial_chars: int
+    text_chars: int
+    run_id: str | None = None
 
     def kept(self) -> str:
-        parts = ["your message"] if self.had_user_message else []
-        parts.append(f"{self.tool_results} tool result(s)")
-        parts.append(f"{self.partial_chars} characters of answer")
+        parts = ["your request"] if self.had_user_message else []
+        if self.tool_calls:
+            calls = _plural(self.tool_calls, "tool call")
+            if self.tool_results < self.tool_calls:
+                calls += f" ({self.tool_results} with a result)"
+            parts.append(calls)
+        elif self.tool_results:
+            parts.append(_plural(self.tool_results, "tool result"))
+        parts.append(f"{self.text_chars:,} characters of answer" if self.text_chars else "no answer text yet")
         return ", ".join(parts)
 
-    def notice(self) -> str:
-        when = time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
-        return (
-            f"hermes_nb: the run started at {when} in session '{self.title}' "
-            f"({self.session_id}) was interrupted by a kernel restart. "
-            f"Saved: {self.kept()}. Run `%agent resume` to continue it."
+    def _when(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.started_at)) if self.started_at else "?"
+
+    def notice(self, resume_hint: bool = True) -> str:
+        """Plain text for a terminal (one line a sentence)."""
+        text = (
+            f"hermes_nb: a run was interrupted by a kernel restart "
+            f"(session '{self.title}', {self.session_id}, started {self._when()}).\n"
+            f"Saved: {self.kept()}."
         )
+        return text + (f"\nContinue it with: %agent resume {self.session_id}" if resume_hint else "")
+
+    def markdown(self, resume_hint: bool = True) -> str:
+        """The same for a notebook cell: short lines that wrap between words."""
+        from hermes_nb.ui.markdown import escape
+
+        text = (
+            f"**hermes_nb: a run was interrupted by a kernel restart** "
+            f"(session *{escape(self.title)}*, `{self.session_id}`, started {self._when()}).  \n"
+            f"Saved: {escape(self.kept())}."
+        )
+        return text + (f"  \nContinue it with `%agent resume {self.session_id}`." if resume_hint else "")
+
+    def mimebundle(self, resume_hint: bool = True) -> dict[str, str]:
+        return {"text/plain": self.notice(resume_hint), "text/markdown": self.markdown(resume_hint)}
 
 
 def cancel_stream(stream_id: str) -> bool:
@@ -418,28 +496,35 @@ def _find_session_by_stream(stream_id: str) -> str | None:
 
 
 def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
-    """Repair every run of this notebook that a dead kernel left pending.
+    """Repair every run of this notebook that a dead kernel left pending."""
+    reports: list[RestoreReport] = []
+    for row in models.list_sessions(notebook=notebook):
+        if row.pending:
+            report = restore_session(row.id)
+            if report is not None:
+                reports.append(report)
+    return reports
+
+
+def restore_session(session_id: str) -> RestoreReport | None:
+    """Repair one session's run if a dead kernel left it pending (else None).
 
     A run is interrupted when its run lock can be taken: the OS frees that lock
     when its kernel dies. A run still alive in another kernel is left alone, and
     the lock is held while repairing so two kernels never repair the same run.
     """
-    reports: list[RestoreReport] = []
-    for row in models.list_sessions(notebook=notebook):
-        if not row.pending:
-            continue
-        lock = config.run_lock(row.id)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            log.info("session %s is running in another kernel; left alone", row.id)
-            continue
-        try:
-            with config._get_session_agent_lock(row.id):
-                models.SESSIONS.pop(row.id, None)  # re-read: another kernel may have repaired it
-                session = models.get_session(row.id)
-                if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
-                    reports.append(_repair(session, "interrupted", INTERRUPTED_RESULT))
-        finally:
-            lock.release()
-    return reports
+    lock = config.run_lock(session_id)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        log.info("session %s is running in another kernel; left alone", session_id)
+        return None
+    try:
+        with config._get_session_agent_lock(session_id):
+            models.SESSIONS.pop(session_id, None)  # re-read: another kernel may have repaired it
+            session = models.get_session(session_id)
+            if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
+                return _repair(session, "interrupted", INTERRUPTED_RESULT)
+            return None
+    finally:
+        lock.release()

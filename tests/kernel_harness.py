@@ -27,6 +27,9 @@ class Execution:
     error: str = ""
     displays: list[dict[str, Any]] = field(default_factory=list)
     comm_msgs: int = 0
+    #: comm messages other than widgets': (msg_type, content) of comms opened with a target
+    #: name not starting with "jupyter.widget"
+    comms: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     done: bool = False
 
     def text(self) -> str:
@@ -147,6 +150,10 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
         ex.error += f"{content['ename']}: {content['evalue']}"
     elif kind.startswith("comm_"):
         ex.comm_msgs += 1
+        target = str(content.get("target_name") or "")
+        ours = {c["comm_id"] for kind_, c in ex.comms if kind_ == "comm_open"}
+        if (kind == "comm_open" and not target.startswith("jupyter.widget")) or content.get("comm_id") in ours:
+            ex.comms.append((kind, content))
     elif kind == "status" and content["execution_state"] == "idle":
         ex.done = True
 

@@ -162,10 +162,12 @@ def test_loading_restores_an_interrupted_run_and_says_so(make_notebook: MakeNote
 
     nb = make_notebook(load=False)
     cell = nb.run("%load_ext hermes_nb").ok()
-    notices = [line for line in cell.err.splitlines() if "interrupted" in line]
-    assert len(notices) == 1, cell.err
+    assert "interrupted" not in cell.err  # shown as output, not as an error
+    notices = [line for line in cell.out.splitlines() if "interrupted" in line]
+    assert len(notices) == 1, cell.out
     assert sid in notices[0] and "'Analysis'" in notices[0]
-    assert "your message, 1 tool result(s)" in notices[0] and "%agent resume" in notices[0]
+    assert "Saved: your request, 2 tool calls (1 with a result), no answer text yet." in cell.out
+    assert f"%agent resume {sid}" in cell.out
 
     saved = nb.on_disk(sid)
     msgs = saved["messages"]

@@ -66,7 +66,7 @@ def test_markdown_transcript() -> None:
     assert "I'll load it." in md
     assert "Revenue peaked in **March** &lt;script>alert(1)&lt;/script>." in md
     assert "<details><summary>⚙ python(code=" in md
-    assert '"code": "df = load()\\ndf.plot()"' in md  # arguments as JSON
+    assert "```python\ndf = load()\ndf.plot()\n```" in md  # code as code, not a JSON string
     assert "&lt;AxesSubplot&gt;" not in md and "<AxesSubplot>" in md  # inside a code fence
     assert "*(1 output: image/png)*" in md
     assert "> 💭 Need the data first." in md
@@ -209,15 +209,17 @@ HISTORY = [
 
 def test_render_history() -> None:
     md = render_history(HISTORY, title="Sales")
-    assert md.startswith("# Sales\n\n## User\n\nPlot &lt;b>sales&lt;/b>")
-    assert md.count("## Assistant") == 1  # one header per assistant turn
+    assert md.startswith("**Sales**\n\n**User**\n\nPlot &lt;b>sales&lt;/b>")
+    assert md.count("**Assistant**") == 1  # one label per assistant turn
+    assert not any(line.startswith("#") for line in md.splitlines())  # no headings
     assert "Let me look." in md and "Here it is." in md
     assert "<summary>⚙ python(code=&#x27;plot()&#x27;)</summary>" in md
     assert "```\n<Figure>\n```" in md  # the result inside its call's card
     assert md.count("<Figure>") == 1
     assert "⚙ shell(command=&#x27;ls&#x27;) — no result" in md
     assert "> **cancelled**: Cancelled by the user." in md
-    assert "## User *(recovered after a kernel restart)*\n\nAgain" in md
+    assert "**User** *(recovered after a kernel restart)*\n\nAgain" in md
+    assert "```python\nplot()\n```" in md and "```bash\nls\n```" in md  # code, not JSON
     assert "> **interrupted**: Interrupted by kernel restart." in md
     assert md.index("Let me look.") < md.index("<Figure>") < md.index("Here it is.")
 
@@ -246,6 +248,38 @@ def test_render_history_edge_cases() -> None:
     assert long in history_markdown(msgs)
     bundle = history_mimebundle(msgs, title="T")
     assert bundle["text/markdown"] == bundle["text/plain"] == render_history(msgs, title="T")
+    assert "<h1" not in bundle["text/html"] and "<b>T</b>" in bundle["text/html"]
     assert "**Tool result** (`orphan`)" in md and "lost" in md
     assert "look\n\n*[image_url]*" in md
     assert render_history([]) == "\n"
+
+
+LONG_CODE = "\n".join(f"value_{i} = {i} * 2  # line {i}" for i in range(200))
+
+
+def test_code_arguments_are_highlighted_blocks_that_scroll() -> None:
+    from hermes_nb.ui.fragments import card_body_html
+    from hermes_nb.ui.state import ToolCard
+
+    html = card_body_html(ToolCard(name="python", arguments={"code": LONG_CODE}, status="done", result="ok"))
+    block = re.search(r'<pre class="hermes-nb-code" style="([^"]*)">(.*?)</pre>', html, re.S)
+    assert block is not None
+    style, body = block.groups()
+    assert "max-height" in style and "overflow:auto" in style  # a long call scrolls in the card
+    assert "\\n" not in body and body.count("\n") >= 199  # real lines, not a JSON string
+    assert "<span style=" in body  # coloured by Pygments
+    assert "value_199" in re.sub(r"<[^>]+>", "", body)
+
+
+def test_shell_and_write_file_arguments_are_code_too() -> None:
+    from hermes_nb.ui.fragments import arguments_html, code_argument
+
+    assert code_argument("shell", {"command": "ls -l"}) == ("command", "ls -l", "bash")
+    assert code_argument("write_file", {"path": "a.py", "content": "x = 1"}) == ("content", "x = 1", "python")
+    assert code_argument("write_file", {"path": "notes", "content": "hi"}) == ("content", "hi", "")
+    assert code_argument("read_file", {"path": "a.py"}) is None
+    html = arguments_html("write_file", {"path": "a.py", "content": "x = 1\ny = 2"})
+    assert "&quot;path&quot;: &quot;a.py&quot;" in html  # the other arguments stay JSON
+    assert '<pre class="hermes-nb-code"' in html and "\\n" not in html
+    plain = arguments_html("write_file", {"path": "notes.txt", "content": "<b>hi</b>"})
+    assert "&lt;b&gt;hi&lt;/b&gt;" in plain  # unknown language: escaped, not dropped

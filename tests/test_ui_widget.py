@@ -139,7 +139,7 @@ def test_tool_card_shows_call_and_outputs(
     r.flush()
     assert "done" in card.titles[0] and "0.4s" in card.titles[0]
     body = next(w for w in walk(card) if isinstance(w, widgets.HTML))
-    assert "plt.plot([1, 2])" in body.value
+    assert "plt.plot([1, 2])" in visible_text(body.value)
     assert "&lt;Line2D&gt;" in body.value  # result preview, escaped
     assert "0.4s" in body.value
     assert len(output.outputs) == 1  # the same figure from the event is not shown twice

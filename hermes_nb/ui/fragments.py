@@ -19,12 +19,17 @@ from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, 
 __all__ = [
     "STATUS_ICONS",
     "VOLATILE_CLASS",
+    "CODE_ARGUMENTS",
     "args_summary",
+    "arguments_html",
     "card_body_html",
     "card_title",
+    "code_argument",
+    "code_html",
     "error_html",
     "fmt_duration",
     "notice_html",
+    "other_arguments",
     "outputs_html",
     "retry_html",
     "retry_text",
@@ -115,11 +120,75 @@ def status_html(status: StatusLine, *, live: bool = False) -> str:
     return f'<div class="hermes-nb-status" style="{STATUS_STYLE}">{" · ".join(parts)}</div>'
 
 
+#: Tools whose main argument is code or file text: (argument, language or None to
+#: guess from the ``path`` argument's extension).
+CODE_ARGUMENTS: dict[str, tuple[str, str | None]] = {
+    "python": ("code", "python"),
+    "shell": ("command", "bash"),
+    "write_file": ("content", None),
+}
+
+_EXTENSION_LANGS = {
+    "py": "python", "sh": "bash", "bash": "bash", "js": "javascript", "ts": "typescript",
+    "json": "json", "md": "markdown", "html": "html", "css": "css", "sql": "sql",
+    "yaml": "yaml", "yml": "yaml", "toml": "toml", "r": "r", "csv": "", "txt": "",
+}  # fmt: skip
+
+
+def code_argument(name: str, arguments: dict[str, Any]) -> tuple[str, str, str] | None:
+    """``(argument name, code, language)`` when the call's main argument is code.
+
+    Shown as a code block instead of a JSON string full of ``\\n``. The language is ""
+    when unknown (plain block).
+    """
+    spec = CODE_ARGUMENTS.get(name)
+    if spec is None:
+        return None
+    key, lang = spec
+    code = arguments.get(key)
+    if not isinstance(code, str):
+        return None
+    if lang is None:
+        path = str(arguments.get("path") or "")
+        ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+        lang = _EXTENSION_LANGS.get(ext, "")
+    return key, code, lang
+
+
+def other_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments not shown as code."""
+    found = code_argument(name, arguments)
+    return {k: v for k, v in arguments.items() if found is None or k != found[0]}
+
+
+def code_html(code: str, lang: str) -> str:
+    """A highlighted, scrolling code block (Pygments with inline styles, no stylesheet)."""
+    from hermes_nb.ui.markdown import highlight_code
+
+    coloured = highlight_code(code, lang)
+    body = coloured if coloured else escape(code)
+    return f'<pre class="hermes-nb-code" style="{PRE_STYLE}white-space:pre;">{body}</pre>'
+
+
+def arguments_html(name: str, arguments: dict[str, Any]) -> str:
+    """The call's arguments: code as a highlighted block, the rest as JSON."""
+    found = code_argument(name, arguments)
+    rest = other_arguments(name, arguments)
+    parts = []
+    if rest or found is None:
+        args = json.dumps(rest, indent=2, ensure_ascii=False, default=str)
+        parts.append(f'<pre style="{PRE_STYLE}">{escape(args)}</pre>')
+    if found is not None:
+        key, code, lang = found
+        label = f"<div><i>{escape(key)}</i></div>" if rest else ""
+        parts.append(label + code_html(code, lang))
+    return "".join(parts)
+
+
 def card_body_html(card: ToolCard) -> str:
     """Arguments, status, duration and result preview of one call."""
-    args = json.dumps(card.arguments, indent=2, ensure_ascii=False, default=str)
     rows = [
-        f'<div><b>Arguments</b></div><pre style="{PRE_STYLE}">{escape(args)}</pre>',
+        "<div><b>Arguments</b></div>" + arguments_html(card.name, card.arguments),
         f"<div><b>Status</b>: {STATUS_ICONS[card.status]} {escape(card.status)}"
         + (f" in {_volatile(fmt_duration(card.duration))}" if card.duration is not None else "")
         + "</div>",

@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Any
 
-__all__ = ["escape", "neutralize_html", "render_markdown", "stable_split"]
+__all__ = ["escape", "highlight_code", "neutralize_html", "render_markdown", "stable_split"]
 
 log = logging.getLogger("hermes_nb.ui")
 
@@ -42,6 +42,11 @@ def _lexer(lang: str) -> Any:
         return get_lexer_by_name(lang)
     except ClassNotFound:
         return None
+
+
+def highlight_code(code: str, lang: str) -> str:
+    """``code`` as coloured HTML spans (no ``<pre>``), or "" for an unknown language."""
+    return _highlight(code, lang, "")
 
 
 def _highlight(code: str, lang: str, _attrs: str) -> str:

@@ -17,8 +17,10 @@ from hermes_nb.ui.fragments import (
     args_summary,
     card_body_html,
     card_title,
+    code_argument,
     error_html,
     notice_html,
+    other_arguments,
     outputs_html,
     retry_html,
     retry_text,
@@ -82,14 +84,25 @@ def _nothing_shown(display: TurnDisplay) -> bool:
 # -- Markdown -----------------------------------------------------------------
 
 
+def _arguments_markdown(name: str, arguments: dict[str, Any]) -> list[str]:
+    """Code as a fenced block in its language, the other arguments as JSON."""
+    found = code_argument(name, arguments)
+    rest = other_arguments(name, arguments)
+    parts = []
+    if rest or found is None:
+        parts.append(_fence(json.dumps(rest, indent=2, ensure_ascii=False, default=str), "json"))
+    if found is not None:
+        parts.append(_fence(found[1], found[2]))
+    return parts
+
+
 def _card_markdown(card: ToolCard, *, timing: bool) -> str:
-    args = json.dumps(card.arguments, indent=2, ensure_ascii=False, default=str)
     parts = [
         f"<details><summary>{escape(card_title(card, timing=timing))}</summary>",
         "",
         "**Arguments**",
         "",
-        _fence(args, "json"),
+        "\n\n".join(_arguments_markdown(card.name, card.arguments)),
     ]
     if card.result is not None:
         parts += ["", "**Result**", "", _fence(card.preview)]
@@ -250,12 +263,12 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
     args = _parse_args(function.get("arguments"))
     if isinstance(args, dict):
         summary = f"⚙ {name}({args_summary(args, 60)})"
-        shown = json.dumps(args, indent=2, ensure_ascii=False, default=str)
+        shown = "\n\n".join(_arguments_markdown(name, args))
     else:
-        summary, shown = f"⚙ {name}(…)", str(args)
+        summary, shown = f"⚙ {name}(…)", _fence(str(args), "json")
     if result is None:
         summary += " — no result"
-    lines = [f"<details><summary>{escape(summary)}</summary>", "", _fence(shown, "json")]
+    lines = [f"<details><summary>{escape(summary)}</summary>", "", shown]
     if result is not None:
         card = ToolCard(result=_content_text(result.get("content")))
         lines += ["", "**Result**", "", _fence(card.result or "" if full else card.preview)]
@@ -264,13 +277,20 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
 
 
 def render_history(
-    messages: Iterable[dict[str, Any]], *, title: str | None = None, full_results: bool = False
+    messages: Iterable[dict[str, Any]],
+    *,
+    title: str | None = None,
+    full_results: bool = False,
+    headings: bool = False,
 ) -> str:
     """A session's messages as Markdown, each tool result inside its call's card.
 
     Tool results are cut to a preview unless ``full_results`` (for an export that
-    should keep everything).
+    should keep everything). Labels are bold text unless ``headings`` (an export file
+    is a document of its own; inside a notebook, headings would compete with the
+    notebook's own and fill its table of contents).
     """
+    h1, h2 = ("# ", "## ") if headings else ("", "")
     messages = list(messages)
     results = {
         str(m.get("tool_call_id")): m
@@ -278,7 +298,7 @@ def render_history(
         if m.get("role") == "tool" and m.get("tool_call_id") is not None
     }
     shown_results: set[str] = set()
-    out: list[str] = [f"# {neutralize_html(title)}"] if title else []
+    out: list[str] = [_label(h1, neutralize_html(title))] if title else []
     previous = ""
     for message in messages:
         role = message.get("role")
@@ -286,9 +306,9 @@ def render_history(
         text = neutralize_html(raw)
         if role == "user":
             note = " *(recovered after a kernel restart)*" if message.get("recovered") else ""
-            out.append(f"## User{note}\n\n{text}")
+            out.append(f"{_label(h2, 'User')}{note}\n\n{text}")
         elif role == "assistant":
-            parts = [] if previous in ("assistant", "tool") else ["## Assistant"]
+            parts = [] if previous in ("assistant", "tool") else [_label(h2, "Assistant")]
             if text:
                 parts.append(text)
             for call in message.get("tool_calls") or []:
@@ -313,14 +333,26 @@ def render_history(
     return "\n\n".join(p for p in out if p) + "\n"
 
 
+def _label(heading: str, text: str) -> str:
+    return f"{heading}{text}" if heading else f"**{text}**"
+
+
 def history_markdown(messages: Iterable[dict[str, Any]], *, title: str | None = None) -> str:
-    """A session as Markdown for an export file: tool results kept whole."""
-    return render_history(messages, title=title, full_results=True)
+    """A session as Markdown for an export file: tool results kept whole, headings."""
+    return render_history(messages, title=title, full_results=True, headings=True)
 
 
 def history_mimebundle(
     messages: Iterable[dict[str, Any]], *, title: str | None = None
 ) -> dict[str, str]:
-    """A session for ``display(bundle, raw=True)``: Markdown, with the same text as plain."""
+    """A session for ``display(bundle, raw=True)``: HTML (tool cards with highlighted
+    code), and Markdown with the same text as plain."""
+    from hermes_nb.ui.session_html import session_html
+
+    messages = list(messages)
     text = render_history(messages, title=title)
-    return {"text/plain": text, "text/markdown": text}
+    return {
+        "text/plain": text,
+        "text/markdown": text,
+        "text/html": session_html(messages, title=title),
+    }

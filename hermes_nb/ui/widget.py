@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hermes_nb.agent.events import Event
+from hermes_nb.runcomm import MIME_TYPE, RunInfo
 from hermes_nb.ui.fragments import card_body_html, card_title, status_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
@@ -140,6 +141,7 @@ class WidgetRenderer:
         self._views: list[Any] = []  # parallel to state.blocks
         self._drawn: list[int] = []  # block version last drawn, parallel to state.blocks
         self._status_value = ""
+        self._run_entry: dict[str, Any] | None = None
         self._handle: Any = None
         self._finished = False
         self.status = self._new(ipywidgets.HTML, value="")
@@ -166,6 +168,12 @@ class WidgetRenderer:
 
     # -- Renderer protocol --------------------------------------------------------
 
+    def bind_run(self, info: RunInfo) -> None:
+        """Which run this view shows: put in the live view's display bundle so the
+        JupyterLab extension can draw the run from its session file once the widget
+        is gone (dead kernel, notebook reopened without widget state)."""
+        self._run_entry = info.mime()
+
     def start(self) -> None:
         """Show the widget tree in the cell; keep the handle to replace it at the end."""
         from IPython.display import display
@@ -184,6 +192,8 @@ class WidgetRenderer:
                 "model_id": self.root.model_id,
             },
         }
+        if self._run_entry is not None:
+            live_view[MIME_TYPE] = self._run_entry
         self._handle = display(live_view, raw=True, display_id=True)
 
     def handle(self, event: Event) -> None:

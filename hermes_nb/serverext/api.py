@@ -1,0 +1,352 @@
+"""The sessions API's answers, as plain functions of the server root and a request.
+
+The tornado handlers only parse a request and call one of these, so everything here
+is tested without a server. Reading goes through hermes_nb's own store code (index
+rows, session JSON, transcript renderers); nothing here writes a session file, and
+the only change it makes is ``delete`` (a move to the trash, as ``%agent delete``).
+
+Listing is served from ``_index.json`` and cached by the index file's identity, so a
+list costs a ``stat`` and a filter when nothing changed; only rows of pending runs
+look further (whether their kernel is alive).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hermes_nb import index as _index
+from hermes_nb.config import os_file_lock
+from hermes_nb.index import IndexRow
+from hermes_nb.serverext.liveness import LockTable, held_locks
+from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_json
+
+__all__ = [
+    "delete_session",
+    "export_session",
+    "get_run",
+    "get_session",
+    "interrupted_runs",
+    "list_sessions",
+]
+
+log = logging.getLogger("hermes_nb.serverext")
+
+REQUEST_PREVIEW = 200
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class _Cached:
+    signature: tuple[int, int, int]
+    rows: list[IndexRow]
+
+
+_ROWS: OrderedDict[str, _Cached] = OrderedDict()
+_ROWS_LOCK = threading.Lock()
+
+
+def _read_rows(place: NotebookPlace) -> list[IndexRow]:
+    """Index rows, newest first, from the cache when ``_index.json`` did not change."""
+    try:
+        st = os.stat(place.index_file)
+    except FileNotFoundError:
+        return _rows_without_index(place)
+    key = str(place.index_file)
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _ROWS_LOCK:
+        cached = _ROWS.get(key)
+        if cached is not None and cached.signature == signature:
+            _ROWS.move_to_end(key)
+            return cached.rows
+    try:
+        rows = _index.read_rows(place.index_file, place.session_dir)
+    except OSError as exc:  # a corrupt index in a folder we may not rewrite
+        log.warning("could not read the session index %s: %s", place.index_file, exc)
+        return _scan(place)
+    with _ROWS_LOCK:
+        _ROWS[key] = _Cached(signature, rows)
+        while len(_ROWS) > _CACHE_SIZE:
+            _ROWS.popitem(last=False)
+    return rows
+
+
+def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
+    if not place.session_dir.is_dir() or not any(place.session_dir.glob("*.json")):
+        return []
+    try:
+        return _index.read_rows(place.index_file, place.session_dir)  # rebuilds the index
+    except OSError:
+        return _scan(place)
+
+
+def _scan(place: NotebookPlace) -> list[IndexRow]:
+    """Rows from the session files themselves (the index could not be used)."""
+    rows = []
+    for path in place.session_dir.glob("*.json"):
+        data = read_json(path, place) if path.name != "_index.json" else None
+        if data is not None and data.get("session_id") == path.stem:
+            try:
+                rows.append(IndexRow.from_session_dict(data))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return sorted(rows, key=lambda r: (r.updated_at, r.id), reverse=True)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _run_live(place: NotebookPlace, locks: LockTable, session_id: str, owner: Any) -> bool:
+    lock_file = place.session_dir / f"{session_id}.run.lock"
+    if locks.held is None and owner is None:
+        data = read_json(place.session_file(session_id), place) or {}
+        owner = data.get("active_stream_owner")
+    return locks.run_is_live(lock_file, owner)
+
+
+def _row_status(place: NotebookPlace, locks: LockTable | None, row: IndexRow) -> str:
+    if row.pending:
+        assert locks is not None
+        return "running" if _run_live(place, locks, row.id, None) else "interrupted"
+    if row.stopped in ("interrupted", "cancelled"):
+        return "interrupted"
+    return "ok"
+
+
+def _file_status(place: NotebookPlace, locks: LockTable, data: dict[str, Any]) -> str:
+    if data.get("active_stream_id") or data.get("pending_user_message"):
+        live = _run_live(place, locks, str(data.get("session_id")), data.get("active_stream_owner"))
+        return "running" if live else "interrupted"
+    stop = _index.open_turn_stop(_messages(data))
+    return "interrupted" if stop in ("interrupted", "cancelled") else "ok"
+
+
+def _row_json(row: IndexRow, status: str) -> dict[str, Any]:
+    return {
+        "session_id": row.id,
+        "title": row.title,
+        "notebook": row.notebook,
+        "model": row.model,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "message_count": row.message_count,
+        "status": status,
+    }
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def list_sessions(root: str | os.PathLike[str], notebook: Any, all_: bool = False) -> dict[str, Any]:
+    """``GET sessions?notebook=PATH[&all=1]``: this notebook's sessions, newest first."""
+    place = locate(root, notebook)
+    rows = _read_rows(place)
+    if not all_:
+        rows = [r for r in rows if r.notebook == place.name]
+    locks = held_locks() if any(r.pending for r in rows) else None
+    return {
+        "notebook": place.notebook,
+        "session_dir": place.session_dir_rel,
+        "sessions": [_row_json(r, _row_status(place, locks, r)) for r in rows],
+    }
+
+
+def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
+    data = read_json(place.session_file(session_id), place)
+    if data is None or data.get("session_id") != session_id:
+        raise ApiError(404, f"No session {session_id!r} beside {place.notebook}.")
+    if not isinstance(data.get("messages"), list):
+        data["messages"] = []
+    return data
+
+
+def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in data.get("messages") or [] if isinstance(m, dict)]
+
+
+def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checkpointed turn of a pending run, as messages (open calls left open)."""
+    out: list[dict[str, Any]] = []
+    request = data.get("pending_user_message")
+    if isinstance(request, str):
+        out.append({"role": "user", "content": request, "at": data.get("pending_started_at")})
+    pending = data.get("pending_messages")
+    out.extend(m for m in (pending if isinstance(pending, list) else []) if isinstance(m, dict))
+    partial = data.get("pending_partial_text")
+    if isinstance(partial, str) and partial:
+        out.append({"role": "assistant", "content": partial, "partial": True})
+    return out
+
+
+def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
+    """``GET sessions/ID``: the session's facts and its whole transcript."""
+    from hermes_nb.ui.session_html import messages_html, session_html
+    from hermes_nb.ui.transcript import render_history
+
+    place = locate(root, notebook)
+    data = _load(place, session_id)
+    locks = held_locks()
+    status = _file_status(place, locks, data)
+    title = str(data.get("title") or "")
+    messages = _messages(data)
+    html = session_html(messages, title=title)
+    pending = _pending_turn(data) if status != "ok" and data.get("active_stream_id") else []
+    if pending:
+        html += messages_html(pending, live=status == "running")
+    return {
+        "session": {
+            "session_id": session_id,
+            "title": title,
+            "model": data.get("model"),
+            "created_at": data.get("created_at"),
+            "updated_at": data.get("updated_at"),
+            "status": status,
+        },
+        "html": html,
+        "markdown": render_history(messages + pending, title=title),
+    }
+
+
+def _turn_bounds(messages: list[dict[str, Any]], run_id: str) -> tuple[int, int] | None:
+    """The turn holding the message marked ``run_id``: from its user request up to
+    the next request (a resumed run continues the same turn)."""
+    at = next((i for i, m in enumerate(messages) if m.get("run_id") == run_id), None)
+    if at is None:
+        return None
+    start = at
+    while start > 0 and messages[start].get("role") != "user":
+        start -= 1
+    end = next((j for j in range(at + 1, len(messages)) if messages[j].get("role") == "user"), len(messages))
+    return start, end
+
+
+def get_run(
+    root: str | os.PathLike[str], notebook: Any, session_id: str, run_id: str
+) -> dict[str, Any]:
+    """``GET sessions/ID/runs/RUN_ID``: what the session file holds of one run."""
+    from hermes_nb.streaming import count_saved
+    from hermes_nb.ui.session_html import marker_state, messages_html
+
+    place = locate(root, notebook)
+    path = place.session_file(session_id)
+    data = _load(place, session_id)
+    messages = _messages(data)
+    active = data.get("active_stream_id")
+    turn: list[dict[str, Any]] = []
+    state = "unknown"
+    if active and active == run_id:
+        turn = _pending_turn(data)
+        state = "pending"
+    else:
+        bounds = _turn_bounds(messages, run_id)
+        if bounds is not None:
+            turn = messages[bounds[0] : bounds[1]]
+            state = marker_state(turn)
+            resuming = active and data.get("pending_user_message") is None
+            if resuming and bounds[1] == len(messages):  # a resume of this turn is running
+                turn = turn + _pending_turn(data)
+                state = "pending"
+    if state == "pending":
+        live = _run_live(place, held_locks(), session_id, data.get("active_stream_owner"))
+        state = "live" if live else "pending"
+    counts = count_saved([m for m in turn if m.get("role") != "user"])
+    return {
+        "state": state,
+        "html": messages_html(turn, live=state == "live") if turn else "",
+        "updated_at": os.stat(path).st_mtime,
+        "summary": {"tool_calls": counts.tool_calls, "text_chars": counts.text_chars},
+    }
+
+
+def _interrupted_run(place: NotebookPlace, locks: LockTable, row: IndexRow) -> dict[str, Any] | None:
+    from hermes_nb.streaming import count_saved
+
+    data = read_json(place.session_file(row.id), place)
+    if data is None:
+        return None
+    if data.get("active_stream_id") or data.get("pending_user_message"):
+        if _run_live(place, locks, row.id, data.get("active_stream_owner")):
+            return None
+        turn = _pending_turn(data)
+        run_id, started = data.get("active_stream_id"), data.get("pending_started_at")
+    else:
+        messages = _messages(data)
+        if _index.open_turn_stop(messages) != "interrupted":
+            return None
+        start = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "user"), 0)
+        turn = messages[start:]
+        run_id = next((m.get("run_id") for m in turn if m.get("run_id")), None)
+        started = turn[0].get("at") if turn else None
+    request = next((m.get("content") for m in turn if m.get("role") == "user"), None)
+    counts = count_saved([m for m in turn if m.get("role") != "user"])
+    return {
+        "session_id": row.id,
+        "run_id": run_id,
+        "title": row.title,
+        "started_at": started,
+        "request": request[:REQUEST_PREVIEW] if isinstance(request, str) else "",
+        "tool_calls": counts.tool_calls,
+        "text_chars": counts.text_chars,
+    }
+
+
+def interrupted_runs(root: str | os.PathLike[str], notebook: Any) -> dict[str, Any]:
+    """``GET interrupted``: this notebook's runs left by a dead kernel, restored or not,
+    and not resumed since."""
+    place = locate(root, notebook)
+    rows = [
+        r
+        for r in _read_rows(place)
+        if r.notebook == place.name and (r.pending or r.stopped == "interrupted")
+    ]
+    locks = held_locks()
+    runs = [run for r in rows if (run := _interrupted_run(place, locks, r)) is not None]
+    return {"runs": runs}
+
+
+def export_session(
+    root: str | os.PathLike[str], notebook: Any, session_id: str, fmt: str
+) -> tuple[str, str, bytes]:
+    """``GET sessions/ID/export``: (file name, content type, body)."""
+    from hermes_nb.ui.transcript import history_markdown
+
+    if fmt not in ("md", "json"):
+        raise ApiError(400, "format must be md or json")
+    place = locate(root, notebook)
+    data = _load(place, session_id)
+    if fmt == "json":
+        body = json.dumps(data, indent=1, ensure_ascii=False)
+        return f"{session_id}.json", "application/json; charset=utf-8", body.encode("utf-8")
+    text = history_markdown(_messages(data), title=str(data.get("title") or ""))
+    return f"{session_id}.md", "text/markdown; charset=utf-8", text.encode("utf-8")
+
+
+def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
+    """``DELETE sessions/ID``: move the file to ``.trash/`` beside it (409 while it runs)."""
+    from hermes_nb.session_ops import move_to_trash
+
+    place = locate(root, notebook)
+    path = place.session_file(session_id)
+    if path.is_symlink():
+        raise ApiError(403, "Refusing to move a session file that is a symbolic link.")
+    import filelock
+
+    data = _load(place, session_id)
+    try:
+        with os_file_lock(place.session_dir / f"{session_id}.json.lock", timeout=5.0):
+            data = _load(place, session_id)
+            if data.get("active_stream_id") and _run_live(
+                place, held_locks(), session_id, data.get("active_stream_owner")
+            ):
+                raise ApiError(409, "That session has a run in progress; stop it first.")
+            target = move_to_trash(place.session_dir, session_id)
+    except filelock.Timeout:
+        raise ApiError(409, "That session is being saved; try again.") from None
+    _index.remove_row(place.index_file, place.session_dir, session_id)
+    return {"session_id": session_id, "trash": Path(target).relative_to(place.root).as_posix()}

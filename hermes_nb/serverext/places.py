@@ -1,0 +1,120 @@
+"""Where a notebook's sessions are, for a request naming the notebook.
+
+Every path the server extension opens comes from here: the notebook path of a
+request is relative to the server root, and whatever it resolves to (``..``,
+absolute paths, symlinks) must stay inside that root. Only regular files are read,
+and only up to a size bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hermes_nb.models import validate_session_id
+
+__all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_json"]
+
+#: A session file larger than this is not read by the server (a request must not be
+#: able to make it read gigabytes).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """A request the API refuses: an HTTP status and one line saying why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+@dataclass(frozen=True)
+class NotebookPlace:
+    """A notebook named by a request, and its sessions folder (both inside the root)."""
+
+    root: Path  # the server root, resolved
+    notebook: str  # as the request gave it, e.g. "dir/analysis.ipynb"
+    name: str  # the file name sessions record: "analysis.ipynb"
+    session_dir: Path  # resolved
+    session_dir_rel: str  # relative to the root, "/"-separated
+
+    @property
+    def index_file(self) -> Path:
+        return self.session_dir / "_index.json"
+
+    def session_file(self, session_id: str) -> Path:
+        """The file of ``session_id``; 400 for an id that is not one, 403 for a symlink
+        that leads out of the root."""
+        try:
+            validate_session_id(session_id)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        path = self.session_dir / f"{session_id}.json"
+        if path.is_symlink() and not _inside(path.resolve(), self.root):
+            raise ApiError(403, "That session file points outside the server root.")
+        return path
+
+
+def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
+    """Check a request's ``notebook`` parameter and find its sessions folder.
+
+    400: missing or malformed; 403: absolute, ``..``, or resolving (through symlinks)
+    outside ``root``.
+    """
+    if not isinstance(notebook, str) or not notebook.strip() or "\x00" in notebook:
+        raise ApiError(400, "Give the notebook's path: ?notebook=dir/name.ipynb")
+    rel = PurePosixPath(notebook.replace("\\", "/"))
+    if rel.is_absolute() or notebook.startswith(("/", "\\")) or ":" in rel.parts[0]:
+        raise ApiError(403, "The notebook path must be relative to the server root.")
+    if ".." in rel.parts:
+        raise ApiError(403, "The notebook path must stay inside the server root.")
+    real_root = Path(root).resolve()
+    folder = real_root.joinpath(*rel.parent.parts) if rel.parent.parts else real_root
+    session_dir = (folder / ".hermes_nb" / "sessions").resolve()
+    if not _inside(folder.resolve(), real_root) or not _inside(session_dir, real_root):
+        raise ApiError(403, "That notebook's sessions folder is outside the server root.")
+    return NotebookPlace(
+        root=real_root,
+        notebook=notebook,
+        name=rel.name,
+        session_dir=session_dir,
+        session_dir_rel=session_dir.relative_to(real_root).as_posix(),
+    )
+
+
+def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
+    """A session file's JSON object; None when missing or not a readable session.
+
+    Refuses (403) a file that resolves outside the root; never opens a FIFO, device or
+    directory, nor a file over ``MAX_FILE_BYTES``.
+    """
+    real = path.resolve()
+    if not _inside(real, place.root):
+        raise ApiError(403, "That session file points outside the server root.")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,223 @@
+"""The sessions API through a real ``jupyter server`` on 127.0.0.1 with a token."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dead_run import leave_dead_run
+
+from hermes_nb import models
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = "work/analysis.ipynb"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A jupyter server process serving ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.token = secrets.token_hex(16)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.log = root.parent / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.root.parent / "jupyter-config"),
+            "JUPYTER_RUNTIME_DIR": str(self.root.parent / "jupyter-runtime"),
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter_server", "--no-browser",
+                f"--ServerApp.root_dir={self.root}", "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
+            ],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("jupyter server exited:\n" + self.log.read_text())
+            try:
+                if self.request("api/status")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("jupyter server did not start:\n" + self.log.read_text())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def request(
+        self, path: str, *, method: str = "GET", token: bool = True, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.base + path, method=method, headers=dict(headers or {}))
+        if token:
+            req.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def get_json(self, path: str) -> Any:
+        status, _, body = self.request(path)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("root") / "served"
+    (root / "work").mkdir(parents=True)
+    (root / NOTEBOOK).write_text("{}")
+    srv = Server(root)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The test's store points at the served notebook's sessions folder (emptied)."""
+    folder = server.root / "work" / ".hermes_nb" / "sessions"
+    if folder.exists():
+        for path in folder.glob("*.json"):
+            path.unlink()
+    models.set_session_dir(folder)
+    monkeypatch.setattr(models, "SESSION_DIR", folder)
+    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
+    models.SESSIONS.clear()
+    yield folder
+    models.SESSIONS.clear()
+
+
+def answered(title: str) -> str:
+    session = models.new_session(title=title, notebook="analysis.ipynb", model="replay:x")
+    session.messages = [
+        {"role": "user", "content": "Hi", "run_id": "r1"},
+        {"role": "assistant", "content": "Hello **there**."},
+    ]
+    session.save()
+    return session.session_id
+
+
+Q = "?notebook=work/analysis.ipynb"
+
+
+def test_the_extension_is_listed_as_enabled() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_server", "extension", "list"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)  # no colours
+    assert "hermes_nb enabled" in out, out
+    assert "hermes_nb" in out and "OK" in out.split("hermes_nb", 1)[1][:200], out
+
+
+def test_every_route_needs_the_token(server: Server, store: Path) -> None:
+    sid = answered("Private")
+    for path in (
+        f"hermes-nb/sessions{Q}",
+        f"hermes-nb/sessions/{sid}{Q}",
+        f"hermes-nb/sessions/{sid}/runs/r1{Q}",
+        f"hermes-nb/sessions/{sid}/export{Q}&format=json",
+        f"hermes-nb/interrupted{Q}",
+    ):
+        status, _, body = server.request(path, token=False)
+        assert status == 403, (path, status)
+        assert b"Hello" not in body
+    status, _, _ = server.request(f"hermes-nb/sessions/{sid}{Q}", method="DELETE", token=False)
+    assert status == 403
+    assert (store / f"{sid}.json").exists()
+
+
+def test_list_session_run_and_interrupted_over_http(server: Server, store: Path) -> None:
+    sid = answered("Greeting")
+    dead = models.new_session(title="Dead", notebook="analysis.ipynb").session_id
+    leave_dead_run(dead)
+    listing = server.get_json(f"hermes-nb/sessions{Q}")
+    assert listing["session_dir"] == "work/.hermes_nb/sessions"
+    assert {s["session_id"]: s["status"] for s in listing["sessions"]} == {sid: "ok", dead: "interrupted"}
+    one = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert one["session"]["title"] == "Greeting" and "<strong>there</strong>" in one["html"]
+    assert "Hello **there**." in one["markdown"]
+    run = server.get_json(f"hermes-nb/sessions/{sid}/runs/r1{Q}")
+    assert run["state"] == "done" and "Hello" in run["html"]
+    interrupted = server.get_json(f"hermes-nb/interrupted{Q}")
+    assert [r["session_id"] for r in interrupted["runs"]] == [dead]
+
+
+def test_export_is_a_download(server: Server, store: Path) -> None:
+    sid = answered("Download")
+    status, headers, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=md")
+    assert status == 200
+    assert headers["Content-Disposition"] == f"attachment; filename*=UTF-8''{sid}.md"
+    assert b"Hello **there**." in body
+
+
+def test_delete_needs_xsrf_or_token_and_moves_to_the_trash(server: Server, store: Path) -> None:
+    sid = answered("Delete me")
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}{Q}", method="DELETE")
+    assert status == 200, body
+    assert not (store / f"{sid}.json").exists()
+    assert list((store / ".trash").glob(f"{sid}-*.json"))
+    assert server.get_json(f"hermes-nb/sessions{Q}")["sessions"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?notebook=../outside.ipynb", "?notebook=work/%2E%2E/%2E%2E/x.ipynb", "?notebook=/etc/passwd", ""],
+)
+def test_paths_outside_the_root_are_refused(server: Server, store: Path, query: str) -> None:
+    status, _, _ = server.request(f"hermes-nb/sessions{query}")
+    assert status in (400, 403)
+
+
+def test_a_thousand_sessions_list_quickly(server: Server, store: Path) -> None:
+    from hermes_nb.index import IndexRow, rebuild
+
+    for n in range(1000):
+        path = store / f"s{n:04d}.json"
+        path.write_text(json.dumps({
+            "session_id": f"s{n:04d}", "title": f"Session {n}", "notebook": "analysis.ipynb",
+            "updated_at": 1_700_000_000 + n, "messages": [{"role": "user", "content": "x"}],
+        }))  # fmt: skip
+    rows = rebuild(store / "_index.json", store)
+    assert len(rows) == 1000 and isinstance(rows[0], IndexRow)
+    listing = server.get_json(f"hermes-nb/sessions{Q}")
+    assert len(listing["sessions"]) == 1000
+    assert listing["sessions"][0]["session_id"] == "s0999"
+    assert listing["sessions"][0]["status"] == "ok"
