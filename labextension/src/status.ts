@@ -136,7 +136,7 @@ function tokens(n: number): string {
   return n >= 10000 ? `${(n / 1000).toFixed(1)}k` : String(n);
 }
 
-/** "⏵ agent · model · 12 s · 340 in / 85 out tokens · tool: python". */
+/** "Agent run · model · 12 s · 340 in / 85 out tokens · tool: python". */
 export function statusText(run: ILiveRun, now = Date.now()): string {
   const s = run.status;
   const elapsed = Math.max(
@@ -144,7 +144,7 @@ export function statusText(run: ILiveRun, now = Date.now()): string {
     Math.round((s.elapsed || 0) + (now - run.receivedAt) / 1000)
   );
   const parts = [
-    `⏵ agent · ${s.model}`,
+    `Agent run · ${s.model}`,
     `${elapsed} s`,
     `${tokens(s.input_tokens || 0)} in / ${tokens(s.output_tokens || 0)} out tokens`
   ];

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_harness import CHROMIUM, CHROMIUM_ARGS, LabServer, chromium_available, start_lab
+from lab_harness import CHROMIUM, CHROMIUM_ARGS, LabServer, chromium_available, shot, start_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     root = tmp_path_factory.mktemp("lab-root")
     home = tmp_path_factory.mktemp("lab-home")
-    server = start_lab(root, home)
+    # A restarted kernel has lost the notebook's %config: the resumed run of the kill
+    # test takes its model from the environment, as a real setup would.
+    server = start_lab(root, home, env_extra={"HERMES_NB_MODEL": "replay:kill.json"})
     try:
         yield server
     finally:
@@ -42,8 +43,16 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -53,9 +62,7 @@ def page(browser: Any) -> Iterator[Any]:
     try:
         yield page
     finally:
+        if getattr(request.node, "failed_call", False):
+            shot(page, f"FAILED-{request.node.name}")
         context.close()
 
-
-def write_script(root: Path, name: str, script: dict[str, Any]) -> str:
-    (root / name).write_text(json.dumps(script))
-    return name

@@ -95,7 +95,9 @@ class LabServer:
                 self.process.wait(timeout=10)
 
 
-def start_lab(root: Path, home: Path, timeout: float = 120.0) -> LabServer:
+def start_lab(
+    root: Path, home: Path, timeout: float = 120.0, env_extra: dict[str, str] | None = None
+) -> LabServer:
     """Start ``jupyter lab`` with its own config, data, runtime and settings folders."""
     settings_dir = home / "lab-settings"
     for name, value in SETTINGS.items():
@@ -112,6 +114,7 @@ def start_lab(root: Path, home: Path, timeout: float = 120.0) -> LabServer:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("HERMES_NB_MODEL", None)
+    env.update(env_extra or {})
     port = free_port()
     token = secrets.token_hex(16)
     log = home / "lab.log"
@@ -120,6 +123,7 @@ def start_lab(root: Path, home: Path, timeout: float = 120.0) -> LabServer:
         "-m",
         "jupyterlab",
         "--no-browser",
+        "--allow-root",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -168,11 +172,13 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-def command(page: Any, name: str, args: dict[str, Any] | None = None) -> Any:
-    """Run a JupyterLab command through the app object the page exposes."""
-    return page.evaluate(
-        "([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}]
-    )
+def command(page: Any, name: str, args: dict[str, Any] | None = None, wait: bool = False) -> Any:
+    """Run a JupyterLab command through the app object the page exposes; with ``wait``,
+    until it finishes (``notebook:run-all-cells`` finishes when every cell has run)."""
+    script = "([name, args]) => window.jupyterapp.commands.execute(name, args)"
+    if not wait:
+        script = "([name, args]) => { void window.jupyterapp.commands.execute(name, args); return null; }"
+    return page.evaluate(script, [name, args or {}])
 
 
 def open_notebook(page: Any, server: LabServer, name: str, timeout: float = 120.0) -> None:
@@ -181,7 +187,7 @@ def open_notebook(page: Any, server: LabServer, name: str, timeout: float = 120.
         page.goto(server.url(f"lab/tree/{name}"))
         page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
     else:
-        command(page, "docmanager:open", {"path": name})
+        command(page, "docmanager:open", {"path": name}, wait=True)
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
     wait_kernel_idle(page, timeout)
 
