@@ -17,7 +17,7 @@ import {
 } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { listIcon } from '@jupyterlab/ui-components';
+import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -30,6 +30,17 @@ import {
 import { insertAndRun, useSource } from './cells';
 
 export const SIDEBAR_ID = 'hermes-nb-sessions';
+
+/** Two speech bubbles: conversations. */
+export const sessionsIcon = new LabIcon({
+  name: 'hermes-nb:sessions',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">' +
+    '<g class="jp-icon3" fill="#616161">' +
+    '<path d="M3 3h12a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2H8l-4 3v-3H3a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/>' +
+    '<path d="M19 8h2a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2h-1v3l-4-3h-6a2 2 0 0 1-2-2v-1h8a3 3 0 0 0 3-3z"/>' +
+    '</g></svg>'
+});
 const MIN_REFRESH_MS = 2000;
 const RUNNING_POLL_MS = 5000;
 
@@ -69,7 +80,7 @@ export class SessionsPanel extends Widget {
     super();
     this.id = SIDEBAR_ID;
     this.addClass('hermes-nb-sessions');
-    this.title.icon = listIcon;
+    this.title.icon = sessionsIcon;
     this.title.caption = 'Agent sessions';
     const head = document.createElement('div');
     head.className = 'hermes-nb-sessions-head';
@@ -224,7 +235,7 @@ export class SessionsPanel extends Widget {
       tab.id = id;
       tab.title.label = row.title || row.session_id;
       tab.title.caption = `Agent session ${row.session_id} (read-only)`;
-      tab.title.icon = listIcon;
+      tab.title.icon = sessionsIcon;
       tab.title.closable = true;
       this._tabs.set(id, tab);
       this.app.shell.add(tab, 'main');

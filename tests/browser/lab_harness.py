@@ -184,11 +184,16 @@ def command(page: Any, name: str, args: dict[str, Any] | None = None, wait: bool
 def open_notebook(page: Any, server: LabServer, name: str, timeout: float = 120.0) -> None:
     """Open ``name`` in the lab page and wait for an idle kernel."""
     if "/lab" not in page.url:
-        page.goto(server.url(f"lab/tree/{name}"))
+        page.goto(server.url(f"lab/tree/{name}?reset"))  # a fresh workspace per page
         page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
     else:
         command(page, "docmanager:open", {"path": name}, wait=True)
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
+    page.wait_for_function(
+        "(name) => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!w && !!w.context && w.context.path === name && !!w.content.widgets.length; }",
+        arg=name,
+        timeout=timeout * 1000,
+    )
     wait_kernel_idle(page, timeout)
 
 

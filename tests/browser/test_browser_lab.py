@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,5 +175,76 @@ def test_killed_kernel_shows_saved_run_banner_resume_reopen_and_sidebar(lab: Lab
     transcript.first.wait_for(timeout=30_000)
     assert "What is six times seven?" in transcript.first.inner_text()
     shot(page, "kill-06-transcript")
+
+    # Notebook 7 loads the same extension: the killed cell shows its saved run there too.
+    page.goto(lab.url("notebooks/kill.ipynb"))
+    page.locator(".hermes-nb-run-saved").first.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(6000)
+    shot(page, "kill-07-notebook7")
+    _no_widget_errors(page)
+    assert "Saved run" in page.locator(".hermes-nb-run-saved").first.inner_text()
+
+
+# Each new session gets the first reply; titles come from the request's first words.
+SIDE_SCRIPT = {"replies": ["Young animals, and very playful."]}
+
+
+def test_sidebar_actions_export_use_and_delete(lab: LabServer, page: Any) -> None:
+    """The sidebar's actions: Export downloads the Markdown transcript, Use inserts and
+    runs ``%agent use ID``, Delete asks, then moves the session file to the trash."""
+    (lab.root / "side.json").write_text(json.dumps(SIDE_SCRIPT))
+    write_notebook(
+        lab.root / "side.ipynb",
+        [SETUP.format(script="side.json"), "%%agent\nWhat are kittens?", "%%agent --new\nWhat are puppies?"],
+    )
+    open_notebook(page, lab, "side.ipynb")
+    command(page, "notebook:run-all-cells")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(o => o.innerText.includes('very playful')).length === 2",
+        timeout=90_000,
+    )
+    wait_kernel_idle(page)
+
+    page.locator('.jp-SideBar [data-id="hermes-nb-sessions"]').first.click()
+    rows = page.locator("#hermes-nb-sessions .hermes-nb-session")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#hermes-nb-sessions .hermes-nb-session').length === 2",
+        timeout=30_000,
+    )
+    kitten = rows.filter(has_text="kittens")
+    puppy = rows.filter(has_text="puppies")
+    kitten_id = kitten.first.get_attribute("data-session-id")
+    puppy_id = puppy.first.get_attribute("data-session-id")
+    assert kitten_id and puppy_id and kitten_id != puppy_id
+    shot(page, "side-01-two-sessions")
+
+    with page.expect_download() as download:
+        kitten.first.get_by_role("button", name="Export").click()
+    exported = Path(download.value.path()).read_text()
+    assert download.value.suggested_filename.endswith(".md")
+    assert "What are kittens?" in exported and "very playful" in exported
+
+    kitten.first.get_by_role("button", name="Use").click()
+    page.get_by_text(f"%agent use {kitten_id}").first.wait_for(timeout=30_000)
+    wait_kernel_idle(page)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    assert any(f"%agent use {kitten_id}" in cells.nth(i).inner_text() for i in range(cells.count()))
+
+    puppy.first.get_by_role("button", name="Delete").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=30_000)
+    assert "trash" in dialog.inner_text()
+    shot(page, "side-02-delete-dialog")
+    dialog.locator(".jp-Dialog-button.jp-mod-warn").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#hermes-nb-sessions .hermes-nb-session').length === 1",
+        timeout=30_000,
+    )
+    sessions = lab.root / ".hermes_nb" / "sessions"
+    assert not (sessions / f"{puppy_id}.json").exists()
+    assert list((sessions / ".trash").glob(f"{puppy_id}*"))
+    assert (sessions / f"{kitten_id}.json").exists()
+    shot(page, "side-03-after-delete")
 
 
