@@ -4,16 +4,19 @@ Run: ``python benchmarks/bench_serverext.py`` (about half a minute: it starts a
 ``jupyter server`` on 127.0.0.1).
 
 Target: a list request costs the server < 5 ms with 1,000 sessions. Printed:
-* the handler's logic alone (``api.list_sessions``: cached rows, filter, status);
-* the first call after the index changed (parse ``_index.json``);
-* whole HTTP requests to a real server (includes tornado, auth, JSON encoding and the
-  client's round trip), median and p95.
+* the handler's logic alone (``api.list_sessions_body``: the answer's text, kept while
+  the index is unchanged and no run is pending);
+* the same when the index just changed (parse ``_index.json``, filter, encode);
+* whole HTTP requests to a real server: the time the server itself reports for each
+  request (tornado's request time in its debug log: routing, auth, handler, write) and
+  the client's round trip, median and p95.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import statistics
@@ -75,21 +78,25 @@ def _free_port() -> int:
 
 def _http(root: Path) -> None:
     token, port = secrets.token_hex(16), _free_port()
+    log = root / "server.log"
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter_server", "--no-browser", f"--ServerApp.root_dir={root}",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
             f"--IdentityProvider.token={token}", "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
+            "--ServerApp.log_level=DEBUG",
         ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         env={**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/hermes-nb/sessions?notebook={NOTEBOOK}"
     headers = {"Authorization": f"token {token}"}
 
-    def get() -> bytes:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+    def get(target: str = url) -> bytes:
+        with urllib.request.urlopen(urllib.request.Request(target, headers=headers), timeout=30) as r:
             return bytes(r.read())
+
+    status_url = f"http://127.0.0.1:{port}/api/status"
 
     try:
         deadline = time.monotonic() + 60
@@ -103,9 +110,14 @@ def _http(root: Path) -> None:
                 time.sleep(0.2)
         print(f"HTTP list returns {len(rows)} rows ({len(get()):,} bytes)")
         _report("HTTP GET sessions (client round trip)", _times(get, REPEAT))
+        _report("HTTP GET api/status, for comparison (round trip)", _times(lambda: get(status_url), REPEAT))
     finally:
         proc.terminate()
         proc.wait(15)
+    served = [float(m) for m in re.findall(r"200 GET /hermes-nb/sessions\S* \([^)]*\) ([0-9.]+)ms", log.read_text())]
+    _report(f"HTTP GET sessions (server's own time, {len(served)} requests)", served[-REPEAT:])
+    status = [float(m) for m in re.findall(r"200 GET /api/status \([^)]*\) ([0-9.]+)ms", log.read_text())]
+    _report("HTTP GET api/status (server's own time)", status[-REPEAT:])
 
 
 def main() -> None:
@@ -114,14 +126,14 @@ def main() -> None:
         _fill(root)
         index_file = root / "work" / ".hermes_nb" / "sessions" / "_index.json"
         print(f"{SESSIONS} sessions, index {index_file.stat().st_size:,} bytes")
-        _report("handler logic, index unchanged (cached)", _times(lambda: api.list_sessions(root, NOTEBOOK), REPEAT))
+        _report("handler logic, index unchanged", _times(lambda: api.list_sessions_body(root, NOTEBOOK), REPEAT))
 
         def after_change() -> None:
             os.utime(index_file)  # the index changed: parse it again
-            api.list_sessions(root, NOTEBOOK)
+            api.list_sessions_body(root, NOTEBOOK)
 
         _report("handler logic, index just changed (parse)", _times(after_change, 50))
-        _report("handler logic, all=1 (1,000 rows)", _times(lambda: api.list_sessions(root, NOTEBOOK, True), REPEAT))
+        _report("handler logic, all=1 (1,000 rows)", _times(lambda: api.list_sessions_body(root, NOTEBOOK, True), REPEAT))
         _http(root)
 
 

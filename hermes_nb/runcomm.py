@@ -100,11 +100,16 @@ class RunStatusComm:
             import comm
 
             self._comm = comm.create_comm(target_name=COMM_TARGET, data=self._payload("running"))
+            self._comm.on_close(self._closed_by_frontend)
         except Exception:  # no kernel, no frontend, an old comm package: run without it
             log.debug("run status comm not opened", exc_info=True)
             self._comm = None
             return
         self._last_sent = self._clock()
+
+    def _closed_by_frontend(self, msg: Any) -> None:
+        """A frontend without a handler for the target closes the comm: stop sending."""
+        self._comm = None
 
     def _payload(
         self,

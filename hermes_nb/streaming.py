@@ -425,6 +425,8 @@ class RestoreReport:
             calls = _plural(self.tool_calls, "tool call")
             if self.tool_results < self.tool_calls:
                 calls += f" ({self.tool_results} with a result)"
+            else:
+                calls += " with " + ("its result" if self.tool_calls == 1 else "their results")
             parts.append(calls)
         elif self.tool_results:
             parts.append(_plural(self.tool_results, "tool result"))

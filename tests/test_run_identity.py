@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dead_run import leave_dead_run
+from dead_run import leave_dead_run, run_lock_held_elsewhere
 from IPython.utils.capture import CapturedIO
+from test_magics_helpers import NOTEBOOK, make_notebook_fixture, replays_fixture
 from test_streaming import StepProvider, call, on_disk, run_turn, say
 
 from hermes_nb import models, streaming
@@ -19,6 +20,8 @@ from hermes_nb.cell_loop import drive
 from hermes_nb.runcomm import COMM_TARGET, MIME_TYPE, RunInfo, RunStatusComm, final_state
 from hermes_nb.ui.widget import WidgetRenderer
 from tests.ui_helpers import comm_log_fixture, displayed_fixture  # noqa: F401  (fixtures)
+
+__all__ = ["make_notebook_fixture", "replays_fixture"]
 
 # -- the run id on the turn ----------------------------------------------------------------
 
@@ -104,6 +107,9 @@ def test_the_restore_notice_reads_as_markdown_and_as_text() -> None:
     assert "%agent resume s1" in bundle["text/plain"]
     assert "*Sales &lt;b&gt;*" in bundle["text/markdown"] and "`%agent resume s1`" in bundle["text/markdown"]
     assert all(len(line) < 120 for line in bundle["text/plain"].splitlines())
+    done = streaming.RestoreReport("s1", "t", None, True, 1, 1, 0)
+    assert done.kept() == "your request, 1 tool call with its result, no answer text yet"
+    assert streaming.RestoreReport("s1", "t", None, False, 2, 2, 5).kept() == "2 tool calls with their results, 5 characters of answer"
 
 
 # -- the live view's MIME entry and the status comm ----------------------------------------
@@ -187,3 +193,49 @@ def test_final_states(reason: str, state: str) -> None:
 
 def test_comm_target_name() -> None:
     assert COMM_TARGET == "hermes_nb.run" and MIME_TYPE == "application/vnd.hermes-nb.run+json"
+
+
+# -- %agent resume ID -----------------------------------------------------------------------
+
+
+def test_resume_by_id_restores_a_dead_run_and_makes_it_current(make_notebook: Any, replays: list[Any]) -> None:
+    """The frontend's Resume button runs ``%agent resume ID`` in the notebook's kernel;
+    the run may still be pending (nothing restored it yet) and another session current."""
+    nb = make_notebook()
+    nb.run('%config AgentMagics.display = "text"').ok()
+    sid = models.new_session(title="Analysis", notebook=NOTEBOOK).session_id
+    other = models.new_session(title="Other", notebook=NOTEBOOK).session_id
+    nb.run(f"%agent use {other}").ok()
+    leave_dead_run(sid)
+    nb.use_script("(never asked: the crash came after this reply)", "Both sums are done.")
+
+    cell = nb.run(f"%agent resume {sid}").ok()
+    assert nb.current == sid
+    assert "interrupted by a kernel restart" in cell.out and "2 tool calls (1 with a result)" in cell.out
+    assert "Both sums are done." in cell.out
+    msgs = nb.on_disk(sid)["messages"]
+    assert msgs[0]["run_id"] == "deadbeef00000000"
+    assert msgs[-1] == {**msgs[-1], "role": "assistant", "content": "Both sums are done."}
+    assert "Nothing to resume" in nb.run(f"%agent resume {sid}").usage_error()
+
+
+def test_resume_by_id_leaves_a_live_run_alone(make_notebook: Any) -> None:
+    nb = make_notebook()
+    sid = models.new_session(title="Live", notebook=NOTEBOOK).session_id
+    leave_dead_run(sid)
+    with run_lock_held_elsewhere(models.SESSION_DIR / f"{sid}.run.lock"):
+        error = nb.run(f"%agent resume {sid}").usage_error()
+    assert "pending" in error
+    assert nb.on_disk(sid)["active_stream_id"] == "deadbeef00000000"
+
+
+def test_a_comm_the_frontend_closed_gets_nothing_more(comm_log: list[dict[str, Any]]) -> None:
+    clock = Clock()
+    status = RunStatusComm(RunInfo("s", "r", None, ".hermes_nb/sessions", "m", 1.0), clock=clock)
+    status.open()
+    status._comm.handle_close({"content": {"data": {}}})  # no handler for the target there
+    before = len(comm_log)
+    clock.now = 10.0
+    assert status.update(1.0, 1, 1, None) is False
+    status.close("done", 2.0, 1, 1)
+    assert len(comm_log) == before

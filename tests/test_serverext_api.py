@@ -314,3 +314,38 @@ def test_proc_locks_sees_a_lock_held_by_another_process(tmp_path: Path) -> None:
     with run_lock_held_elsewhere(lock_file):
         assert held_locks().run_is_live(lock_file, None)
     assert not held_locks().run_is_live(lock_file, None)
+
+
+def test_the_listing_text_is_kept_only_while_no_run_is_pending(root: Path) -> None:
+    first = finished_session("First")
+    body = api.list_sessions_body(root, NOTEBOOK)
+    assert json.loads(body) == api.list_sessions(root, NOTEBOOK)
+    assert api.list_sessions_body(root, NOTEBOOK) is body  # unchanged index: the same text
+    live = models.new_session(title="Live", notebook="analysis.ipynb").session_id
+    leave_dead_run(live)
+    with run_lock_held_elsewhere(models.SESSION_DIR / f"{live}.run.lock"):
+        running = json.loads(api.list_sessions_body(root, NOTEBOOK))["sessions"]
+    assert {s["session_id"]: s["status"] for s in running} == {live: "running", first: "ok"}
+    after = json.loads(api.list_sessions_body(root, NOTEBOOK))["sessions"]  # same index file
+    assert {s["session_id"]: s["status"] for s in after} == {live: "interrupted", first: "ok"}
+
+
+def test_serving_imports_nothing_kernel_side(root: Path) -> None:
+    """The server process must not pay for (or break on) widgets, IPython or SDKs."""
+    import subprocess
+    import sys
+
+    sid = finished_session("Imports")
+    code = (
+        "import json, sys\n"
+        "from hermes_nb.serverext import api, handlers\n"
+        f"root, nb, sid = {str(root)!r}, {NOTEBOOK!r}, {sid!r}\n"
+        "api.list_sessions_body(root, nb); api.get_session(root, nb, sid)\n"
+        "api.get_run(root, nb, sid, 'run0001'); api.interrupted_runs(root, nb)\n"
+        "api.export_session(root, nb, sid, 'md')\n"
+        "heavy = ('IPython', 'ipykernel', 'ipywidgets', 'openai', 'anthropic', 'llama_cpp', 'comm')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -26,8 +26,10 @@ def test_index_rows_are_compact_and_newest_first(session_dir: Path) -> None:
     assert [r["id"] for r in data["sessions"]] == ["new", "old"]
     assert set(data["sessions"][0]) == {
         "id", "title", "notebook", "model", "created_at", "updated_at", "message_count", "pending",
+        "stopped",
     }  # fmt: skip
     assert data["sessions"][0]["pending"] is True
+    assert data["sessions"][1]["stopped"] == "open"  # a request without an answer
     assert data["sessions"][1]["message_count"] == 1
     assert "messages" not in data["sessions"][0]
 
@@ -138,3 +140,27 @@ def test_titles_with_newlines_and_quotes(session_dir: Path) -> None:
     Session(session_id="x", title=tricky + "!").save()
     rows = models.list_sessions()
     assert [(r.id, r.title) for r in rows] == [("x", tricky + "!"), ("y", "plain")]
+
+
+@pytest.mark.parametrize(
+    ("messages", "stopped"),
+    [
+        ([], None),
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], None),
+        ([{"role": "user", "content": "q"}, {"role": "marker", "kind": "interrupted"}], "interrupted"),
+        ([{"role": "user", "content": "q"}, {"role": "tool", "tool_call_id": "c"},
+          {"role": "marker", "kind": "cancelled"}], "cancelled"),
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+          {"role": "marker", "kind": "empty"}], None),
+        ([{"role": "assistant", "content": "half", "partial": True},
+          {"role": "marker", "kind": "error"}], "error"),
+    ],
+)  # fmt: skip
+def test_the_index_row_says_how_an_open_turn_stopped(
+    session_dir: Path, messages: list[dict[str, str]], stopped: str | None
+) -> None:
+    """The sessions list shows "interrupted" from the index alone, without the files."""
+    Session(session_id="s", messages=messages).save()
+    [row] = json.loads((session_dir / "_index.json").read_text())["sessions"]
+    assert row["stopped"] == stopped
+    assert index.IndexRow.from_session_dict({"session_id": "s", "messages": messages}).stopped == stopped

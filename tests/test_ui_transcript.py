@@ -65,7 +65,7 @@ def test_markdown_transcript() -> None:
     md = to_markdown(turn())
     assert "I'll load it." in md
     assert "Revenue peaked in **March** &lt;script>alert(1)&lt;/script>." in md
-    assert "<details><summary>⚙ python(code=" in md
+    assert "<details><summary>⚙ python(df = load() … +1 line) ✓ done</summary>" in md
     assert "```python\ndf = load()\ndf.plot()\n```" in md  # code as code, not a JSON string
     assert "&lt;AxesSubplot&gt;" not in md and "<AxesSubplot>" in md  # inside a code fence
     assert "*(1 output: image/png)*" in md
@@ -83,7 +83,7 @@ def test_html_transcript() -> None:
         r'<details class="hermes-nb-tool hermes-nb-tool-done".*?</details>', html, re.S
     )
     assert card is not None
-    assert "<summary>⚙ python(code=" in card.group(0)
+    assert "<summary>⚙ python(df = load() … +1 line) ✓ done</summary>" in card.group(0)
     assert "&lt;AxesSubplot&gt;" in card.group(0)
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in card.group(0)
     assert "1.2s" in card.group(0) or "1.3s" in card.group(0)
@@ -110,7 +110,7 @@ def test_plain_and_markdown_are_deterministic() -> None:
     assert plain == (
         "💭 Need the data first.\n\n"
         "I'll load it.\n\n"
-        "⚙ python(code='df = load()\\ndf.plot()') ✓ done\n"
+        "⚙ python(df = load() … +1 line) ✓ done\n"
         "    <AxesSubplot>\n"
         "    (1 rich output(s))\n\n"
         "Revenue peaked in **March** <script>alert(1)</script>."
@@ -213,10 +213,10 @@ def test_render_history() -> None:
     assert md.count("**Assistant**") == 1  # one label per assistant turn
     assert not any(line.startswith("#") for line in md.splitlines())  # no headings
     assert "Let me look." in md and "Here it is." in md
-    assert "<summary>⚙ python(code=&#x27;plot()&#x27;)</summary>" in md
+    assert "<summary>⚙ python(plot())</summary>" in md
     assert "```\n<Figure>\n```" in md  # the result inside its call's card
     assert md.count("<Figure>") == 1
-    assert "⚙ shell(command=&#x27;ls&#x27;) — no result" in md
+    assert "⚙ shell(ls) — no result" in md
     assert "> **cancelled**: Cancelled by the user." in md
     assert "**User** *(recovered after a kernel restart)*\n\nAgain" in md
     assert "```python\nplot()\n```" in md and "```bash\nls\n```" in md  # code, not JSON
@@ -283,3 +283,13 @@ def test_shell_and_write_file_arguments_are_code_too() -> None:
     assert '<pre class="hermes-nb-code"' in html and "\\n" not in html
     plain = arguments_html("write_file", {"path": "notes.txt", "content": "<b>hi</b>"})
     assert "&lt;b&gt;hi&lt;/b&gt;" in plain  # unknown language: escaped, not dropped
+
+
+def test_a_call_title_shows_the_first_line_of_code() -> None:
+    from hermes_nb.ui.fragments import call_summary
+
+    assert call_summary("python", {"code": "\nx = 1\ny = 2\nz = 3\n"}) == "python(x = 1 … +2 lines)"
+    assert call_summary("shell", {"command": "ls -l"}) == "shell(ls -l)"
+    assert call_summary("write_file", {"path": "a.py", "content": "x = 1\ny = 2"}) == "write_file(path='a.py': x = 1 … +1 line)"
+    assert call_summary("read_file", {"path": "a.py"}) == "read_file(path='a.py')"
+    assert "\\n" not in call_summary("python", {"code": "a\n" * 50})

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "get_session",
     "interrupted_runs",
     "list_sessions",
+    "list_sessions_body",
 ]
 
 log = logging.getLogger("hermes_nb.serverext")
@@ -46,35 +47,44 @@ _CACHE_SIZE = 64
 class _Cached:
     signature: tuple[int, int, int]
     rows: list[IndexRow]
+    #: "<notebook>\\0<all>" -> the JSON text of a listing that has no pending rows
+    bodies: dict[str, str] = field(default_factory=dict)
 
 
 _ROWS: OrderedDict[str, _Cached] = OrderedDict()
 _ROWS_LOCK = threading.Lock()
 
 
-def _read_rows(place: NotebookPlace) -> list[IndexRow]:
-    """Index rows, newest first, from the cache when ``_index.json`` did not change."""
+def _cached(place: NotebookPlace) -> _Cached | None:
+    """The parsed index, read again only when ``_index.json`` changed; None without one."""
     try:
         st = os.stat(place.index_file)
     except FileNotFoundError:
-        return _rows_without_index(place)
+        return None
     key = str(place.index_file)
     signature = (st.st_ino, st.st_size, st.st_mtime_ns)
     with _ROWS_LOCK:
         cached = _ROWS.get(key)
         if cached is not None and cached.signature == signature:
             _ROWS.move_to_end(key)
-            return cached.rows
+            return cached
     try:
         rows = _index.read_rows(place.index_file, place.session_dir)
     except OSError as exc:  # a corrupt index in a folder we may not rewrite
         log.warning("could not read the session index %s: %s", place.index_file, exc)
-        return _scan(place)
+        return _Cached((0, 0, 0), _scan(place))  # not kept: read again next time
+    cached = _Cached(signature, rows)
     with _ROWS_LOCK:
-        _ROWS[key] = _Cached(signature, rows)
+        _ROWS[key] = cached
         while len(_ROWS) > _CACHE_SIZE:
             _ROWS.popitem(last=False)
-    return rows
+    return cached
+
+
+def _read_rows(place: NotebookPlace) -> list[IndexRow]:
+    """Index rows, newest first."""
+    cached = _cached(place)
+    return cached.rows if cached is not None else _rows_without_index(place)
 
 
 def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
@@ -146,9 +156,36 @@ def _row_json(row: IndexRow, status: str) -> dict[str, Any]:
 def list_sessions(root: str | os.PathLike[str], notebook: Any, all_: bool = False) -> dict[str, Any]:
     """``GET sessions?notebook=PATH[&all=1]``: this notebook's sessions, newest first."""
     place = locate(root, notebook)
-    rows = _read_rows(place)
-    if not all_:
-        rows = [r for r in rows if r.notebook == place.name]
+    return _listing(place, _filtered(place, _read_rows(place), all_))
+
+
+def list_sessions_body(root: str | os.PathLike[str], notebook: Any, all_: bool = False) -> str:
+    """``list_sessions`` as the JSON text of the answer.
+
+    While no listed session has a pending run, the answer depends on the index file
+    alone, so its text is kept with the parsed index and a repeated request costs a
+    ``stat`` and a dictionary look-up. Rows of pending runs are looked at every time
+    (their kernel may have died since).
+    """
+    place = locate(root, notebook)
+    cached = _cached(place)
+    if cached is None:
+        return json.dumps(_listing(place, _filtered(place, _rows_without_index(place), all_)))
+    key = f"{place.notebook}\x00{int(all_)}"
+    body = cached.bodies.get(key)
+    if body is None:
+        rows = _filtered(place, cached.rows, all_)
+        body = json.dumps(_listing(place, rows))
+        if not any(r.pending for r in rows):
+            cached.bodies[key] = body
+    return body
+
+
+def _filtered(place: NotebookPlace, rows: list[IndexRow], all_: bool) -> list[IndexRow]:
+    return rows if all_ else [r for r in rows if r.notebook == place.name]
+
+
+def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
     locks = held_locks() if any(r.pending for r in rows) else None
     return {
         "notebook": place.notebook,

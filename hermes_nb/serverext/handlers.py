@@ -38,7 +38,14 @@ class _Base(APIHandler):
 class SessionsHandler(_Base):
     @tornado.web.authenticated
     def get(self) -> None:
-        self.answer(api.list_sessions, self.get_query_argument("all", "") in ("1", "true"))
+        all_ = self.get_query_argument("all", "") in ("1", "true")
+        try:
+            body = api.list_sessions_body(self.root_dir, self.notebook(), all_)
+        except ApiError as err:
+            raise tornado.web.HTTPError(err.status, err.message, reason=err.message) from None
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
 
 
 class SessionHandler(_Base):

@@ -22,6 +22,7 @@ __all__ = [
     "CODE_ARGUMENTS",
     "args_summary",
     "arguments_html",
+    "call_summary",
     "card_body_html",
     "card_title",
     "code_argument",
@@ -79,9 +80,25 @@ def args_summary(arguments: dict[str, Any], limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def call_summary(name: str, arguments: dict[str, Any], limit: int = 60) -> str:
+    """``name(...)`` on one line. Code shows its first line and how many follow, never
+    a string full of ``\\n``: ``python(df = load() … +3 lines)``."""
+    found = code_argument(name, arguments)
+    if found is None:
+        return f"{name}({args_summary(arguments, limit)})"
+    lines = found[1].strip("\n").splitlines() or [""]
+    first = lines[0].strip()
+    first = first if len(first) <= limit else first[: limit - 1] + "…"
+    more = len(lines) - 1
+    tail = f" … +{more} line{'s' if more > 1 else ''}" if more else ""
+    rest = other_arguments(name, arguments)
+    head = f"{args_summary(rest, 40)}: " if rest else ""
+    return f"{name}({head}{first}{tail})"
+
+
 def card_title(card: ToolCard, *, timing: bool = True) -> str:
     """One plain line: icon, call, status and (optionally) how long it took."""
-    title = f"⚙ {card.name}({args_summary(card.arguments, 60)}) {STATUS_ICONS[card.status]} {card.status}"
+    title = f"⚙ {call_summary(card.name, card.arguments)} {STATUS_ICONS[card.status]} {card.status}"
     if timing and card.duration is not None:
         title += f" in {fmt_duration(card.duration)}"
     return title

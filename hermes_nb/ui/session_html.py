@@ -55,12 +55,15 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 
 def _call_status(result: str | None, live: bool) -> ToolStatus:
+    """A saved call's status, from its result text (a session file keeps no flag)."""
     if result is None:
         return "running" if live else "cancelled"
     head = result.strip().lower()
     if head.startswith(("cancelled", "interrupted")):
         return "cancelled"
-    if head.startswith(("error", "traceback", "denied", "not run")):
+    if head.startswith(("denied", "not run", "not approved", "the user declined", "the user denied")):
+        return "denied"
+    if head.startswith(("[error]", "error", "traceback")) or "\n[error]\n" in result:
         return "failed"
     return "done"
 

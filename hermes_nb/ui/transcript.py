@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hermes_nb.ui.fragments import (
-    args_summary,
+    call_summary,
     card_body_html,
     card_title,
     code_argument,
@@ -262,7 +262,7 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
     name = str(function.get("name") or "tool")
     args = _parse_args(function.get("arguments"))
     if isinstance(args, dict):
-        summary = f"⚙ {name}({args_summary(args, 60)})"
+        summary = f"⚙ {call_summary(name, args)}"
         shown = "\n\n".join(_arguments_markdown(name, args))
     else:
         summary, shown = f"⚙ {name}(…)", _fence(str(args), "json")
