@@ -243,6 +243,11 @@ export class RunRenderer extends Panel implements IRenderMime.IRenderer {
       this._showLive(); // the widget came up after all (state restored late)
       return;
     }
+    if (view && view.state !== 'live') {
+      // The run is over in every kernel: a widget view can never come back, and the
+      // widget renderer's "model not found" text must not linger, even hidden.
+      this._dropLive();
+    }
     if (view) {
       this._showSaved(ref, view);
       if (view.state === 'live' || view.state === 'pending') {
