@@ -145,6 +145,9 @@ def test_killed_kernel_shows_saved_run_banner_resume_reopen_and_sidebar(lab: Lab
     cells = page.locator(".jp-Notebook .jp-Cell")
     assert cells.count() == 3
     assert "%agent resume" in cells.nth(2).inner_text()  # inserted below the interrupted cell
+    # The killed cell follows its run: once resumed and finished, it shows the final turn.
+    page.locator('.hermes-nb-run-saved[data-state="done"]').first.wait_for(timeout=60_000)
+    assert "Resumed: the answer is" in page.locator(".hermes-nb-run-saved").first.inner_text()
     shot(page, "kill-03-resumed")
 
     # Saved, closed and reopened: the killed cell shows its saved run, never an error.
