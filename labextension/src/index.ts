@@ -17,6 +17,9 @@ import { RunRendererExtension } from './runview';
 import { SessionsPanel } from './sidebar';
 import { RunStatusItem, RunStatusModel } from './status';
 
+/** Live runs reported by the kernels' `hermes_nb.run` comms (status item, sidebar). */
+const runs = new RunStatusModel();
+
 const runView: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-view',
   description: 'Shows the saved run in place of a live view whose kernel is gone.',
@@ -52,6 +55,8 @@ const sidebar: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const panel = new SessionsPanel(app, tracker, rendermime);
+    // A run starting or ending changes a session's status and update time.
+    runs.startedOrEnded.connect(() => panel.schedule(0));
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(panel, panel.id);
@@ -70,7 +75,7 @@ const status: JupyterFrontEndPlugin<void> = {
     tracker: INotebookTracker,
     statusBar: IStatusBar | null
   ) => {
-    const model = new RunStatusModel();
+    const model = runs;
     tracker.widgetAdded.connect((_, panel: NotebookPanel) =>
       model.watch(panel.sessionContext)
     );

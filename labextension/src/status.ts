@@ -35,6 +35,11 @@ export class RunStatusModel {
     return this._changed;
   }
 
+  /** A run started or ended (not every progress message). */
+  get startedOrEnded(): ISignal<this, void> {
+    return this._startedOrEnded;
+  }
+
   get active(): boolean {
     return this._runs.size > 0;
   }
@@ -54,9 +59,16 @@ export class RunStatusModel {
     if (!status || typeof status.run_id !== 'string') {
       return;
     }
+    const known = this._runs.has(status.run_id);
     if (status.state !== 'running') {
       this._runs.delete(status.run_id);
+      if (known) {
+        this._startedOrEnded.emit();
+      }
     } else {
+      if (!known) {
+        this._startedOrEnded.emit();
+      }
       this._runs.set(status.run_id, {
         status,
         kernelId,
@@ -69,6 +81,7 @@ export class RunStatusModel {
   end(runId: string): void {
     if (this._runs.delete(runId)) {
       this._changed.emit();
+      this._startedOrEnded.emit();
     }
   }
 
@@ -83,6 +96,7 @@ export class RunStatusModel {
     }
     if (dropped) {
       this._changed.emit();
+      this._startedOrEnded.emit();
     }
   }
 
@@ -130,6 +144,7 @@ export class RunStatusModel {
   private _runs = new Map<string, ILiveRun>();
   private _kernels = new WeakSet<Kernel.IKernelConnection>();
   private _changed = new Signal<this, void>(this);
+  private _startedOrEnded = new Signal<this, void>(this);
 }
 
 function tokens(n: number): string {
