@@ -95,3 +95,14 @@ def test_installed_extension_is_listed_as_a_python_package() -> None:
     text = listing.stdout + listing.stderr
     line = next(line for line in text.splitlines() if "hermes-nb" in line)
     assert "enabled" in line and "OK" in line and "(python, hermes-nb)" in line
+
+
+def test_skip_variable_builds_nothing_even_with_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(tmp_path)
+    monkeypatch.setenv("HERMES_NB_SKIP_LABEXTENSION", "1")
+    _hook().build("wheel", "editable", path=str(project / "labextension"))
+    assert "not building the JupyterLab extension" in capsys.readouterr().err
+    assert not (project / "labextension" / "node_modules").exists()
+    assert not (project / "hermes_nb" / "labextension").exists()
