@@ -1,0 +1,95 @@
+/**
+ * hermes_nb's JupyterLab extension: saved runs in place of dead widgets, the
+ * restart banner, the "Agent sessions" sidebar and the run status item.
+ */
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { RestartBanner } from './banner';
+import { RunRendererExtension } from './runview';
+import { SessionsPanel } from './sidebar';
+import { RunStatusItem, RunStatusModel } from './status';
+
+/** Live runs reported by the kernels' `hermes_nb.run` comms (status item, sidebar). */
+const runs = new RunStatusModel();
+
+const runView: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:run-view',
+  description: 'Shows the saved run in place of a live view whose kernel is gone.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd) => {
+    app.docRegistry.addWidgetExtension('Notebook', new RunRendererExtension());
+  }
+};
+
+const banner: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:restart-banner',
+  description: 'Offers to resume runs interrupted by a kernel restart.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    const shown = new Set<string>();
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
+      new RestartBanner(panel, shown);
+    });
+  }
+};
+
+const sidebar: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:sessions',
+  description: 'The "Agent sessions" side panel.',
+  autoStart: true,
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  optional: [ILayoutRestorer, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const panel = new SessionsPanel(app, tracker, rendermime);
+    // A run starting or ending changes a session's status and update time.
+    runs.startedOrEnded.connect(() => panel.schedule(0));
+    app.shell.add(panel, 'left', { rank: 600 });
+    if (restorer) {
+      restorer.add(panel, panel.id);
+    }
+  }
+};
+
+const status: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:run-status',
+  description: 'A status bar item while an agent run streams.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [IStatusBar],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    statusBar: IStatusBar | null
+  ) => {
+    const model = runs;
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) =>
+      model.watch(panel.sessionContext)
+    );
+    if (statusBar) {
+      const item = new RunStatusItem(model);
+      statusBar.registerStatusItem('hermes-nb:run-status', {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive: () => model.active,
+        activeStateChanged: model.changed
+      });
+    }
+  }
+};
+
+export default [runView, banner, sidebar, status];
