@@ -154,3 +154,25 @@ def test_the_loop_saves_references_and_sends_the_image_on_the_next_request(tmp_p
     blind = ReplayProvider(script={"replies": script["replies"]})
     Agent(blind, tools, images=ImageStore(tmp_path, "sid"), vision=False).run([], "draw", lambda e: None, threading.Event())
     assert "image_url" not in json.dumps(blind.requests[1])
+
+
+def test_an_mcp_tools_image_reaches_a_vision_model(tmp_path: Path) -> None:
+    """An image in an MCP result goes the way of the python tool's figures."""
+    from types import SimpleNamespace as NS
+
+    from hermes_nb.mcp.results import to_tool_output
+
+    image = png(16, 8)
+    result = NS(content=[NS(type="image", mime_type="image/png", data=base64.b64encode(image).decode())],
+                structured_content=None, is_error=False)
+
+    def chart() -> ToolOutput:
+        return to_tool_output(result)
+
+    tools = ToolRegistry()
+    tools.register(chart)
+    script = {"replies": [{"tool_calls": [{"name": "chart", "arguments": {}}]}, "A chart."], "vision": True}
+    provider = ReplayProvider(script=script)
+    Agent(provider, tools, images=ImageStore(tmp_path, "sid"), vision=True).run([], "chart", lambda e: None, threading.Event())
+    url = provider.requests[1][-1]["content"][1]["image_url"]["url"]
+    assert base64.b64decode(url.split(",", 1)[1]) == image

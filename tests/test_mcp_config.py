@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
 
+from hermes_nb.agent.images import ToolImage
 from hermes_nb.errors import McpError
-from hermes_nb.mcp.results import image_outputs, to_tool_output
+from hermes_nb.mcp.results import to_tool_output
 from hermes_nb.mcp.settings import config_paths, expand, load_servers, parse_server
 from hermes_nb.mcp.tools import tool_name
 
@@ -101,10 +103,10 @@ def test_text_and_images_become_the_models_text_and_the_cards_outputs() -> None:
     result = NS(content=[NS(type="text", text="Here:"), NS(type="image", mime_type="image/png", data="iVBORw0K")],
                 structured_content=None, is_error=False)
     out = to_tool_output(result)
-    assert out.text.startswith("Here:\n[image image/png, 6 bytes, shown to the user]")
+    assert out.text.startswith("Here:\n[image image/png, 6 bytes]")
     assert out.outputs == ({"data": {"image/png": "iVBORw0K"}, "metadata": {}},)
     assert not out.is_error
-    assert image_outputs(out.outputs) == [("image/png", "iVBORw0K")]
+    assert out.images == (ToolImage(base64.b64decode("iVBORw0K"), "image/png"),)  # for vision models
 
 
 def test_an_error_result_is_a_tool_error() -> None:

@@ -2,20 +2,20 @@
 
 Text goes to the model. Images become rich outputs (``{"data": {mime: base64}}``
 bundles, the shape the ``python`` tool gives its figures), so they show in the tool's
-card; the model reads a one-line note for each. ``image_outputs`` is the one place
-that says which outputs are images: sending them to a vision model reads it.
-A result flagged ``isError`` becomes a tool error the model can correct.
+card, and tool images (``ToolOutput.images``), so they reach a model that accepts
+images as the ``python`` tool's figures do (a model that does not reads a one-line
+note). A result flagged ``isError`` becomes a tool error the model can correct.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
+from hermes_nb.agent.images import images_from_bundles
 from hermes_nb.agent.tools.registry import ToolOutput
 
-__all__ = ["image_outputs", "to_tool_output"]
+__all__ = ["to_tool_output"]
 
 
 def to_tool_output(result: Any) -> ToolOutput:
@@ -28,7 +28,7 @@ def to_tool_output(result: Any) -> ToolOutput:
             texts.append(block.text)
         elif kind == "image":
             outputs.append({"data": {block.mime_type: block.data}, "metadata": {}})
-            texts.append(f"[image {block.mime_type}, {_size(block.data)}, shown to the user]")
+            texts.append(f"[image {block.mime_type}, {_size(block.data)}]")
         elif kind == "audio":
             texts.append(f"[audio {block.mime_type}, {_size(block.data)}, not shown]")
         elif kind == "resource_link":
@@ -42,17 +42,9 @@ def to_tool_output(result: Any) -> ToolOutput:
     is_error = bool(getattr(result, "is_error", False))
     if is_error and not text.startswith("Error"):
         text = f"Error: {text}"
-    return ToolOutput(text, is_error=is_error, outputs=tuple(outputs))
-
-
-def image_outputs(outputs: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
-    """``(mime type, base64 data)`` of every image among a tool's rich outputs."""
-    found: list[tuple[str, str]] = []
-    for output in outputs:
-        for mime, value in output.get("data", {}).items():
-            if mime.startswith("image/") and mime != "image/svg+xml" and isinstance(value, str):
-                found.append((mime, value))
-    return found
+    return ToolOutput(
+        text, is_error=is_error, outputs=tuple(outputs), images=images_from_bundles(outputs)
+    )
 
 
 def _resource_text(resource: Any) -> str:
