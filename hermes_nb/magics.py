@@ -308,6 +308,7 @@ class AgentMagics(Magics):
         self._request = text
         provider = self._provider(spec)
         session = self._current_session(spec)
+        session.model = redact(spec)  # the model of the latest run, which a resume goes on with
         plain_chat = tools and not getattr(provider, "supports_tools", True)
         said = plain_chat and notes.was_said(session.session_id, notes.no_tools_key(spec))
         agent = self._agent(provider, tools=tools and not said, max_turns=max_turns or self.max_turns)
@@ -528,7 +529,9 @@ class AgentMagics(Magics):
         session = models.get_session(session.session_id)
         if not streaming.is_resumable(session):
             raise UsageError("Nothing to resume: the last request was answered.")
-        self._run(None, own_cell=self._alone_in_cell())
+        # a kernel restarted without the notebook's %config goes on with the run's model
+        model = None if self.model else session.model
+        self._run(None, model=model, own_cell=self._alone_in_cell())
 
     def _cmd_cancel(self, opts: Any) -> None:
         session = self._require_session()

@@ -400,3 +400,20 @@ def test_status_reports_model_folder_session_and_tokens(nb: Notebook) -> None:
     out = nb.run("%agent status").ok().out
     assert f"Session:  {nb.current}  Count the rows  (2 messages, idle)" in out
     assert f"Tokens:   {saved['input_tokens']} in / {saved['output_tokens']} out" in out
+
+
+def test_resume_in_a_fresh_kernel_goes_on_with_the_runs_model(make_notebook: MakeNotebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a restart the notebook's %config is gone: the run's own model continues it."""
+    monkeypatch.delenv("HERMES_NB_MODEL", raising=False)
+    nb = make_notebook()
+    script = nb.use_script({"text": "", "error": "simulated outage"})
+    nb.run("%%agent\nsummarise").ok()
+    sid = nb.current
+    assert nb.on_disk(sid)["model"] == f"replay:{script}"
+    script.write_text(json.dumps({"replies": ["Here is the summary."]}))
+    models.SESSIONS.clear()
+    fresh = make_notebook()  # a new kernel: no model configured
+    fresh.run('%config AgentMagics.display = "text"').ok()
+    assert not fresh.magics.model
+    cell = fresh.run(f"%agent resume {sid}").ok()
+    assert "Here is the summary." in cell.out
