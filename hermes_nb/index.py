@@ -123,7 +123,8 @@ class IndexRow:
             and type(count) is int and type(pending) is bool
             and (notebook is None or type(notebook) is str) and (model is None or type(model) is str)
         ):  # fmt: skip
-            return cls(sid, title, notebook, model, created, updated, count, pending)
+            return cls(sid, title, notebook, model, created, updated, count, pending,
+                       _str_or_none(data.get("stopped")))
         return cls(
             id=sid,
             title=_text(data.get("title"), "") or "",
