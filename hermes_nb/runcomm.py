@@ -123,7 +123,9 @@ class RunStatusComm:
             "session_id": self.info.session_id,
             "run_id": self.info.run_id,
             "model": self.info.model,
-            "state": state,
+            # "phase", not "state": nbclient takes any comm data with a "state" key for
+            # widget state and fails on it (jupyter execute, nbval)
+            "phase": state,
             "elapsed": round(elapsed, 1),
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,

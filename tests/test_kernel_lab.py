@@ -36,9 +36,9 @@ def test_the_live_view_and_the_status_comm_name_the_run(tmp_path: Path) -> None:
         assert kinds[0] == "comm_open" and kinds[-1] == "comm_close", kinds
         opened = done.comms[0][1]
         assert opened["target_name"] == "hermes_nb.run"
-        assert opened["data"]["state"] == "running" and opened["data"]["run_id"] == run_id
+        assert opened["data"]["phase"] == "running" and opened["data"]["run_id"] == run_id
         final = [c["data"] for kind, c in done.comms if kind == "comm_msg"][-1]
-        assert final["state"] == "done" and final["output_tokens"] > 0
+        assert final["phase"] == "done" and final["output_tokens"] > 0
 
 
 def test_a_kill_during_a_slow_tool_is_reported_with_what_was_saved(tmp_path: Path) -> None:

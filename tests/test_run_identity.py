@@ -129,6 +129,7 @@ def test_the_live_view_names_its_session_and_run(
         return real(*objs, **kwargs)
 
     monkeypatch.setattr(IPython.display, "display", spy)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/analysis.ipynb")  # a Jupyter server's kernel
     sid = models.new_session(title="t", notebook="analysis.ipynb").session_id
     renderer = WidgetRenderer("replay:x")
     agent = Agent(StepProvider(say("Hello.")), None)
@@ -165,7 +166,7 @@ def test_the_status_comm_is_rate_limited_and_closes_with_the_final_state(comm_lo
     status = RunStatusComm(RunInfo("s", "r", "nb.ipynb", ".hermes_nb/sessions", "m", 1.0), clock=clock)
     status.open()
     opened = [m for m in comm_log if m["msg_type"] == "comm_open"]
-    assert opened and opened[-1]["data"]["state"] == "running"
+    assert opened and opened[-1]["data"]["phase"] == "running"
     sent = 0
     for step in range(40):  # 4 seconds at 10 updates a second
         clock.now = step * 0.1
@@ -174,7 +175,7 @@ def test_the_status_comm_is_rate_limited_and_closes_with_the_final_state(comm_lo
     status.close("done", 4.0, 10, 40)
     msgs = [m["data"] for m in comm_log if m["msg_type"] == "comm_msg"]
     assert msgs[-1] == {
-        "session_id": "s", "run_id": "r", "model": "m", "state": "done", "elapsed": 4.0,
+        "session_id": "s", "run_id": "r", "model": "m", "phase": "done", "elapsed": 4.0,
         "input_tokens": 10, "output_tokens": 40, "tool": None,
     }  # fmt: skip
     assert any(m["tool"] == "python" for m in msgs)
@@ -190,7 +191,7 @@ def test_a_run_opens_and_closes_its_status_comm(session_dir: Path, comm_log: lis
     ]  # fmt: skip
     assert len(opens) == 1
     ours = [m for m in comm_log if isinstance(m["data"], dict) and m["data"].get("run_id") == run.stream_id]
-    assert ours[-1]["data"]["state"] == "done"
+    assert ours[-1]["data"]["phase"] == "done"
     assert comm_log[-1]["msg_type"] == "comm_close"
 
 
@@ -250,3 +251,25 @@ def test_a_comm_the_frontend_closed_gets_nothing_more(comm_log: list[dict[str, A
     assert status.update(1.0, 1, 1, None) is False
     status.close("done", 2.0, 1, 1)
     assert len(comm_log) == before
+
+
+def test_without_a_jupyter_server_the_live_view_has_no_run_entry(
+    session_dir: Path, comm_log: list[dict[str, Any]], displayed: CapturedIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """nbclient, nbval and jupyter execute: nobody would read it, and nbval would count it."""
+    import IPython.display
+
+    shown: list[dict[str, Any]] = []
+    real = IPython.display.display
+
+    def spy(*objs: Any, **kwargs: Any) -> Any:
+        shown.extend(o for o in objs if kwargs.get("raw") and isinstance(o, dict))
+        return real(*objs, **kwargs)
+
+    monkeypatch.setattr(IPython.display, "display", spy)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    sid = models.new_session(title="t").session_id
+    drive(streaming.Run(sid, "hi"), Agent(StepProvider(say("Hello.")), None), WidgetRenderer("replay:x"), flush_interval=0.01)
+    live = [data for data in shown if "application/vnd.jupyter.widget-view+json" in data]
+    assert len(live) == 1 and MIME_TYPE not in live[0]

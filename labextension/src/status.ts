@@ -15,7 +15,7 @@ export interface IRunStatus {
   session_id: string;
   run_id: string;
   model: string;
-  state: 'running' | 'done' | 'cancelled' | 'failed';
+  phase: 'running' | 'done' | 'cancelled' | 'failed';
   elapsed: number;
   input_tokens: number;
   output_tokens: number;
@@ -60,7 +60,7 @@ export class RunStatusModel {
       return;
     }
     const known = this._runs.has(status.run_id);
-    if (status.state !== 'running') {
+    if (status.phase !== 'running') {
       this._runs.delete(status.run_id);
       if (known) {
         this._startedOrEnded.emit();
