@@ -26,7 +26,7 @@ from hermes_nb import diskstate
 from hermes_nb.errors import HermesError
 from hermes_nb.fsio import atomic_write_bytes, json_bytes
 
-__all__ = ["SUFFIX", "apply", "path_for", "read", "remove", "write"]
+__all__ = ["SUFFIX", "apply", "fold", "path_for", "read", "remove", "usable", "write"]
 
 log = logging.getLogger("hermes_nb.journal")
 
@@ -62,16 +62,32 @@ def read(folder: Path, session_id: str) -> dict[str, Any] | None:
         data = diskstate.loads(raw, path)
     except (OSError, HermesError):
         return None
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("run_id"), str)
-        or not isinstance(data.get("pending_messages"), list)
-        or not all(isinstance(m, dict) for m in data["pending_messages"])
-        or not isinstance(data.get("pending_partial_text"), str)
-    ):
+    if not usable(data):
         log.warning("ignoring an unreadable turn journal %s", path)
         return None
-    return data
+    return dict(data)
+
+
+def usable(data: Any) -> bool:
+    """Whether ``data`` (a parsed journal) has the shape ``write`` gives it."""
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("run_id"), str)
+        and isinstance(data.get("pending_messages"), list)
+        and all(isinstance(m, dict) for m in data["pending_messages"])
+        and isinstance(data.get("pending_partial_text"), str)
+    )
+
+
+def fold(session_data: dict[str, Any], turn: Any) -> bool:
+    """Fold a parsed journal into a session file's JSON (readers that do not load a
+    ``models.Session``, such as the server extension); True if it applied."""
+    run_id = session_data.get("active_stream_id")
+    if not run_id or not usable(turn) or turn["run_id"] != run_id:
+        return False
+    session_data["pending_messages"] = turn["pending_messages"]
+    session_data["pending_partial_text"] = turn["pending_partial_text"]
+    return True
 
 
 def apply(folder: Path, session: Any) -> bool:

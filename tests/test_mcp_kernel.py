@@ -72,7 +72,7 @@ def test_a_killed_kernel_leaves_no_server_and_its_mcp_call_is_restored_as_interr
 
         k.restart()
         notice = load(k)
-        assert "interrupted" in notice.stderr, notice.text()
+        assert "interrupted" in notice.text(), notice.text()
         [saved] = sessions(tmp_path)
         results = [m for m in saved["messages"] if m.get("role") == "tool"]
         assert results == [{"role": "tool", "tool_call_id": "call_1", "content": INTERRUPTED_RESULT}]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
 
-from hermes_nb import config, models, streaming
+from hermes_nb import config, journal, models, streaming
 from hermes_nb.serverext import api
 from hermes_nb.serverext.liveness import held_locks
 from hermes_nb.serverext.places import ApiError, locate
@@ -187,6 +187,27 @@ def test_a_dead_run_before_and_after_restore_and_resume(root: Path) -> None:
         session.save()
     final = api.get_run(root, NOTEBOOK, sid, run_id)
     assert final["state"] == "done" and "All done." in final["html"]
+
+
+def test_a_live_runs_checkpoints_come_from_its_turn_journal(root: Path) -> None:
+    """Checkpoints of a run go to ``<id>.turn`` beside the session file: the run view
+    shows them, and ignores a journal of another run."""
+    sid = models.new_session(title="Busy", notebook="analysis.ipynb").session_id
+    run = streaming.Run(sid, "count the rows", checkpoint_interval=3600)
+    run.start()
+    try:
+        run.turn.add_message({"role": "assistant", "content": "Counting in the kernel.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{}"}}]})
+        run.turn.add_message({"role": "tool", "tool_call_id": "c1", "content": "1234"})
+        run.turn.append_text("There are")
+        assert run.checkpoint()
+        view = api.get_run(root, NOTEBOOK, sid, run.stream_id)
+        assert "Counting in the kernel." in view["html"] and "There are" in view["html"]
+        assert view["state"] == "live" and view["summary"]["tool_calls"] == 1
+        journal.write(models.SESSION_DIR, sid, "another-run", [], "stale text")
+        assert "stale text" not in api.get_run(root, NOTEBOOK, sid, run.stream_id)["html"]
+    finally:
+        run.fail(RuntimeError("test over"))
 
 
 def test_interrupted_runs_of_this_notebook(root: Path) -> None:

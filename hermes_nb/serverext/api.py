@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb import index as _index
+from hermes_nb import journal
 from hermes_nb.config import os_file_lock
 from hermes_nb.index import IndexRow
 from hermes_nb.serverext.liveness import LockTable, held_locks
@@ -200,6 +201,8 @@ def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
         raise ApiError(404, f"No session {session_id!r} beside {place.notebook}.")
     if not isinstance(data.get("messages"), list):
         data["messages"] = []
+    if data.get("active_stream_id"):  # a run's checkpoints are in its turn journal
+        journal.fold(data, read_json(journal.path_for(place.session_dir, session_id), place))
     return data
 
 
