@@ -206,8 +206,13 @@ def test_a_live_runs_checkpoints_come_from_its_turn_journal(root: Path) -> None:
         assert view["state"] == "live" and view["summary"]["tool_calls"] == 1
         journal.write(models.SESSION_DIR, sid, "another-run", [], "stale text")
         assert "stale text" not in api.get_run(root, NOTEBOOK, sid, run.stream_id)["html"]
+        assert run.checkpoint() is False  # nothing new: the stale journal stays
+        run.turn.append_text(" 1234 rows.")
+        assert run.checkpoint()
     finally:
-        run.fail(RuntimeError("test over"))
+        run.abandon()  # as a killed kernel: the run stays pending, its lock is free
+    [dead] = api.interrupted_runs(root, NOTEBOOK)["runs"]
+    assert (dead["run_id"], dead["tool_calls"], dead["request"]) == (run.stream_id, 1, "count the rows")
 
 
 def test_interrupted_runs_of_this_notebook(root: Path) -> None:

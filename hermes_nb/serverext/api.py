@@ -195,14 +195,21 @@ def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
     }
 
 
-def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
+def _read_session(place: NotebookPlace, session_id: str) -> dict[str, Any] | None:
+    """A session file's JSON with the checkpoints of its pending run, which are in the
+    run's turn journal beside it (``journal.py``)."""
     data = read_json(place.session_file(session_id), place)
+    if data is not None and data.get("active_stream_id"):
+        journal.fold(data, read_json(journal.path_for(place.session_dir, session_id), place))
+    return data
+
+
+def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
+    data = _read_session(place, session_id)
     if data is None or data.get("session_id") != session_id:
         raise ApiError(404, f"No session {session_id!r} beside {place.notebook}.")
     if not isinstance(data.get("messages"), list):
         data["messages"] = []
-    if data.get("active_stream_id"):  # a run's checkpoints are in its turn journal
-        journal.fold(data, read_json(journal.path_for(place.session_dir, session_id), place))
     return data
 
 
@@ -307,7 +314,7 @@ def get_run(
 def _interrupted_run(place: NotebookPlace, locks: LockTable, row: IndexRow) -> dict[str, Any] | None:
     from hermes_nb.streaming import count_saved
 
-    data = read_json(place.session_file(row.id), place)
+    data = _read_session(place, row.id)
     if data is None:
         return None
     if data.get("active_stream_id") or data.get("pending_user_message"):
