@@ -7,7 +7,6 @@ command line all work. Nothing heavy (SDKs, widgets) is imported before the firs
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -22,7 +21,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from traitlets import Any as TraitAny
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
-from hermes_nb import config, models, session_ops, streaming
+from hermes_nb import commands, config, models, session_ops, streaming
 from hermes_nb.errors import HermesError
 from hermes_nb.redact import redact
 
@@ -37,28 +36,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "running code to guessing; keep answers short and show results."
 )
 
-HELP = """\
-%%agent [--model SPEC] [--new] [--session ID] [--no-tools] [--max-turns N]
-<your request>            ask the agent; the session continues across cells
-
-%agent sessions [--all]   this notebook's sessions (--all: every one in the folder)
-%agent new [TITLE]        start a new session (dropped if left empty and untitled)
-%agent use ID|TITLE       switch to a session (an id prefix or a title will do)
-%agent history            the current session's conversation, turns numbered
-%agent undo               remove the last request and everything after it
-%agent retry              remove the last request and send it again
-%agent resume [ID]        continue a run that was interrupted, cancelled, failed or
-                          stopped at the turn limit
-%agent cancel             mark a run left pending by a dead kernel as cancelled
-%agent title TEXT         rename the current session
-%agent delete ID          move a session to the trash
-%agent fork [N]           new session from the first N turns (default: all)
-%agent export [ID] [--format md|json] [--output PATH]
-%agent model [SPEC]       show or set the model
-%agent status             model, folder, session and run state
-%agent mcp                MCP servers, their state and their tools
-%agent mcp restart NAME   stop and start an MCP server
-%agent help               this text"""
 
 
 def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
@@ -235,7 +212,7 @@ class AgentMagics(Magics):
         notices += models.consume_warnings()
         for notice in notices:
             print(notice, file=sys.stderr)
-        _show_restored(restored)
+        commands.show_restored(restored)
         self.notices = notices + [r.notice() for r in restored]
         return self.notices
 
@@ -274,11 +251,10 @@ class AgentMagics(Magics):
 
     def _line(self, line: str) -> None:
         if not line.strip():
-            print(HELP)
+            print(commands.HELP)
             return
         opts = self._line_parser.parse_argstring(line)
-        handler = getattr(self, f"_cmd_{opts.command}")
-        handler(opts)
+        getattr(commands, f"cmd_{opts.command}")(self, opts)
 
     # -- running -------------------------------------------------------------------------
 
@@ -464,181 +440,7 @@ class AgentMagics(Magics):
 
         start_title(session_id, text, provider)
 
-    # -- line commands ----------------------------------------------------------------------
 
-    def _cmd_help(self, opts: Any) -> None:
-        print(HELP)
-
-    def _cmd_sessions(self, opts: Any) -> None:
-        rows = models.list_sessions(notebook=self.notebook, include_all=opts.all)
-        if not rows:
-            print("No sessions yet. Ask something with %%agent.")
-            return
-        from hermes_nb.titles import DEFAULT_TITLE
-
-        for row in rows:
-            if row.id != self.current_session_id and not row.message_count and not row.pending and row.title == DEFAULT_TITLE:
-                continue  # an empty, untitled session: nothing to come back to
-            mark = "*" if row.id == self.current_session_id else " "
-            pending = "  [run pending]" if row.pending else ""
-            print(f"{mark} {row.id}  {row.title[:48]:<48}  {row.message_count:>4} msgs{pending}")
-
-    def _cmd_new(self, opts: Any) -> None:
-        title = " ".join(opts.title) or None
-        session = self._new_session(title)
-        if title:
-            session_ops.rename_session(session.session_id, title)
-        print(f"New session {session.session_id}" + (f": {title}" if title else ""))
-
-    def _cmd_use(self, opts: Any) -> None:
-        session = self._use(" ".join(opts.id))
-        print(f"Using session {session.session_id}: {session.title} ({len(session.messages)} messages)")
-
-    def _cmd_history(self, opts: Any) -> None:
-        from IPython.display import display
-
-        from hermes_nb.ui.transcript import history_mimebundle
-
-        session = self._require_session()
-        if not session.messages:
-            print("This session has no messages yet.")
-            return
-        display(history_mimebundle(session.messages, title=session.title), raw=True)
-
-    def _cmd_undo(self, opts: Any) -> None:
-        session = self._require_session()
-        before = len(session.messages)
-        session_ops.undo_last(session.session_id)
-        after = len(models.get_session(session.session_id).messages)
-        print(f"Removed the last request and its reply ({before - after} messages).")
-
-    def _cmd_retry(self, opts: Any) -> None:
-        session = self._require_session()
-        text = session_ops.retry_last(session.session_id)
-        self._run(text, own_cell=self._alone_in_cell())
-
-    def _cmd_resume(self, opts: Any) -> None:
-        if opts.id:
-            session = self._use(opts.id)
-            report = streaming.restore_session(session.session_id)
-            if report is not None:
-                _show_restored([report], resume_hint=False)
-        session = self._require_session()
-        if session.active_stream_id and not streaming.repair_if_dead(session.session_id):
-            raise UsageError(_RUN_ELSEWHERE)
-        session = models.get_session(session.session_id)
-        if not streaming.is_resumable(session):
-            raise UsageError("Nothing to resume: the last request was answered.")
-        # a kernel restarted without the notebook's %config goes on with the run's model
-        model = None if self.model else session.model
-        self._run(None, model=model, own_cell=self._alone_in_cell())
-
-    def _cmd_cancel(self, opts: Any) -> None:
-        session = self._require_session()
-        stream_id = session.active_stream_id
-        if not stream_id:
-            print("No run is pending in this session.")
-            return
-        import filelock
-
-        lock = config.run_lock(session.session_id)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            raise UsageError(_RUN_ELSEWHERE) from None
-        try:
-            streaming.cancel_stream(stream_id)
-        finally:
-            lock.release()
-        print("Cancelled the pending run; its partial output was kept.")
-
-    def _cmd_title(self, opts: Any) -> None:
-        session = self._require_session()
-        session_ops.rename_session(session.session_id, " ".join(opts.text))
-        print(f"Renamed to: {' '.join(opts.text)}")
-
-    def _cmd_delete(self, opts: Any) -> None:
-        session_id = models.validate_session_id(opts.id)
-        models.get_session(session_id)
-        session_ops.delete_session(session_id)
-        if self.current_session_id == session_id:
-            self.current_session_id = models.latest_session_id(self.notebook)
-        print(f"Moved session {session_id} to the trash folder.")
-
-    def _cmd_fork(self, opts: Any) -> None:
-        session = self._require_session()
-        starts = [i for i, m in enumerate(session.messages) if m.get("role") == "user"]
-        if opts.n is not None and not 0 <= opts.n <= len(starts):
-            raise UsageError(
-                f"fork N: N counts turns (numbered in %agent history); this session has {len(starts)}."
-            )
-        cut = None if opts.n is None or opts.n == len(starts) else starts[opts.n]
-        forked = session_ops.fork_session(session.session_id, cut)
-        turns = len(starts) if opts.n is None else opts.n
-        print(f"Forked into {forked.session_id} ({turns} turn{'' if turns == 1 else 's'}); now current.")
-        self._switch(forked.session_id)
-
-    def _cmd_export(self, opts: Any) -> None:
-        from hermes_nb.ui.transcript import history_markdown
-
-        session = models.get_session(models.validate_session_id(opts.id)) if opts.id else self._require_session()
-        if opts.format == "json":
-            text = json.dumps(session.to_dict(), indent=1, ensure_ascii=False)
-        else:
-            text = history_markdown(session.messages, title=session.title)
-        text = redact(text, headers=False)  # a key or URL password in an older file
-        out = Path(opts.output or f"{session.session_id}.{opts.format}")
-        try:
-            # a lone surrogate becomes a \uXXXX escape (JSON reads it back as it was)
-            out.write_text(text, encoding="utf-8", errors="backslashreplace")
-        except OSError as err:
-            raise UsageError(f"Could not write {out}: {err.strerror}") from None
-        print(f"Exported {len(session.messages)} messages to {out}")
-
-    def _cmd_model(self, opts: Any) -> None:
-        if opts.spec:
-            self._provider(opts.spec)
-            self.model = opts.spec
-        print(f"Model: {self._model_spec()}")
-
-    def _cmd_status(self, opts: Any) -> None:
-        try:
-            spec = self._model_spec()
-        except UsageError:
-            spec = "(none configured)"
-        print(f"Model:    {spec}")
-        print(f"Notebook: {self.notebook or '(unknown)'}")
-        print(f"Folder:   {models.SESSION_DIR}")
-        if not self.current_session_id:
-            print("Session:  (none yet)")
-            return
-        session = models.get_session(self.current_session_id)
-        state = "run pending" if session.active_stream_id else "idle"
-        print(f"Session:  {session.session_id}  {session.title}  ({len(session.messages)} messages, {state})")
-        print(
-            f"Tokens:   {session.input_tokens} in / {session.output_tokens} out"
-            + (f", ~${session.estimated_cost:.4f}" if session.estimated_cost else "")
-        )
-
-
-    def _cmd_mcp(self, opts: Any) -> None:
-        from hermes_nb import mcp
-
-        if opts.action is None:
-            print(mcp.describe(dict(self.mcp_servers), self._folder(), dict(self.tool_policies)))
-            return
-        if not opts.name:
-            raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")
-        print(mcp.restart(opts.name, dict(self.mcp_servers), self._folder(), self.mcp_start_timeout))
-
-
-def _show_restored(reports: list[streaming.RestoreReport], resume_hint: bool = True) -> None:
-    """Each restored run as a cell output: Markdown in a notebook, text in a terminal
-    (not stderr: a notebook shows that as an error box that wraps mid-word)."""
-    from IPython.display import display
-
-    for report in reports:
-        display(report.mimebundle(resume_hint=resume_hint), raw=True)
 
 
 def _make_approver(agent: Any) -> Any:
@@ -670,10 +472,6 @@ def _make_approver(agent: Any) -> Any:
     return approve
 
 
-_RUN_ELSEWHERE = (
-    "A run of this session is still going in another kernel: interrupt that kernel "
-    "(or wait for it to finish), then try again here."
-)
 def _reason(agent: Any, name: str, arguments: dict[str, Any]) -> str:
     """Why a call is asked about, when its tool would run unasked in the notebook's folder."""
     tool = agent.tools.get(name)

@@ -20,7 +20,7 @@ from test_magics_helpers import (
 
 from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
-from hermes_nb.magics import HELP
+from hermes_nb.commands import HELP
 
 __all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
