@@ -158,7 +158,7 @@ def drive(
 
 def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
     """Tell the renderer which run it shows (for the live view's MIME entry) and open
-    the run status comm."""
+    the run status comm (a closed one sends nothing)."""
     from hermes_nb import models
 
     session = run.session
@@ -171,14 +171,16 @@ def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
         model=getattr(shown, "model", None) or session.model,
         started_at=run.started_at,
     )
-    bind = getattr(renderer, "bind_run", None)
-    if bind is not None and os.environ.get("JPY_SESSION_NAME"):
-        # Only under a Jupyter server (JupyterLab, Notebook 7), whose frontend extension
-        # repairs a dead run from it. Elsewhere nobody reads it, and nbval (which
-        # ignores clear_output) would report it as an unexpected output of every cell.
-        bind(info)
     status = RunStatusComm(info)
-    status.open()
+    # Both only under a Jupyter server (JupyterLab, Notebook 7), whose frontend
+    # extension reads them. Elsewhere nobody does: nbval (which ignores clear_output)
+    # would report the entry as an unexpected output of every cell, and nbclient logs
+    # a warning for a comm target it has no handler for.
+    if os.environ.get("JPY_SESSION_NAME"):
+        bind = getattr(renderer, "bind_run", None)
+        if bind is not None:
+            bind(info)
+        status.open()
     return status
 
 

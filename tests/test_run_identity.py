@@ -183,7 +183,10 @@ def test_the_status_comm_is_rate_limited_and_closes_with_the_final_state(comm_lo
     assert status.update(5.0, 1, 1, None) is False  # closed: nothing more
 
 
-def test_a_run_opens_and_closes_its_status_comm(session_dir: Path, comm_log: list[dict[str, Any]]) -> None:
+def test_a_run_opens_and_closes_its_status_comm(
+    session_dir: Path, comm_log: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/analysis.ipynb")  # a Jupyter server's kernel
     run, _, _ = run_turn(StepProvider(call("python", code="1+1"), say("Two.")), "add")
     opens = [
         m for m in comm_log
@@ -257,7 +260,8 @@ def test_without_a_jupyter_server_the_live_view_has_no_run_entry(
     session_dir: Path, comm_log: list[dict[str, Any]], displayed: CapturedIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """nbclient, nbval and jupyter execute: nobody would read it, and nbval would count it."""
+    """nbclient, nbval and jupyter execute: nobody would read the entry or the status
+    comm; nbval would count the entry, nbclient warns about the comm."""
     import IPython.display
 
     shown: list[dict[str, Any]] = []
@@ -273,3 +277,4 @@ def test_without_a_jupyter_server_the_live_view_has_no_run_entry(
     drive(streaming.Run(sid, "hi"), Agent(StepProvider(say("Hello.")), None), WidgetRenderer("replay:x"), flush_interval=0.01)
     live = [data for data in shown if "application/vnd.jupyter.widget-view+json" in data]
     assert len(live) == 1 and MIME_TYPE not in live[0]
+    assert not [c for c in comm_log if c["msg_type"] == "comm_open" and (c["data"] or {}).get("run_id")]
