@@ -277,7 +277,7 @@ def get_run(
     root: str | os.PathLike[str], notebook: Any, session_id: str, run_id: str
 ) -> dict[str, Any]:
     """``GET sessions/ID/runs/RUN_ID``: what the session file holds of one run."""
-    from hermes_nb.streaming import count_saved
+    from hermes_nb.restore_report import count_saved
     from hermes_nb.ui.session_html import marker_state, messages_html
 
     place = locate(root, notebook)
@@ -312,7 +312,7 @@ def get_run(
 
 
 def _interrupted_run(place: NotebookPlace, locks: LockTable, row: IndexRow) -> dict[str, Any] | None:
-    from hermes_nb.streaming import count_saved
+    from hermes_nb.restore_report import count_saved
 
     data = _read_session(place, row.id)
     if data is None:
