@@ -28,7 +28,6 @@ once, so the magic can print one line per notice in the cell.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import logging
@@ -59,6 +58,7 @@ from hermes_nb.errors import (
 )
 from hermes_nb.fsio import atomic_write_bytes, sweep_temp_files
 from hermes_nb.index import IndexRow
+from hermes_nb.notices import consume_warnings, notice
 
 __all__ = [
     "LOCK",
@@ -99,7 +99,6 @@ LOCK = threading.RLock()
 CHECKPOINT_FSYNC_DIR = True
 
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NOTICES: collections.deque[str] = collections.deque(maxlen=100)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -124,26 +123,6 @@ def validate_session_id(session_id: object) -> str:
 def new_session_id() -> str:
     """A sortable, unguessable id: ``20250101_120000_1a2b3c4d``."""
     return time.strftime("%Y%m%d_%H%M%S") + "_" + secrets.token_hex(4)
-
-
-def _notice(message: str) -> None:
-    log.warning("%s", message)
-    _NOTICES.append(message)
-
-
-def notice(message: str) -> None:
-    """Queue one line for the user (printed by the magic, see ``consume_warnings``)."""
-    _notice(message)
-
-
-def consume_warnings() -> list[str]:
-    """Notices queued since the last call (each returned once), oldest first."""
-    out: list[str] = []
-    while True:
-        try:
-            out.append(_NOTICES.popleft())
-        except IndexError:
-            return out
 
 
 def ensure_session_dir() -> Path:
@@ -207,7 +186,7 @@ def _saving(session_id: str) -> Iterator[publish.Channel]:
 
 
 def _corrupt_moved(path: Path, moved: Path) -> None:
-    _notice(f"Session file {path} did not parse; it was moved to {moved.name}.")
+    notice(f"Session file {path} did not parse; it was moved to {moved.name}.")
 
 
 # --------------------------------------------------------------------------- Session
@@ -282,7 +261,7 @@ class Session:
         session = cls(extra=extra, **kwargs)
         if notes:
             shown = ", ".join(notes[:10]) + (f" and {len(notes) - 10} more" if len(notes) > 10 else "")
-            _notice(
+            notice(
                 f"Session {session.session_id}: {shown} had the wrong type and "
                 f"{'was' if len(notes) == 1 else 'were'} set aside under '{coerce.INVALID_KEY}'."
             )
@@ -451,7 +430,7 @@ def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any],
         raise CorruptSessionError(f"Session file {path} holds session {session.session_id!r}.")
     if session.schema_version > SCHEMA_VERSION:
         session.read_only = True
-        _notice(
+        notice(
             f"Session {session_id} was written by a newer hermes_nb (schema "
             f"{session.schema_version}); it is shown read-only and will not be saved."
         )
@@ -491,14 +470,14 @@ def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
         session, data, _ = _read_session(bak, session_id)
         raw = diskstate.read_bounded(bak)[0]
     except (FileNotFoundError, CorruptSessionError, UnreadableSessionError):
-        _notice(f"{reason} It was moved to {moved.name}; no backup to restore.")
+        notice(f"{reason} It was moved to {moved.name}; no backup to restore.")
         raise CorruptSessionError(
             f"{reason} It was moved to {moved.name} and there is no usable backup."
         ) from None
     st = atomic_write_bytes(path, raw)
     state = diskstate.remember(path, st, data)
     session._base = _merge.snapshot(session, state.signature)
-    _notice(f"{reason} It was moved to {moved.name}; restored the previous version from {bak.name}.")
+    notice(f"{reason} It was moved to {moved.name}; restored the previous version from {bak.name}.")
     return session
 
 
@@ -597,7 +576,7 @@ def list_sessions(notebook: str | None = None, include_all: bool = False) -> lis
     """Index rows, newest first: all of them, or one notebook's when ``notebook`` is given."""
     rows = _index.read_rows(SESSION_INDEX_FILE, SESSION_DIR)
     for problem in _index.consume_problems():
-        _notice(problem)
+        notice(problem)
     if include_all or notebook is None:
         return rows
     return [r for r in rows if r.notebook == notebook]

@@ -497,9 +497,8 @@ def repair_if_dead(session_id: str) -> bool:
     Returns False when the run is alive (in this or another kernel); True when
     nothing is pending any more.
     """
-    live = ACTIVE_RUNS.keys()
     session = models.get_session(session_id)
-    if session.active_stream_id and session.active_stream_id in live:
+    if session.active_stream_id in ACTIVE_RUNS:
         return False
     restore_session(session_id)
     return not models.get_session(session_id).active_stream_id
