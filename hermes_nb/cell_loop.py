@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
@@ -49,15 +49,16 @@ class _KernelCall:
 class _Inbox:
     """The queue from the agent thread to the cell thread, with tokens coalesced.
 
-    A token does not wake the cell thread: tokens collect in a buffer that becomes
-    one ``Token`` when the cell thread next looks, or just before any other item is
-    queued, so the order of text and tool events is kept. 20,000 tokens then cost
-    the cell thread tens of wake-ups, not 20,000.
+    A token does not wake the cell thread (but the run's first): tokens collect in
+    a buffer that becomes one ``Token`` when the cell thread next looks, or just
+    before any other item is queued, so the order of text and tool events is kept.
+    20,000 tokens then cost the cell thread tens of wake-ups, not 20,000.
     """
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._tokens: list[str] = []
+        self._first_token = True
         self._lock = threading.Lock()
 
     def put(self, item: Any) -> None:
@@ -67,6 +68,10 @@ class _Inbox:
 
     def put_token(self, text: str) -> None:
         with self._lock:
+            if self._first_token:  # the first one wakes the cell thread: it may show the view
+                self._first_token = False
+                self._queue.put(Token(text))
+                return
             self._tokens.append(text)
 
     def get(self, timeout: float) -> Any:
@@ -100,20 +105,74 @@ class RunOutcome:
     written: bool
 
 
+class _View:
+    """The run's renderer, built once the request is on its way.
+
+    Building the live view (a dozen widgets, each opening a comm) and the run status
+    comm takes the cell thread 3-10 ms of CPU. Done before the agent thread sends
+    the request, it delayed the request; done at the same time, it took the GIL from
+    the thread sending it. So the cell thread first waits (releasing the GIL) for the
+    agent's first event (its first token wakes it), or ``VIEW_DELAY``, whichever
+    comes first: a person sees the view within a tenth of a second either way, and
+    the first token no later than the next flush. Events that come before the view
+    exists (a compression notice) are handed to it when it is built.
+    """
+
+    def __init__(self, run: Run, renderer: Renderer | Callable[[], Renderer]) -> None:
+        self._run = run
+        self._make: Callable[[], Renderer]
+        if hasattr(renderer, "handle"):  # a renderer, not a function that makes one
+            ready = cast(Renderer, renderer)
+            self._make = lambda: ready
+        else:
+            self._make = cast(Callable[[], Renderer], renderer)
+        self._early: list[Event] = []
+        self.renderer: Renderer | None = None
+        self.status: RunStatusComm | None = None
+
+    def handle(self, event: Event) -> None:
+        if self.renderer is None:
+            self._early.append(event)
+        else:
+            self.renderer.handle(event)
+
+    def show(self) -> Renderer:
+        """Build the renderer (once), give it the early events and put it on screen."""
+        if self.renderer is not None:
+            return self.renderer
+        renderer = self._make()
+        self.status = _announce(self._run, renderer)
+        for event in self._early:
+            renderer.handle(event)
+        self._early.clear()
+        self.renderer = renderer  # before start: an interrupt in it must not build another
+        renderer.start()
+        return renderer
+
+
+#: seconds the cell thread waits for the agent's first event before showing the view
+VIEW_DELAY = 0.1
+
+
 def drive(
     run: Run,
     agent: Agent,
-    renderer: Renderer,
+    renderer: Renderer | Callable[[], Renderer],
     *,
     flush_interval: float = 0.08,
-    prepare: Callable[[Run], None] | None = None,
+    prepare: Callable[[Run, Callable[[Event], None]], None] | None = None,
+    view_delay: float = VIEW_DELAY,
 ) -> RunOutcome:
     """Run ``agent`` for ``run`` and render it, blocking until it ends.
 
-    ``prepare(run)`` runs on this thread once the request is saved and before the
-    agent starts (context compression); the stop button during it cancels the run.
+    ``renderer`` is a Renderer, or a function that makes one: then it is made once
+    the request is on its way (see ``_View``). ``prepare(run, notify)`` runs on this
+    thread once the request is saved and before the agent starts (context
+    compression); ``notify`` shows an event in the run's view; the stop button
+    during it cancels the run.
     """
     inbox = _Inbox()
+    view = _View(run, renderer)
 
     def sink(event: Event) -> None:
         if event.kind == "token":
@@ -128,10 +187,9 @@ def drive(
     try:
         if prepare is not None:
             try:
-                prepare(run)
+                prepare(run, view.handle)
             except KeyboardInterrupt:
                 run.cancel_event.set()  # the agent then ends at once, as cancelled
-        status = _announce(run, renderer)
         history = run.history()
         worker = threading.Thread(
             target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
@@ -142,17 +200,26 @@ def drive(
         raise
     end: _End | None
     try:
-        renderer.start()
-        end = _pump(inbox, run, renderer, flush_interval, status)
+        end = _pump(inbox, run, view, flush_interval, view_delay)
     except BaseException as exc:  # a display failure must not leave the run pending
         run.cancel_event.set()
         end = _End(error=exc)
+    unshown: BaseException | None = None
+    try:
+        view.show()  # a run that ended before its view was shown still ends in the cell
+    except BaseException as exc:  # the run is written back all the same, then the error shown
+        run.cancel_event.set()
+        end = _End(error=exc)
+        unshown = exc
     state = "failed"
     try:
-        outcome = _conclude(run, renderer, end)
+        outcome = _conclude(run, view.renderer, end)
         state = final_state(outcome.stop_reason)
     finally:
-        _report(status, renderer, state)
+        if view.status is not None:
+            _report(view.status, view.renderer, state)
+    if unshown is not None and view.renderer is None:
+        raise unshown
     return outcome
 
 
@@ -184,7 +251,7 @@ def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
     return status
 
 
-def _report(status: RunStatusComm, renderer: Renderer, state: str | None = None) -> None:
+def _report(status: RunStatusComm, renderer: Renderer | None, state: str | None = None) -> None:
     """Progress on the run status comm (rate-limited), or its final message."""
     shown = getattr(renderer, "state", None)
     if shown is None:  # a renderer without a display model: nothing to report but the end
@@ -204,20 +271,32 @@ def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[
         inbox.put(_End(error=exc))
 
 
-def _pump(
-    inbox: _Inbox, run: Run, renderer: Renderer, flush_interval: float, status: RunStatusComm
-) -> _End | None:
+def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_delay: float) -> _End | None:
     """Hand events to the renderer and run kernel tools until the agent ends.
 
-    Returns None when the agent did not stop within the grace period of a cancel.
+    The view goes on screen with the first item from the agent, or after
+    ``view_delay`` seconds. Returns None when the agent did not stop within the
+    grace period of a cancel.
     """
     cancelled_at: float | None = None
+    show_by = time.monotonic() + view_delay
     last_flush = time.monotonic()
     while True:
         try:
-            item = inbox.get(timeout=0.05)
+            waiting = view.renderer is None
+            timeout = min(0.05, max(0.0, show_by - time.monotonic())) if waiting else 0.05
+            item = inbox.get(timeout=timeout)
             if isinstance(item, _End):
                 return item
+            if waiting and (item is not None or time.monotonic() >= show_by):
+                if isinstance(item, Event):
+                    view.handle(item)  # drawn by the view's first flush
+                    item = None
+                view.show()
+                last_flush = time.monotonic()
+            renderer = view.renderer
+            if renderer is None:
+                continue
             if isinstance(item, _KernelCall):
                 renderer.flush()  # the tool's card (or an approval prompt) after its text
                 _run_kernel_call(item)
@@ -226,13 +305,14 @@ def _pump(
             now = time.monotonic()
             if now - last_flush >= flush_interval:
                 renderer.flush()
-                _report(status, renderer)
+                if view.status is not None:
+                    _report(view.status, renderer)
                 last_flush = now
         except KeyboardInterrupt:
             if cancelled_at is None:
                 cancelled_at = time.monotonic()
                 run.cancel_event.set()
-                renderer.handle(Notice(CANCELLING))
+                view.handle(Notice(CANCELLING))
         if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE:
             return None
 
@@ -269,7 +349,7 @@ def _kernel_runner(
     return run_on_cell_thread
 
 
-def _conclude(run: Run, renderer: Renderer, end: _End | None) -> RunOutcome:
+def _conclude(run: Run, renderer: Renderer | None, end: _End | None) -> RunOutcome:
     """Write the run back and give the renderer its last word, whatever happened."""
     written = False
     stop_reason = "error"
@@ -282,13 +362,15 @@ def _conclude(run: Run, renderer: Renderer, end: _End | None) -> RunOutcome:
             stop_reason = "cancelled"
         elif end.error is not None:
             written = run.fail(end.error)
-            renderer.handle(_error_event(end.error))
+            if renderer is not None:
+                renderer.handle(_error_event(end.error))
         else:
             result = end.result
             stop_reason = result.stop_reason
             written = run.finish(result)
     finally:
-        renderer.finish(stop_reason)
+        if renderer is not None:
+            renderer.finish(stop_reason)
     return RunOutcome(stop_reason=stop_reason, result=result, written=written)
 
 

@@ -140,6 +140,7 @@ class AgentMagics(Magics):
         self.notices: list[str] = []
         self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
+        self._toolset: Any = None  # hermes_nb.toolset.Toolset, made at the first run (or prewarm)
         self._ready = True
 
     @default("model")
@@ -295,11 +296,16 @@ class AgentMagics(Magics):
             attachments=self._context(text),
             checkpoint_interval=self.checkpoint_interval,
         )
-        renderer = choose_renderer(spec, self.display, own_cell=own_cell)
-        # in the transcript, which replaces whatever the cell showed
-        notify: Callable[[str], None] = lambda line: renderer.handle(Notice(redact(line)))  # noqa: E731
+        display = self.display
+        # the view is made once the request is on its way (cell_loop._View)
+        make_view = lambda: choose_renderer(spec, display, own_cell=own_cell)  # noqa: E731
+
+        def prepare(run: streaming.Run, show: Callable[[Notice], None]) -> None:
+            # in the transcript, which replaces whatever the cell showed
+            self._compress(run, provider, lambda line: show(Notice(redact(line))))
+
         try:
-            outcome = drive(run, agent, renderer, prepare=lambda r: self._compress(r, provider, notify))
+            outcome = drive(run, agent, make_view, prepare=prepare)
         finally:
             self.current_session_id = run.session_id  # a new one if the history was compressed
         if plain_chat and not said and outcome.written:
@@ -312,9 +318,15 @@ class AgentMagics(Magics):
         """The notebook's folder (the working directory when it is not known)."""
         return self.notebook_folder or Path.cwd()
 
-    def prepare_provider(self) -> None:
-        """Build the configured model's provider ahead of the first run (see prewarm)."""
-        self._provider(self._model_spec()).prepare()
+    def prepare_first_run(self) -> None:
+        """What the first run would otherwise do before its request leaves (see
+        prewarm): the provider and its connection pool, the model's context window
+        (a request to the server), the built-in tools."""
+        self.toolset().fixed(self.shell, shell_timeout=self.shell_timeout, root=self.notebook_folder)
+        provider = self._provider(self._model_spec())
+        provider.prepare()
+        if not self.context_window:
+            provider.context_window  # noqa: B018  # looked up once, kept by the provider
 
     def _show_images(self, agent: Any, provider: Any, session_id: str) -> None:
         """Tool images are kept beside the session; a model that accepts images sees them."""
@@ -366,30 +378,26 @@ class AgentMagics(Magics):
         return agent
 
     def _tools(self) -> Any:
-        from hermes_nb.agent.tools.builtin import builtin_tools
-        from hermes_nb.agent.tools.notebook import notebook_tools
-        from hermes_nb.agent.tools.registry import USER_TOOLS
-
-        user_ns = self.shell.user_ns if self.shell is not None else {}
-        registry = builtin_tools(user_ns, shell_timeout=self.shell_timeout, root=self.notebook_folder)
-        registry.update(notebook_tools(self.shell, running_request=lambda: self._request))
-        for name in USER_TOOLS.names():
-            tool = USER_TOOLS.get(name)
-            if tool is not None:
-                registry.register(tool)
-        from hermes_nb.mcp import tools_for_run
-
-        mcp_tools, notices = tools_for_run(
-            dict(self.mcp_servers),
-            self._folder(),
-            call_timeout=self.mcp_timeout,
-            start_timeout=self.mcp_start_timeout,
+        registry, notices = self.toolset().for_run(
+            self.shell,
+            shell_timeout=self.shell_timeout,
+            root=self.notebook_folder,
+            mcp_servers=dict(self.mcp_servers),
+            mcp_folder=self._folder(),
+            mcp_timeout=self.mcp_timeout,
+            mcp_start_timeout=self.mcp_start_timeout,
         )
         for notice in notices:
             print(notice, file=sys.stderr)
-        for mcp_tool in mcp_tools:
-            registry.register(mcp_tool)
         return registry
+
+    def toolset(self) -> Any:
+        """This kernel's tools (built once, see toolset.py)."""
+        if self._toolset is None:
+            from hermes_nb.toolset import Toolset
+
+            self._toolset = Toolset(running_request=lambda: self._request)
+        return self._toolset
 
     def _current_session(self, spec: str) -> models.Session:
         if self.current_session_id:
@@ -492,7 +500,7 @@ def load(ipython: Any) -> AgentMagics:
     ipython.register_magics(magics)
     _LOADED[id(ipython)] = magics
     magics.attach()
-    prewarm.start(magics.prepare_provider)
+    prewarm.start(magics.prepare_first_run)
     return magics
 
 

@@ -4,7 +4,9 @@
 first ``%%agent`` cell used to pay for importing the provider SDK, the widgets and the
 agent before its request could leave (~0.7 s, most of it ``import openai``). A person
 takes seconds to type that first request, so a background thread imports those
-modules and builds the provider (its connection pool and TLS context) meanwhile.
+modules and prepares the rest of what a first run needs before its request can
+leave: the provider (its connection pool and TLS context), the model's context
+window (asked of the server once), the built-in tools' schemas.
 
 Everything here is an optimisation: any failure is logged and ignored, and the cell
 does the same work itself if it comes first (Python's import locks make a module
@@ -27,6 +29,14 @@ MODULES = (
     "hermes_nb.agent.providers",
     "hermes_nb.agent.loop",
     "hermes_nb.agent.tools.builtin",
+    "hermes_nb.agent.tools.notebook",
+    "hermes_nb.toolset",
+    "hermes_nb.mcp",
+    "hermes_nb.mcp.settings",
+    "hermes_nb.agent.vision",
+    "hermes_nb.compression",
+    "hermes_nb.notes",
+    "hermes_nb.context",
     "hermes_nb.cell_loop",
     "hermes_nb.ui",
     "hermes_nb.ui.widget",

@@ -112,16 +112,19 @@ class OpenAICompatProvider(Provider):
         self._context_window: int | None = None
         self._http: Any = None
         self._http_lock = threading.Lock()
+        self._window_lock = threading.Lock()
         self._body = BodyEncoder()
 
     # -- public
 
     @property  # type: ignore[override]
     def context_window(self) -> int:
-        """The server's word, else the table of known models, else 128,000 (looked up once)."""
-        if self._context_window is None:
-            self._context_window = self._lookup_window()
-        return self._context_window
+        """The server's word, else the table of known models, else 128,000 (looked up
+        once: a run asking while the prewarm thread asks waits for its answer)."""
+        with self._window_lock:
+            if self._context_window is None:
+                self._context_window = self._lookup_window()
+            return self._context_window
 
     @context_window.setter
     def context_window(self, value: int) -> None:
@@ -131,7 +134,7 @@ class OpenAICompatProvider(Provider):
         if self.endpoint.window:
             return self.endpoint.window
         base = self.endpoint.resolved_base_url()
-        found = server_window(base, self.model, self._window_key()) if base else None
+        found = server_window(base, self.model, self._window_key(), http=self._pool()) if base else None
         if found is None:
             found = known_window(self.model)
         if found is None:
@@ -401,29 +404,37 @@ def _error_text(error: Any) -> str:
     return str(error)
 
 
-def server_window(base_url: str, model: str, key: str | None = None) -> int | None:
+def server_window(base_url: str, model: str, key: str | None = None, *, http: Any = None) -> int | None:
     """The context window an OpenAI-compatible server states for ``model``, if any.
 
     ``GET {base_url}/models`` (vLLM, OpenRouter, LM Studio), and llama.cpp server's
     ``/props`` (the context it runs with, which may be less than the model's).
-    Any failure means "not stated": the caller falls back to the table.
+    Any failure means "not stated": the caller falls back to the table. ``http``: an
+    HTTP client to ask through (a provider's pool: building a new client's TLS
+    context costs tens of milliseconds); by default a client of its own.
     """
-    import openai  # its HTTP client (httpx or httpx2, whichever the SDK ships with)
-
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     base = base_url.rstrip("/")
     try:
-        with openai.DefaultHttpxClient(timeout=LISTING_TIMEOUT, headers=headers) as client:
-            listing = client.get(f"{base}/models")
-            found = window_from_listing(listing.json(), model) if listing.is_success else None
-            if found is None or _looks_like_llama_cpp(listing):
-                root = base[: -len("/v1")] if base.endswith("/v1") else base
-                props = client.get(f"{root}/props")
-                running = window_from_props(props.json()) if props.is_success else None
-                found = min(filter(None, (found, running)), default=None)
+        if http is not None:
+            return _ask_window(http, base, model, headers)
+        import openai  # its HTTP client (httpx or httpx2, whichever the SDK ships with)
+
+        with openai.DefaultHttpxClient(timeout=LISTING_TIMEOUT) as client:
+            return _ask_window(client, base, model, headers)
     except Exception as exc:  # a server without these routes, or not answering
         log.debug("could not ask %s for the context window: %s", redact_url(base), exc)
         return None
+
+
+def _ask_window(client: Any, base: str, model: str, headers: dict[str, str]) -> int | None:
+    listing = client.get(f"{base}/models", headers=headers, timeout=LISTING_TIMEOUT)
+    found = window_from_listing(listing.json(), model) if listing.is_success else None
+    if found is None or _looks_like_llama_cpp(listing):
+        root = base[: -len("/v1")] if base.endswith("/v1") else base
+        props = client.get(f"{root}/props", headers=headers, timeout=LISTING_TIMEOUT)
+        running = window_from_props(props.json()) if props.is_success else None
+        found = min(filter(None, (found, running)), default=None)
     return found
 
 
