@@ -10,10 +10,15 @@ from sse_server import ServerProcess, text_reply
 
 PROBE = """
 import sys
+from hermes_nb import prewarm
 from hermes_nb.agent.providers import resolve_provider
 _p = resolve_provider("openai:test-model")
-print("WARM", all(m in sys.modules for m in ("openai", "ipywidgets", "hermes_nb.cell_loop", "hermes_nb.agent.loop")), _p._http is not None)
+_m = get_ipython().magics_manager.registry["AgentMagics"]
+_tools = _m._toolset.builds if _m._toolset is not None else 0
+print("WARM", all(m in sys.modules for m in ("openai", "ipywidgets", *prewarm.MODULES)), _p._http is not None,
+      _p._context_window is not None, _tools)
 """
+BUILDS = 'print("BUILDS", get_ipython().magics_manager.registry["AgentMagics"].toolset().builds)'
 
 
 def test_load_ext_prepares_the_sdk_and_the_provider_before_the_first_cell(tmp_path: Path) -> None:
@@ -31,13 +36,15 @@ def test_load_ext_prepares_the_sdk_and_the_provider_before_the_first_cell(tmp_pa
             deadline = time.monotonic() + 120
             while True:
                 out = k.run(PROBE).stdout
-                if "WARM True True" in out or time.monotonic() > deadline:
+                if "WARM True True True 1" in out or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-            assert "WARM True True" in out, out
-            assert server.requests() == []  # preparing sends nothing
+            # the SDK, the pool, the context window (asked of the server) and the tools
+            assert "WARM True True True 1" in out, out
+            assert server.requests() == []  # preparing sends no chat request
             ran = k.run("%%agent\nAre you ready?")
             assert "Ready." in ran.text(), ran.text()
+            assert "BUILDS 1" in k.run(BUILDS).stdout  # the run used the tools made beforehand
 
 
 def test_no_model_configured_prewarms_quietly(tmp_path: Path) -> None:
