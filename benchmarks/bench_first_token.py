@@ -9,7 +9,8 @@ asks a question. Measured from sending the cell's execute request:
   reaches the frontend, after the server sent it (target: within one render interval,
   80 ms).
 
-For the first cell and the median of five later ones. ``%%ai`` (jupyter-ai-magics) is
+For the first cell and the median of five later ones; also how long the setup cell
+(``%load_ext``) took, from the execute request to the reply. ``%%ai`` (jupyter-ai-magics) is
 measured when a Python with it is given: ``--jupyter-ai PYTHON`` (a separate virtual
 environment is wise: it brings LangChain).
 
@@ -77,14 +78,18 @@ def _start(folder: Path, env: dict[str, str], python: str | None = None) -> Kern
 def measure(
     setup: str, first: str, later: str, python: str | None = None, visible: bool = False,
     answered: bool = True,
-) -> tuple[list[float], list[float]]:
-    """(first-request delays, first-visible-token delays) in seconds: the first cell, then LATER more."""
+) -> tuple[list[float], list[float], float]:
+    """(first-request delays, first-visible-token delays) in seconds: the first cell, then
+    LATER more; and how long the setup cell (loading the extension) took."""
     replies = [text_reply(ANSWER, " and more")] * (LATER + 1)
     requests, shown = [], []
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(replies) as server:
         k = _start(Path(tmp), _env(server), python)
         try:
+            assert k.run("pass", timeout=120).status == "ok"  # the kernel's own first-cell costs
+            began = time.time()
             ready = k.run(setup, timeout=120)
+            loading = time.time() - began
             assert ready.status == "ok", ready.text()
             time.sleep(TYPING)
             for i in range(LATER + 1):
@@ -101,7 +106,7 @@ def measure(
                     shown.append(when - arrived)
         finally:
             k.shutdown()
-    return requests, shown
+    return requests, shown, loading
 
 
 def _row(name: str, delays: list[float]) -> str:
@@ -110,7 +115,7 @@ def _row(name: str, delays: list[float]) -> str:
 
 def main() -> None:
     jupyter_ai = sys.argv[sys.argv.index("--jupyter-ai") + 1] if "--jupyter-ai" in sys.argv else None
-    runs: dict[str, Callable[[], tuple[list[float], list[float]]]] = {
+    runs: dict[str, Callable[[], tuple[list[float], list[float], float]]] = {
         "%%agent (hermes_nb)": lambda: measure(
             "%load_ext hermes_nb\n%config AgentMagics.auto_title = False\n%config AgentMagics.display = 'widget'",
             f"%%agent\nSay {ANSWER}.", f"%%agent\nSay {ANSWER} again.", visible=True,
@@ -125,9 +130,9 @@ def main() -> None:
     results: dict[str, Any] = {}
     print(f"from the execute request to the request reaching the server ({TYPING:.0f} s after loading):")
     for name, fn in runs.items():
-        requests, shown = fn()
-        results[name] = {"request": requests, "visible": shown}
-        print(_row(name, requests))
+        requests, shown, loading = fn()
+        results[name] = {"request": requests, "visible": shown, "load": loading}
+        print(_row(name, requests) + f"   (setup cell {loading * 1000:.1f} ms)")
         if shown:
             print(_row("  first visible token", shown).replace("first ", "after the server: first ", 1))
     if not jupyter_ai:
