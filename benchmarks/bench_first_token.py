@@ -14,7 +14,8 @@ For the first cell and the median of five later ones; also how long the setup ce
 measured when a Python with it is given: ``--jupyter-ai PYTHON`` (a separate virtual
 environment is wise: it brings LangChain).
 
-Run: ``python benchmarks/bench_first_token.py [--jupyter-ai /path/to/python]``.
+Run: ``python benchmarks/bench_first_token.py [--jupyter-ai /path/to/python] [--later N]``
+(``--later``: how many later cells, default 5).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def _row(name: str, delays: list[float]) -> str:
 
 
 def main() -> None:
+    global LATER
+    if "--later" in sys.argv:
+        LATER = int(sys.argv[sys.argv.index("--later") + 1])
     jupyter_ai = sys.argv[sys.argv.index("--jupyter-ai") + 1] if "--jupyter-ai" in sys.argv else None
     runs: dict[str, Callable[[], tuple[list[float], list[float], float]]] = {
         "%%agent (hermes_nb)": lambda: measure(

@@ -3,10 +3,10 @@
 In a real kernel against the local OpenAI-protocol test server (as
 ``bench_first_token.py``), the functions on a run's path are wrapped with timers
 (``time.time()``, the clock the server stamps arrivals with), then a first cell and a
-few later ones run. For each cell it prints, in milliseconds from sending the
-execute request, when each wrapped call started, how long it took and on which
-thread, and when the request reached the server; for the first cell also the
-modules it imported that the prewarm thread had not.
+few later ones run back to back. For each cell it prints, in milliseconds from
+sending the execute request, when each wrapped call started, how long it took and on
+which thread, and when the request reached the server; also the modules the cells
+imported that the prewarm thread had not.
 
 The wrappers are installed by a cell run after the typing pause, just before the
 first ``%%agent`` cell (installing them imports what the prewarm thread imports
@@ -141,16 +141,17 @@ def main() -> None:
             time.sleep(TYPING)
             ex = k.run(f"TARGETS = {TARGETS!r}\n" + INSTALL + (NO_PENDING_SAVE if no_save else ""), timeout=60)
             assert ex.status == "ok", ex.text()
-            for i in range(cells):
-                reset = k.run("_hnb_trace.clear()")
-                assert reset.status == "ok"
-                before = len(server.requests())
-                sent = time.time()
+            sents: list[float] = []
+            for i in range(cells):  # back to back, as bench_first_token.py runs them
+                sents.append(time.time())
                 ex = k.run(f"%%agent\nSay Zebra {i}.", timeout=120)
-                assert len(server.requests()) == before + 1, ex.text()[-400:]
-                arrived = server.requests()[-1]["at"]
-                got = k.run("import json as _j; print(_j.dumps(_hnb_trace))")
-                trace = json.loads(got.stdout)
+                assert len(server.requests()) == i + 1, ex.text()[-400:]
+            new = k.run("print(sorted(set(_sys.modules) - _hnb_modules))").stdout.strip()
+            everything = json.loads(k.run("import json as _j; print(_j.dumps(_hnb_trace))").stdout)
+            for i, sent in enumerate(sents):
+                arrived = server.requests()[i]["at"]
+                until = sents[i + 1] if i + 1 < len(sents) else float("inf")
+                trace = [t for t in everything if sent <= t[2] < until]
                 label = "first cell" if i == 0 else f"later cell {i}"
                 print(f"\n== {label}: request reached the server at {(arrived - sent) * 1000:.1f} ms")
                 rows = [(t0, t1, thread, name) for name, thread, t0, t1 in trace]
@@ -160,8 +161,7 @@ def main() -> None:
                         continue
                     print(f"  {(t0 - sent) * 1000:8.2f} {(t1 - t0) * 1000:8.2f}  {thread[:28]:<28} {name}")
                 if i == 0:
-                    new = k.run("print(sorted(set(_sys.modules) - _hnb_modules))").stdout.strip()
-                    print(f"  modules imported by the first cell: {new}")
+                    print(f"  modules imported by the first cells (none by the first, it should be): {new}")
         finally:
             k.shutdown()
 
