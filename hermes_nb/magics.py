@@ -325,8 +325,9 @@ class AgentMagics(Magics):
         self.toolset().fixed(self.shell, shell_timeout=self.shell_timeout, root=self.notebook_folder)
         provider = self._provider(self._model_spec())
         provider.prepare()
-        if not self.context_window:
-            provider.context_window  # noqa: B018  # looked up once, kept by the provider
+        prefetch = getattr(provider, "prefetch_window", None)
+        if prefetch is not None and not self.context_window:
+            prefetch()
 
     def _show_images(self, agent: Any, provider: Any, session_id: str) -> None:
         """Tool images are kept beside the session; a model that accepts images sees them."""

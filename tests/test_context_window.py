@@ -81,6 +81,27 @@ def test_a_server_that_does_not_answer_falls_back_quickly() -> None:
     assert provider.context_window == 128_000
 
 
+def test_asked_ahead_of_the_first_run_the_window_is_kept() -> None:
+    with ScriptedServer(models=[{"id": "gpt-4o", "max_model_len": 16_384}]) as server:
+        provider = compat(server, "gpt-4o")
+        provider.prefetch_window()
+        assert server.gets.count("/v1/models") == 1
+        assert provider.context_window == 16_384
+        assert server.gets.count("/v1/models") == 1  # the run did not ask again
+
+
+def test_a_server_started_after_loading_is_asked_again_by_the_first_run() -> None:
+    with ScriptedServer() as gone:
+        port = gone.port
+    provider = OpenAICompatProvider(
+        "compat:house-model", "house-model", Endpoint("Later", f"http://127.0.0.1:{port}/v1", key_required=False)
+    )
+    provider.prefetch_window()  # nothing listens yet
+    with ScriptedServer(port=port, models=[{"id": "house-model", "max_model_len": 8192}]) as server:
+        assert provider.context_window == 8192
+        assert server.gets.count("/v1/models") == 1
+
+
 def test_ollama_uses_its_own_context_length(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLAMA_CONTEXT_LENGTH", raising=False)
     assert resolve_provider("ollama:llama3.1:8b", base_url="http://127.0.0.1:9/v1").context_window == 4096

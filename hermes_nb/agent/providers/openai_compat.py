@@ -308,6 +308,24 @@ class OpenAICompatProvider(Provider):
     def prepare(self) -> None:
         self._pool()
 
+    def prefetch_window(self) -> None:
+        """Ask the server for the context window ahead of the first run (prewarm).
+
+        Kept only when the server answers: one not started yet (a local server started
+        after ``%load_ext``) is asked again by the first run, which keeps whatever it gets.
+        """
+        base = self.endpoint.resolved_base_url()
+        with self._window_lock:
+            if self._context_window is not None or self.endpoint.window or not base:
+                return
+            headers = {"Authorization": f"Bearer {key}"} if (key := self._window_key()) else {}
+            try:
+                found = _ask_window(self._pool(), base.rstrip("/"), self.model, headers)
+            except Exception as exc:  # not answering (yet)
+                log.debug("prewarm: could not ask %s for the context window: %s", redact_url(base), exc)
+                return
+            self._context_window = found or known_window(self.model) or DEFAULT_WINDOW
+
     # -- errors
 
     def _translate(self, err: BaseException, key: str) -> Exception:
