@@ -209,3 +209,12 @@ def test_insert_cell_at_an_index_without_the_page_says_where_it_really_goes(tmp_
     assert shell.payload_manager.read_payload()[0]["text"] == "x = 9"
     headless = call(ZMQInteractiveShell(), {}, FakeLink(), "insert_cell", source="x", index=0)
     assert headless.is_error and headless.text.startswith("Not inserted")
+
+
+def test_a_rejected_edit_shows_as_declined_not_failed(tmp_path: Path) -> None:
+    from hermes_nb.agent.events import ToolCompleted
+    from hermes_nb.ui.state import _status_of
+
+    shell, env = lab(tmp_path)
+    rejected = call(shell, env, FakeLink(edit={"status": "rejected"}), "edit_cell", index=0, source="y")
+    assert _status_of(ToolCompleted("c", "edit_cell", rejected.text, 0.1, rejected.is_error)) == "denied"
