@@ -120,7 +120,7 @@ export class NotebookOps {
     const state = { closed: false };
     comm.onClose = () => {
       state.closed = true;
-      this._withdraw(req.reply_id, 'The run ended before an answer; nothing was changed.');
+      this._withdraw(req.reply_id, 'This request is closed (answered elsewhere, or the run ended).');
     };
     try {
       if (req.op === 'read') {
@@ -132,6 +132,10 @@ export class NotebookOps {
       }
     } catch (error) {
       console.warn(`hermes_nb: could not answer the ${req.op} request`, error);
+      // e.g. a notebook too large to send: say so rather than leave the kernel waiting
+      await postReply(req.reply_id, { status: 'error', error: String(error) }).catch(
+        () => undefined
+      );
     }
   }
 

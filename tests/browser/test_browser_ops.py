@@ -6,10 +6,21 @@ from the saved session, the cells from the page."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from typing import Any
 
 import pytest
-from lab_harness import LabServer, command, open_notebook, shot, wait_kernel_idle, write_notebook
+from lab_harness import (
+    LabServer,
+    accept_dialogs,
+    command,
+    open_notebook,
+    shot,
+    wait_kernel_idle,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
@@ -116,6 +127,22 @@ def test_stop_takes_the_diff_away_and_changes_nothing(lab: LabServer, page: Any)
     assert results and not any("accepted" in r for r in results)
 
 
+def test_a_killed_kernel_takes_the_diff_away(lab: LabServer, page: Any) -> None:
+    script = {"replies": [{"tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "y = 2"}}]}, "Never."]}
+    start(lab, page, "killdiff", script, ["y = 1", "%%agent\nChange y."])
+    command(page, "notebook:run-all-cells")
+    page.locator(".hermes-nb-diff").first.wait_for(state="visible", timeout=90_000)
+    os.kill(lab.kernel_pid("killdiff.ipynb"), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and page.locator(".hermes-nb-diff").count():
+        accept_dialogs(page)  # "Kernel Restarting"
+        page.wait_for_timeout(500)
+    assert page.locator(".hermes-nb-diff").count() == 0
+    accept_dialogs(page)
+    assert page.evaluate(CELL_SOURCES)[1] == ["code", "y = 1"]
+    shot(page, "ops-05-killed")
+
+
 def test_insert_cell_at_an_index_above_the_agent_cell(lab: LabServer, page: Any) -> None:
     script = {
         "replies": [
@@ -132,4 +159,4 @@ def test_insert_cell_at_an_index_above_the_agent_cell(lab: LabServer, page: Any)
     assert cells[1][0] == "markdown"
     [result] = tool_results(lab, "insert.ipynb")
     assert result.startswith("Inserted a new markdown cell at index 1 of the live notebook")
-    shot(page, "ops-05-inserted")
+    shot(page, "ops-06-inserted")
