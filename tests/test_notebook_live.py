@@ -155,6 +155,9 @@ def test_edit_cell_refuses_a_negative_index(tmp_path: Path) -> None:
     shell, env = lab(tmp_path)
     with pytest.raises(ToolError, match="index must be a cell index"):
         call(shell, env, FakeLink(), "edit_cell", index=-1, source="y")
+    link = FakeLink(edit={"status": "accepted"})
+    call(shell, env, link, "edit_cell", index="2", source="y")  # a quoted number is fine
+    assert link.asked[0][1]["index"] == 2
 
 
 def test_the_runner_does_not_ask_through_input_for_edit_cell(tmp_path: Path) -> None:

@@ -103,8 +103,7 @@ def notebook_tools(
         if cell_type not in ("code", "markdown"):
             raise ToolError(f"cell_type must be 'code' or 'markdown', not {cell_type!r}")
         if index is not None:
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                raise ToolError(f"index must be a cell index (0 or more), not {index!r}")
+            index = _cell_index(index)
             live = page()
             if live is not None:
                 return notebook_live.insert_live(live[0], live[1], source, cell_type, index)
@@ -154,8 +153,7 @@ def notebook_tools(
             index: The cell to change (as read_notebook numbers them).
             source: The cell's complete new source.
         """
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise ToolError(f"index must be a cell index (0 or more), not {index!r}")
+        index = _cell_index(index)
         live = page()
         if live is None:
             return _cannot_edit(detect_frontend(shell, user_ns(), env), index)
@@ -167,6 +165,15 @@ def notebook_tools(
     registry.register(read_notebook, needs_kernel=True, policy="allow")
     registry.register(edit_cell, needs_kernel=True, policy="ask", approves_itself=True)
     return registry
+
+
+def _cell_index(value: Any) -> int:
+    """A cell index from the model: an int, or digits in a string (some models quote numbers)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ToolError(f"index must be a cell index (0 or more), not {value!r}")
+    return value
 
 
 _EDIT_WHERE = {
