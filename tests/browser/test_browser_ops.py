@@ -65,6 +65,10 @@ def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> 
     assert "It has unsaved changes." in result
     assert "Cell 2 is the running %%agent cell" in result
     assert "never saved" not in (lab.root / "liveread.ipynb").read_text()  # it really was unsaved
+    card = page.locator("details.hermes-nb-tool", has_text="read_notebook").first
+    card.locator("summary").click()
+    shown = card.inner_text()  # the tool card, opened, shows the same result
+    assert "read live: unsaved edits included" in shown and "# typed, never saved" in shown
     shot(page, "ops-01-read-live")
     assert not page.errors  # type: ignore[attr-defined]
 
