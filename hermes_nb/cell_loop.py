@@ -251,8 +251,10 @@ def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
     return status
 
 
-def _report(status: RunStatusComm, renderer: Renderer | None, state: str | None = None) -> None:
-    """Progress on the run status comm (rate-limited), or its final message."""
+def _report(
+    status: RunStatusComm, renderer: Renderer | None, state: str | None = None, *, force: bool = False
+) -> None:
+    """Progress on the run status comm (rate-limited unless ``force``), or its final message."""
     shown = getattr(renderer, "state", None)
     if shown is None:  # a renderer without a display model: nothing to report but the end
         shown = TurnDisplay()
@@ -260,7 +262,7 @@ def _report(status: RunStatusComm, renderer: Renderer | None, state: str | None 
         status.close(state, shown.elapsed, shown.input_tokens, shown.output_tokens)
         return
     tool = next((c.name for c in reversed(shown.cards.values()) if c.status == "running"), None)
-    status.update(shown.elapsed, shown.input_tokens, shown.output_tokens, tool)
+    status.update(shown.elapsed, shown.input_tokens, shown.output_tokens, tool, force=force)
 
 
 def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:
@@ -299,6 +301,9 @@ def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_dela
                 continue
             if isinstance(item, _KernelCall):
                 renderer.flush()  # the tool's card (or an approval prompt) after its text
+                # the status item must show the tokens so far while the tool holds this thread
+                if view.status is not None:
+                    _report(view.status, renderer, force=True)
                 _run_kernel_call(item)
             elif item is not None:
                 renderer.handle(item)

@@ -135,13 +135,23 @@ class RunStatusComm:
         return payload
 
     def update(
-        self, elapsed: float, input_tokens: int, output_tokens: int, tool: str | None
+        self,
+        elapsed: float,
+        input_tokens: int,
+        output_tokens: int,
+        tool: str | None,
+        *,
+        force: bool = False,
     ) -> bool:
-        """Send the run's progress unless the last message went out under 0.5 s ago."""
+        """Send the run's progress unless the last message went out under 0.5 s ago.
+
+        ``force`` sends it anyway: before the cell thread runs a tool it sends nothing
+        until the tool returns, so the figures it has now must go out now.
+        """
         if self._comm is None:
             return False
         now = self._clock()
-        if now - self._last_sent < 1.0 / MAX_RATE:
+        if not force and now - self._last_sent < 1.0 / MAX_RATE:
             return False
         self._last_sent = now
         self._send(self._payload("running", elapsed, input_tokens, output_tokens, tool))

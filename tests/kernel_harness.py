@@ -75,10 +75,12 @@ class Execution:
 class Kernel:
     """A running kernel in ``cwd`` with extra environment variables."""
 
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None, connection_file: Path | None = None) -> None:
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.km = KernelManager(kernel_name="python3")
+        if connection_file is not None:  # a Jupyter server names it kernel-<kernel id>.json
+            self.km.connection_file = str(connection_file)
         self.kc: Any = None
         self.extra_arguments: list[str] = []
 
@@ -194,8 +196,8 @@ def _record(ex: Execution, msg: dict[str, Any]) -> None:
 
 
 @contextmanager
-def kernel(cwd: Path, env: dict[str, str] | None = None) -> Iterator[Kernel]:
-    k = Kernel(cwd, env)
+def kernel(cwd: Path, env: dict[str, str] | None = None, connection_file: Path | None = None) -> Iterator[Kernel]:
+    k = Kernel(cwd, env, connection_file)
     k.start()
     try:
         yield k

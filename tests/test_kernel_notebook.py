@@ -156,3 +156,58 @@ def test_a_figure_is_sent_as_an_image_to_a_vision_model_and_as_a_note_otherwise(
         tool = [m for m in sent if m["role"] == "tool"][0]
         assert "shown to the user; not sent, this model does not accept images" in tool["content"]
         assert "image_url" not in json.dumps(sent)
+
+
+LIVE_TOOLS = [
+    ("call_1", "read_notebook", {}),
+    ("call_2", "edit_cell", {"index": 0, "source": "total = 43"}),
+    ("call_3", "insert_cell", {"source": "print(total)", "index": 0}),
+]
+
+
+def _notebook_with_one_cell(tmp_path: Path) -> None:
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "total = 42", "outputs": []}
+    (tmp_path / NOTEBOOK).write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}))
+
+
+def test_without_the_jupyterlab_page_edit_cell_is_not_possible_and_read_notebook_reads_the_file(tmp_path: Path) -> None:
+    """A Jupyter-server-like kernel (it knows its notebook) with no page attached: nothing
+    waits for an answer, nothing claims a change."""
+    with ServerProcess([tool_reply(LIVE_TOOLS), text_reply("Done.")]) as server, kernel(
+        tmp_path, {**kernel_env(server, tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    ) as k:
+        _notebook_with_one_cell(tmp_path)
+        load(k)
+        out = k.run("%%agent\nChange total to 43.")
+        assert out.status == "ok", out.text()
+        results = {m["tool_call_id"]: m["content"] for m in sent_messages(server, 1) if m["role"] == "tool"}
+        assert results["call_1"].startswith(f"Notebook {tmp_path / NOTEBOOK}: the saved file")
+        assert "No JupyterLab page with the hermes_nb extension is attached" in results["call_1"]
+        assert results["call_2"].startswith("Not possible here") and "cell 0 was not changed" in results["call_2"]
+        assert results["call_3"].startswith("Index 0 could not be honoured")
+        assert out.payload == [{"source": "set_next_input", "text": "print(total)", "replace": False}]
+        assert not [c for kind, c in out.comms if c.get("target_name") == "hermes_nb.ops"]  # never asked
+        assert "total = 42" in (tmp_path / NOTEBOOK).read_text()
+
+
+def test_a_stale_page_marker_costs_a_bounded_wait_then_the_saved_file(tmp_path: Path) -> None:
+    """The page said it was there, then its tab closed: the request goes out, nobody
+    answers, and after 3 s the saved file is read, saying why; the edit changes nothing."""
+    runtime = tmp_path / "runtime"
+    (runtime / "hermes_nb" / "frontends").mkdir(parents=True)
+    (runtime / "hermes_nb" / "frontends" / "4b1d-test").write_text("0")
+    with ServerProcess([tool_reply(LIVE_TOOLS[:2]), text_reply("Done.")]) as server, kernel(
+        tmp_path, {**kernel_env(server, tmp_path), "JUPYTER_RUNTIME_DIR": str(runtime)},
+        connection_file=runtime / "kernel-4b1d-test.json",
+    ) as k:
+        _notebook_with_one_cell(tmp_path)
+        load(k)
+        out = k.run("%%agent\nChange total to 43.", timeout=120)
+        assert out.status == "ok", out.text()
+        results = {m["tool_call_id"]: m["content"] for m in sent_messages(server, 1) if m["role"] == "tool"}
+        assert "the saved file" in results["call_1"]
+        assert "no JupyterLab page answered within 3 s" in results["call_1"]
+        assert results["call_2"].startswith("Not changed: no JupyterLab page answered") and "cell 0 is unchanged" in results["call_2"]
+        ops = [c for kind, c in out.comms if kind == "comm_open" and c.get("target_name") == "hermes_nb.ops"]
+        assert [c["data"]["op"] for c in ops] == ["read", "edit"]
+        assert len([c for kind, c in out.comms if kind == "comm_close"]) >= 2  # both withdrawn

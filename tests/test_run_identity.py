@@ -3,6 +3,7 @@ view's MIME entry, the run status comm, and what a restore reports as saved."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,36 @@ def test_a_run_opens_and_closes_its_status_comm(
     ours = [m for m in comm_log if isinstance(m["data"], dict) and m["data"].get("run_id") == run.stream_id]
     assert ours[-1]["data"]["phase"] == "done"
     assert comm_log[-1]["msg_type"] == "comm_close"
+
+
+def test_the_status_comm_has_the_tokens_while_a_kernel_tool_runs(
+    session_dir: Path, comm_log: list[dict[str, Any]], displayed: CapturedIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usage arrives just before the tool call, under 0.5 s after the comm opened; the
+    python tool then holds the cell thread. The status item used to say 0 tokens all
+    through the tool while the cell showed them."""
+    from hermes_nb.agent.providers.base import TextDelta, ToolCallRequest, UsageChunk
+    from hermes_nb.agent.tools.builtin import builtin_tools
+
+    def text_usage_then_tool(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        yield TextDelta("Let me look.")
+        yield UsageChunk(123, 7)
+        yield ToolCallRequest("call_1", "python", json.dumps({"code": "seen = status()"}))
+
+    def status() -> dict[str, Any]:  # what the frontend has been told so far
+        ours = [m["data"] for m in comm_log if isinstance(m["data"], dict) and "phase" in m["data"]]
+        return dict(ours[-1])
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/analysis.ipynb")  # a Jupyter server's kernel
+    ns: dict[str, Any] = {"status": status}
+    sid = models.new_session(title="t", notebook="analysis.ipynb").session_id
+    agent = Agent(StepProvider(text_usage_then_tool, say("Done.")), builtin_tools(ns))
+    drive(streaming.Run(sid, "look"), agent, WidgetRenderer("replay:x"), flush_interval=0.01)
+    seen = ns["seen"]
+    assert seen["phase"] == "running"
+    assert (seen["input_tokens"], seen["output_tokens"]) == (123, 7)
+    assert seen["tool"] == "python"
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ class ToolRunner:
         policy = self.policy_of(tool)
         if policy == "folder":
             policy = "allow" if tool.stays_inside(arguments) else "ask"
-        if policy == "allow":
+        if policy == "allow" or (policy == "ask" and tool.approves_itself):
             return None
         if policy == "deny":
             return ToolOutput(
@@ -134,7 +134,7 @@ class ToolRunner:
     def _execute(self, tool: Tool, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutput:
         def call() -> ToolOutput:
             try:
-                return tool.call(arguments, cancel)
+                return tool.call(arguments, cancel, self.policy_of(tool))
             except ToolError as exc:
                 return ToolOutput(f"Error: {exc}", is_error=True)
             except (Exception, SystemExit) as exc:

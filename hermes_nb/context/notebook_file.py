@@ -71,31 +71,40 @@ def format_notebook(
     running: int | None = None,
     running_known: bool = True,
     limit: int = MAX_NOTEBOOK_CHARS,
+    live: str | None = None,
+    note: str = "",
 ) -> str:
     """Cells ``start`` to ``end`` (inclusive) as text, cut at ``limit`` with a note.
 
     ``running`` is the index of the ``%%agent`` cell making this request, if it is in
-    the file; ``running_known`` False means it could not be told.
+    the file; ``running_known`` False means it could not be told. ``live`` describes
+    the live document the cells came from (None: the saved file); ``note`` follows
+    the first line (why the saved file was read).
     """
     total = len(cells)
     last = total - 1 if end is None else min(end, total - 1)
     first = max(0, start)
-    try:
-        saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
-    except OSError:
-        saved = "unknown"
-    head = (
-        f"Notebook {path}: the saved file (last saved {saved}; edits made since are not "
-        f"included), {total} cells."
-    )
+    if live is not None:
+        head = f"Notebook {path}: {live}, {total} cells."
+    else:
+        try:
+            saved = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
+        except OSError:
+            saved = "unknown"
+        head = (
+            f"Notebook {path}: the saved file (last saved {saved}; edits made since are not "
+            f"included), {total} cells."
+        )
     if total == 0:
         return head + " It has no cells."
     if first > last:
         return head + f" No cells in the range {start}–{end}; cells are numbered 0–{total - 1}."
     if running is not None:
         head += f" Cell {running} is the running %%agent cell (this request)."
-    elif running_known:
+    elif running_known and live is None:
         head += " The running %%agent cell is not in the saved file (typed after the last save)."
+    if note:
+        head += f" {note}"
     parts = [head]
     size = len(head)
     shown_last = first - 1

@@ -12,6 +12,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from hermes_nb.serverext import api
+from hermes_nb.serverext.link_handlers import link_handlers
 from hermes_nb.serverext.places import ApiError
 
 __all__ = ["setup_handlers"]
@@ -97,5 +98,6 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
             (url_path_join(base, "sessions", _ID, "runs", _ID), RunHandler, kwargs),
             (url_path_join(base, "sessions", _ID, "export"), ExportHandler, kwargs),
             (url_path_join(base, "interrupted"), InterruptedHandler, kwargs),
+            *link_handlers(base),
         ],
     )

@@ -61,7 +61,9 @@ def _call_status(result: str | None, live: bool) -> ToolStatus:
     head = result.strip().lower()
     if head.startswith(("cancelled", "interrupted")):
         return "cancelled"
-    if head.startswith(("denied", "not run", "not approved", "the user declined", "the user denied")):
+    if head.startswith(
+        ("denied", "not run", "not approved", "the user declined", "the user denied", "the user rejected")
+    ):
         return "denied"
     if head.startswith(("[error]", "error", "traceback")) or "\n[error]\n" in result:
         return "failed"

@@ -56,7 +56,9 @@ MIN_RATE_TOKENS = 5
 PREVIEW_LINES = 20
 
 # Results the engine gives a call that was refused by a policy or by the user.
-_DENIED_PREFIXES = ("denied", "not run:", "not approved", "the user declined", "the user denied")
+_DENIED_PREFIXES = (
+    "denied", "not run:", "not approved", "the user declined", "the user denied", "the user rejected",
+)
 
 
 @dataclass(eq=False)

@@ -199,3 +199,31 @@ export async function deleteSession(
 ): Promise<void> {
   await send(`sessions/${id(sessionId)}`, { notebook }, { method: 'DELETE' });
 }
+
+/**
+ * Answer a request a running `%%agent` cell made (see hermes_nb/frontend_link.py).
+ * True when the answer was taken; false when the request was already answered or
+ * withdrawn (the kernel stopped waiting: Stop, a timeout, another tab).
+ */
+export async function postReply(
+  replyId: string,
+  body: Record<string, unknown>
+): Promise<boolean> {
+  try {
+    await send(`replies/${id(replyId)}`, {}, {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+    return true;
+  } catch (error) {
+    if (error instanceof APIError && error.status === 409) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/** Tell the server this page shows a notebook on `kernelId` (the kernel then asks it). */
+export async function markFrontend(kernelId: string): Promise<void> {
+  await send(`frontends/${id(kernelId)}`, {}, { method: 'POST' });
+}

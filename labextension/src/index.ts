@@ -1,6 +1,7 @@
 /**
  * hermes_nb's JupyterLab extension: saved runs in place of dead widgets, the
- * restart banner, the "Agent sessions" sidebar and the run status item.
+ * restart banner, the "Agent sessions" sidebar, the run status item, and the
+ * notebook tools' live side (read the document, insert cells, edits as diffs).
  */
 import {
   ILabShell,
@@ -13,6 +14,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { RestartBanner } from './banner';
+import { NotebookOps } from './ops';
 import { RunRendererExtension } from './runview';
 import { SessionsPanel } from './sidebar';
 import { RunStatusItem, RunStatusModel } from './status';
@@ -92,4 +94,17 @@ const status: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [runView, banner, sidebar, status];
+const notebookOps: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:notebook-ops',
+  description:
+    'Lets a running %%agent cell read the live notebook, insert cells and propose edits as diffs.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
+      new NotebookOps(panel);
+    });
+  }
+};
+
+export default [runView, banner, sidebar, status, notebookOps];

@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one ``jupyter lab`` and one chromium for the module."""
+"""Fixtures for the browser tests: one ``jupyter lab`` and one chromium for the run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from lab_harness import CHROMIUM, CHROMIUM_ARGS, LabServer, chromium_available, shot, start_lab
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one server for every browser test module (time)
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     root = tmp_path_factory.mktemp("lab-root")
     home = tmp_path_factory.mktemp("lab-home")
@@ -29,7 +29,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             shutil.copy(log, keep / f"{root.name}-lab.log")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not chromium_available():
         pytest.fail(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")

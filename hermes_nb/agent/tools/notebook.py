@@ -1,5 +1,9 @@
-"""Notebook tools: ``insert_cell`` (a new cell below the ``%%agent`` cell) and
-``read_notebook`` (the saved notebook's cells).
+"""Notebook tools: ``insert_cell`` (a new cell), ``read_notebook`` (the cells) and
+``edit_cell`` (a change the user accepts or rejects in a diff).
+
+With the JupyterLab side attached to this kernel, all three go through the page
+(``notebook_live``): the live document is read, a cell can be inserted anywhere,
+and an edit is shown as a diff in the cell. Without it:
 
 ``insert_cell`` uses the kernel's ``set_next_input`` payload, which notebook
 frontends act on when the cell finishes, with no extension installed. It can only
@@ -19,7 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry
+from hermes_nb.agent.tools import notebook_live
+from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, current_policy
 from hermes_nb.errors import ToolError
 
 __all__ = ["Frontend", "detect_frontend", "notebook_tools"]
@@ -54,44 +59,140 @@ def notebook_tools(
     *,
     running_request: Callable[[], str | None] = lambda: None,
     environ: Mapping[str, str] | None = None,
+    link: notebook_live.Link | None = None,
 ) -> ToolRegistry:
-    """``insert_cell`` and ``read_notebook`` for the kernel behind ``shell``.
+    """``insert_cell``, ``read_notebook`` and ``edit_cell`` for the kernel behind ``shell``.
 
     ``running_request`` returns the text of the ``%%agent`` cell now running, so
-    ``read_notebook`` can point it out in the saved file.
+    ``read_notebook`` can point it out. ``link`` reaches the JupyterLab page (default:
+    this kernel's ``FrontendLink``).
     """
     env = os.environ if environ is None else environ
 
     def user_ns() -> Mapping[str, Any]:
         return getattr(shell, "user_ns", {}) if shell is not None else {}
 
-    def insert_cell(source: str, cell_type: str = "code") -> ToolOutput:
-        """Add a new cell below the running %%agent cell for the user to review and run
-        (it is not run). One new cell per request: put everything in that one cell.
-        The result says whether this frontend shows it; never claim more than it says.
+    def page() -> tuple[notebook_live.Link, Path] | None:
+        """The JupyterLab page showing this notebook, when one is attached."""
+        nonlocal link
+        if detect_frontend(shell, user_ns(), env) != "jupyterlab":
+            return None
+        if link is None:
+            from hermes_nb.frontend_link import FrontendLink
+
+            link = FrontendLink()
+        from hermes_nb.config import find_notebook
+
+        notebook = find_notebook(user_ns(), env).path
+        if notebook is None or not link.attached():
+            return None
+        return link, notebook
+
+    def insert_cell(source: str, cell_type: str = "code", index: int | None = None) -> ToolOutput:
+        """Add a new cell for the user to review and run (it is not run). Without index
+        it goes directly below the running %%agent cell (one such cell per request).
+        With index (0 = top; indices as read_notebook shows them) it is inserted there,
+        which needs JupyterLab's hermes_nb extension. The result says where it went and
+        whether this frontend shows it; never claim more than it says.
 
         Args:
             source: The new cell's content.
             cell_type: "code" (default) or "markdown".
+            index: Where the new cell goes (it then has this index); default: below the %%agent cell.
         """
-        return _insert(shell, detect_frontend(shell, user_ns(), env), source, cell_type)
+        if cell_type not in ("code", "markdown"):
+            raise ToolError(f"cell_type must be 'code' or 'markdown', not {cell_type!r}")
+        if index is not None:
+            index = _cell_index(index)
+            live = page()
+            if live is not None:
+                return notebook_live.insert_live(live[0], live[1], source, cell_type, index)
+        frontend = detect_frontend(shell, user_ns(), env)
+        output = _insert(shell, frontend, source, cell_type)
+        if index is None or output.is_error:
+            return output
+        return ToolOutput(
+            f"Index {index} could not be honoured: placing a cell anywhere but below the "
+            "%%agent cell needs JupyterLab with the hermes_nb extension, which this kernel "
+            f"does not have. Instead: {output.text}"
+        )
 
     def read_notebook(start: int = 0, end: int | None = None, path: str | None = None) -> ToolOutput:
-        """Read the notebook's saved cells: index, type, source, text outputs, execution
-        count, and which cell is the running %%agent request. Long notebooks are cut
-        with a note; ask for a range with start/end.
+        """Read the notebook's cells: index, type, source, text outputs, execution
+        count, and which cell is the running %%agent request. In JupyterLab it reads the
+        live document (unsaved edits included), elsewhere the saved file; the result
+        says which. Long notebooks are cut with a note; ask for a range with start/end.
 
         Args:
             start: First cell index to show (0-based).
             end: Last cell index to show (inclusive); default: to the end.
             path: The .ipynb file, when the kernel cannot tell which notebook it runs.
         """
-        return _read(shell, user_ns(), env, running_request(), start, end, path)
+        note = ""
+        if not path:
+            live = page()
+            if live is not None:
+                text, note = notebook_live.read_live(
+                    live[0], live[1], start=int(start or 0), end=None if end is None else int(end),
+                    request=running_request(), find_running=_running_cell,
+                )  # fmt: skip
+                if text is not None:
+                    return ToolOutput(text)
+            elif detect_frontend(shell, user_ns(), env) == "jupyterlab":
+                note = "(No JupyterLab page with the hermes_nb extension is attached to this kernel, so unsaved edits are not seen.)"
+        return _read(shell, user_ns(), env, running_request(), start, end, path, note)
+
+    def edit_cell(index: int, source: str) -> ToolOutput:
+        """Replace the whole source of an existing cell. The user sees the change as a
+        diff in that cell and accepts or rejects it; the result says which (or that this
+        frontend cannot show it: then nothing changed). Needs JupyterLab with the
+        hermes_nb extension. Read the notebook first; never claim an edit the result does
+        not confirm. The cell is not run.
+
+        Args:
+            index: The cell to change (as read_notebook numbers them).
+            source: The cell's complete new source.
+        """
+        index = _cell_index(index)
+        live = page()
+        if live is None:
+            return _cannot_edit(detect_frontend(shell, user_ns(), env), index)
+        ask = current_policy() != "allow"
+        return notebook_live.edit_live(live[0], live[1], index, source, ask=ask, request=running_request())
 
     registry = ToolRegistry()
     registry.register(insert_cell, needs_kernel=True, policy="allow")
-    registry.register(read_notebook, policy="allow")
+    registry.register(read_notebook, needs_kernel=True, policy="allow")
+    registry.register(edit_cell, needs_kernel=True, policy="ask", approves_itself=True)
     return registry
+
+
+def _cell_index(value: Any) -> int:
+    """A cell index from the model: an int, or digits in a string (some models quote numbers)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ToolError(f"index must be a cell index (0 or more), not {value!r}")
+    return value
+
+
+_EDIT_WHERE = {
+    "jupyterlab": "this JupyterLab or Notebook 7 page does not have the hermes_nb extension attached to this kernel",
+    "vscode": "VS Code cannot show a change for approval from the kernel",
+    "headless": "this kernel runs without an interactive notebook page (nbclient, nbval, jupyter execute)",
+    "terminal": "this is terminal IPython, which has no cells",
+    "console": "this is a code console, which has no cells to edit",
+    "none": "there is no IPython shell here",
+}
+
+
+def _cannot_edit(frontend: Frontend, index: int) -> ToolOutput:
+    where = _EDIT_WHERE.get(frontend, "this frontend cannot show a change for approval")
+    return ToolOutput(
+        f"Not possible here: {where}, so cell {index} was not changed. Show the new code in "
+        "your answer for the user to apply, or add it as a new cell with insert_cell.",
+        is_error=True,
+    )
 
 
 # --------------------------------------------------------------------------- insert_cell
@@ -164,6 +265,7 @@ def _read(
     start: int,
     end: int | None,
     path: str | None,
+    note: str = "",
 ) -> ToolOutput:
     from hermes_nb.config import find_notebook
     from hermes_nb.context.notebook_file import format_notebook, load_cells
@@ -202,6 +304,7 @@ def _read(
             end=None if end is None else int(end),
             running=running,
             running_known=running_request is not None,
+            note=note,
         )
     )
 

@@ -29,6 +29,7 @@ __all__ = [
     "ToolOutput",
     "ToolRegistry",
     "current_cancel",
+    "current_policy",
     "tool",
 ]
 
@@ -43,6 +44,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "hermes_nb_tool_cancel", default=None
 )
+
+_POLICY: contextvars.ContextVar[str | None] = contextvars.ContextVar("hermes_nb_tool_policy", default=None)
+
+
+def current_policy() -> str | None:
+    """The policy the running call was let through under (None outside a run).
+
+    A tool that asks the user in its own way (``edit_cell``'s diff) asks unless it is
+    ``allow``."""
+    return _POLICY.get()
 
 
 def current_cancel() -> threading.Event:
@@ -75,6 +86,8 @@ class Tool:
     func: Callable[..., Any]
     needs_kernel: bool = False
     policy: Policy = "allow"
+    #: "ask" lets the call run: the tool itself asks the user (``edit_cell`` shows a diff)
+    approves_itself: bool = False
     #: for the "folder" policy: True when a call's arguments stay inside the folder
     scope: Callable[[dict[str, Any]], bool] | None = field(default=None, repr=False, compare=False)
     _signature: inspect.Signature | None = field(default=None, repr=False, compare=False)
@@ -124,7 +137,12 @@ class Tool:
             },
         }
 
-    def call(self, arguments: dict[str, Any], cancel: threading.Event | None = None) -> ToolOutput:
+    def call(
+        self,
+        arguments: dict[str, Any],
+        cancel: threading.Event | None = None,
+        policy: str | None = None,
+    ) -> ToolOutput:
         """Run the function with the model's arguments and normalise what it returns.
 
         Wrong argument names raise ``ToolError`` with a message the model can act on;
@@ -132,9 +150,11 @@ class Tool:
         """
         args, kwargs = self._bind(arguments)
         token = _CANCEL.set(cancel)
+        policy_token = _POLICY.set(policy)
         try:
             return as_output(self.func(*args, **kwargs))
         finally:
+            _POLICY.reset(policy_token)
             _CANCEL.reset(token)
 
     def _bind(self, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -199,6 +219,7 @@ class ToolRegistry:
         policy: str | None = None,
         needs_kernel: bool = False,
         scope: Callable[[dict[str, Any]], bool] | None = None,
+        approves_itself: bool = False,
     ) -> Tool:
         """Add a function (schema built from it) or a ready Tool; returns the Tool."""
         if isinstance(func_or_tool, Tool):
@@ -216,6 +237,8 @@ class ToolRegistry:
             )
         if scope is not None:
             new = replace(new, scope=scope)
+        if approves_itself:
+            new = replace(new, approves_itself=True)
         with self._lock:
             self._tools[new.name] = new
         return new

@@ -1,0 +1,266 @@
+"""A round trip from a running ``%%agent`` cell to the JupyterLab page and back.
+
+The cell blocks the kernel's shell channel, so the page cannot answer over a comm
+or a widget while the cell runs (DESIGN.md). Messages *from* the kernel still go
+out (iopub), so a request goes out as a ``hermes_nb.ops`` comm, and the page's
+answer comes back through the Jupyter server: the page POSTs it to
+``hermes-nb/replies/<id>``, the server writes ``<runtime dir>/hermes_nb/replies/<id>.json``
+and the kernel, which started from that server's environment, finds the file.
+
+The first file written under an id wins (``os.link`` of a complete temp file), so
+several tabs answering one request, or a page answering after the kernel gave up,
+can never overwrite an answer: when the kernel stops waiting it writes a "gone"
+answer itself, and a late POST is refused. Nothing the page sends names a path: ids
+are checked against a strict pattern.
+
+A page that shows notebooks on a kernel says so with ``POST hermes-nb/frontends/<kernel id>``,
+a marker file the kernel checks before asking (nbclient, VS Code and terminal IPython
+never wait for an answer that cannot come).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COMM_TARGET",
+    "KERNEL_ID",
+    "MAX_REPLY_BYTES",
+    "REPLY_ID",
+    "FrontendLink",
+    "Reply",
+    "frontends_dir",
+    "link_folder",
+    "mark_frontend",
+    "read_reply",
+    "replies_dir",
+    "sweep_replies",
+    "this_kernel_id",
+    "write_reply",
+]
+
+log = logging.getLogger("hermes_nb.frontend_link")
+
+COMM_TARGET = "hermes_nb.ops"
+REPLY_ID = re.compile(r"^[0-9a-f]{32}$")
+KERNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: a live notebook's text (outputs are cut by the page) stays far below this
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+#: answers nobody read (a tab that answered after the kernel gave up) are removed after this
+REPLY_MAX_AGE = 3600.0
+_POLL = 0.02
+
+
+def link_folder() -> Path:
+    """``<jupyter runtime dir>/hermes_nb``: the server and its kernels resolve the same one."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir()) / "hermes_nb"
+
+
+def replies_dir(base: Path | None = None) -> Path:
+    return (base or link_folder()) / "replies"
+
+
+def frontends_dir(base: Path | None = None) -> Path:
+    return (base or link_folder()) / "frontends"
+
+
+def write_reply(reply_id: str, payload: dict[str, Any], base: Path | None = None) -> bool:
+    """Write the answer to ``reply_id`` unless one exists; True when this one won."""
+    if not REPLY_ID.match(reply_id):
+        raise ValueError(f"invalid reply id {reply_id!r}")
+    folder = replies_dir(base)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".reply-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        try:
+            os.link(tmp, folder / f"{reply_id}.json")  # fails if the id is answered
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def read_reply(reply_id: str, base: Path | None = None, *, remove: bool = True) -> dict[str, Any] | None:
+    """The answer to ``reply_id``, or None while there is none; removed once read."""
+    path = replies_dir(base) / f"{reply_id}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        data = {"status": "unreadable", "error": str(exc)}
+    if remove:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    return data if isinstance(data, dict) else {"status": "unreadable"}
+
+
+def sweep_replies(base: Path | None = None, max_age: float = REPLY_MAX_AGE) -> int:
+    """Remove answers older than ``max_age`` (nobody will read them); how many."""
+    removed = 0
+    cutoff = time.time() - max_age
+    try:
+        entries = list(os.scandir(replies_dir(base)))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def mark_frontend(kernel_id: str, base: Path | None = None) -> Path:
+    """The page shows a notebook on ``kernel_id``: leave the marker the kernel looks for."""
+    if not KERNEL_ID.match(kernel_id):
+        raise ValueError(f"invalid kernel id {kernel_id!r}")
+    folder = frontends_dir(base)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    marker = folder / kernel_id
+    marker.write_text(str(time.time()), encoding="utf-8")
+    return marker
+
+
+def this_kernel_id() -> str | None:
+    """This kernel's id, from its connection file ``kernel-<id>.json``; None outside one."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except Exception:  # not in a kernel
+        return None
+    match = re.match(r"^kernel-(.+)\.json$", name)
+    return match.group(1) if match and KERNEL_ID.match(match.group(1)) else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What came back: ``data`` the page's answer, or None with ``why`` (timeout, cancelled)."""
+
+    data: dict[str, Any] | None
+    why: str = ""
+    seconds: float = 0.0
+
+
+class FrontendLink:
+    """Ask the JupyterLab page something and wait for its answer (cell thread only: it
+    opens a comm, and only the cell thread receives the Stop button's interrupt)."""
+
+    def __init__(self, kernel_id: str | None = None, base: Path | None = None) -> None:
+        self._kernel_id = kernel_id
+        self._base = base
+
+    @property
+    def kernel_id(self) -> str | None:
+        if self._kernel_id is None:
+            self._kernel_id = this_kernel_id()
+        return self._kernel_id
+
+    def attached(self) -> bool:
+        """A page said it shows a notebook on this kernel (cheap: one ``stat``)."""
+        kid = self.kernel_id
+        if not kid:
+            return False
+        try:
+            return (frontends_dir(self._base) / kid).is_file()
+        except OSError:
+            return False
+
+    def ask(
+        self,
+        op: str,
+        data: dict[str, Any],
+        timeout: float | None,
+        cancel: threading.Event | None = None,
+        *,
+        shown_timeout: float | None = None,
+    ) -> Reply:
+        """Send ``op`` and wait for the answer, ``timeout`` seconds (None: until Stop).
+
+        With ``shown_timeout`` the page must first confirm that it shows the request
+        (an ``ack``) within that time, else nobody is there to answer. On timeout,
+        cancel or interrupt the request is closed and its id claimed, so a late
+        answer is refused and the page takes its question away.
+        """
+        reply_id, ack_id = secrets.token_hex(16), secrets.token_hex(16)
+        message = {**data, "op": op, "reply_id": reply_id}
+        if shown_timeout is not None:
+            message["ack_id"] = ack_id
+        comm = _open(message)
+        if comm is None:
+            return Reply(None, "the request could not be sent (no comm in this kernel)")
+        started = time.monotonic()
+        try:
+            if shown_timeout is not None:
+                ack = self._wait(ack_id, shown_timeout, cancel)
+                if ack.data is None:
+                    return self._give_up(reply_id, ack.why, started, ack_id)
+            reply = self._wait(reply_id, timeout, cancel)
+            if reply.data is None:
+                return self._give_up(reply_id, reply.why, started, ack_id)
+            return Reply(reply.data, seconds=time.monotonic() - started)
+        except KeyboardInterrupt as exc:
+            late = self._give_up(reply_id, "interrupted", started, ack_id)
+            if late.data is not None:  # answered at the very moment of the interrupt
+                exc.reply = late  # type: ignore[attr-defined]
+            raise
+        finally:
+            _close(comm)  # the page takes its question away
+
+    def _wait(self, reply_id: str, timeout: float | None, cancel: threading.Event | None) -> Reply:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = read_reply(reply_id, self._base)
+            if data is not None:
+                return Reply(data)
+            if cancel is not None and cancel.is_set():
+                return Reply(None, "cancelled")
+            if deadline is not None and time.monotonic() >= deadline:
+                return Reply(None, "timeout")
+            time.sleep(_POLL)
+
+    def _give_up(self, reply_id: str, why: str, started: float, ack_id: str) -> Reply:
+        """Claim the ids so no later answer counts (the claims stay until swept: a
+        removed claim would let a late answer in); an answer that won the race is used."""
+        write_reply(ack_id, {"status": "gone", "why": why}, self._base)
+        if write_reply(reply_id, {"status": "gone", "why": why}, self._base):
+            return Reply(None, why, time.monotonic() - started)
+        return Reply(read_reply(reply_id, self._base), seconds=time.monotonic() - started)
+
+
+def _open(message: dict[str, Any]) -> Any:
+    try:
+        import comm
+
+        return comm.create_comm(target_name=COMM_TARGET, data=message)
+    except Exception:
+        log.debug("ops comm not opened", exc_info=True)
+        return None
+
+
+def _close(handle: Any) -> None:
+    try:
+        handle.close()
+    except Exception:
+        log.debug("ops comm close failed", exc_info=True)

@@ -1,0 +1,166 @@
+"""The notebook tools' live side in a real JupyterLab: read_notebook sees an unsaved
+edit, edit_cell shows a diff the user accepts or rejects, insert_cell puts a cell
+above the running one. Scripted runs (the replay model); the tool results are read
+from the saved session, the cells from the page."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+from lab_harness import (
+    LabServer,
+    accept_dialogs,
+    command,
+    open_notebook,
+    shot,
+    wait_kernel_idle,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
+
+SETUP = '%load_ext hermes_nb\n%config AgentMagics.model = "replay:{script}"'
+
+CELL_SOURCES = "() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells;" \
+    " const out = []; for (let i = 0; i < cells.length; i++) { const c = cells.get(i);" \
+    " out.push([c.type, c.sharedModel.getSource()]); } return out; }"  # fmt: skip
+
+
+def tool_results(lab: LabServer, notebook: str) -> list[str]:
+    """The tool results of the session of ``notebook``, in order."""
+    found = []
+    for path in sorted((lab.root / ".hermes_nb" / "sessions").glob("*.json")):
+        if path.name.startswith("_"):
+            continue
+        session = json.loads(path.read_text())
+        if session.get("notebook") == notebook:
+            found += [m["content"] for m in session["messages"] if m["role"] == "tool"]
+    return found
+
+
+def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> None:
+    (lab.root / f"{name}.json").write_text(json.dumps(script))
+    write_notebook(lab.root / f"{name}.ipynb", [SETUP.format(script=f"{name}.json"), *cells])
+    open_notebook(page, lab, f"{name}.ipynb")
+
+
+def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> None:
+    script = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
+    start(lab, page, "liveread", script, ["value = 1", "%%agent\nWhat does my notebook do?"])
+    editor = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("End")
+    page.keyboard.type("  # typed, never saved")
+    command(page, "notebook:run-all-cells")
+    page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
+    wait_kernel_idle(page)
+    [result] = tool_results(lab, "liveread.ipynb")
+    assert "the live document open in JupyterLab (read live: unsaved edits included)" in result
+    assert "value = 1  # typed, never saved" in result
+    assert "It has unsaved changes." in result
+    assert "Cell 2 is the running %%agent cell" in result
+    assert "never saved" not in (lab.root / "liveread.ipynb").read_text()  # it really was unsaved
+    card = page.locator("details.hermes-nb-tool", has_text="read_notebook").first
+    card.locator("summary").click()
+    shown = card.inner_text()  # the tool card, opened, shows the same result
+    assert "read live: unsaved edits included" in shown and "# typed, never saved" in shown
+    shot(page, "ops-01-read-live")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+EDIT_SCRIPT = {
+    "replies": [
+        {"text": "I'll change the total.", "tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "total = 42\nprint(total)"}}]},
+        "Changed.",
+        {"tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "total = 43\nprint(total)"}}]},
+        "Kept as it was.",
+    ]
+}
+
+
+def test_edit_cell_shows_a_diff_accept_applies_and_reject_does_not(lab: LabServer, page: Any) -> None:
+    start(
+        lab, page, "edit", EDIT_SCRIPT,
+        ["total = 41\nprint(total)", "%%agent\nMake the total 42.", "%%agent\nNow 43."],
+    )  # fmt: skip
+    command(page, "notebook:run-all-cells")
+    diff = page.locator(".hermes-nb-diff")
+    diff.first.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(500)
+    shot(page, "ops-02-diff")
+    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
+    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
+    assert "+1 −1 lines" in diff.first.inner_text()
+    # the diff sits in the cell it changes
+    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
+    diff.first.get_by_role("button", name="Accept").click()
+    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
+
+    second = page.locator(".hermes-nb-diff", has_text="total = 43")
+    second.first.wait_for(state="visible", timeout=90_000)
+    shot(page, "ops-03-second-diff")
+    second.first.get_by_role("button", name="Reject").click()
+    page.get_by_text("Kept as it was.").first.wait_for(timeout=60_000)
+    wait_kernel_idle(page)
+    assert page.locator(".hermes-nb-diff").count() == 0
+    cells = page.evaluate(CELL_SOURCES)
+    assert cells[1] == ["code", "total = 42\nprint(total)"]
+    accepted, rejected = tool_results(lab, "edit.ipynb")
+    assert accepted.startswith("The user accepted the change: cell 1 now holds the new source")
+    assert rejected.startswith("The user rejected the change: cell 1 is unchanged")
+    shot(page, "ops-04-after")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_stop_takes_the_diff_away_and_changes_nothing(lab: LabServer, page: Any) -> None:
+    script = {"replies": [{"tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "x = 2"}}]}, "Never."]}
+    start(lab, page, "stop", script, ["x = 1", "%%agent\nChange x."])
+    command(page, "notebook:run-all-cells")
+    diff = page.locator(".hermes-nb-diff")
+    diff.first.wait_for(state="visible", timeout=90_000)
+    command(page, "notebook:interrupt-kernel")
+    page.locator(".hermes-nb-diff").first.wait_for(state="detached", timeout=30_000)
+    wait_kernel_idle(page)
+    assert page.evaluate(CELL_SOURCES)[1] == ["code", "x = 1"]
+    results = tool_results(lab, "stop.ipynb")
+    assert results and not any("accepted" in r for r in results)
+
+
+def test_a_killed_kernel_takes_the_diff_away(lab: LabServer, page: Any) -> None:
+    script = {"replies": [{"tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "y = 2"}}]}, "Never."]}
+    start(lab, page, "killdiff", script, ["y = 1", "%%agent\nChange y."])
+    command(page, "notebook:run-all-cells")
+    page.locator(".hermes-nb-diff").first.wait_for(state="visible", timeout=90_000)
+    os.kill(lab.kernel_pid("killdiff.ipynb"), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and page.locator(".hermes-nb-diff").count():
+        accept_dialogs(page)  # "Kernel Restarting"
+        page.wait_for_timeout(500)
+    assert page.locator(".hermes-nb-diff").count() == 0
+    accept_dialogs(page)
+    assert page.evaluate(CELL_SOURCES)[1] == ["code", "y = 1"]
+    shot(page, "ops-05-killed")
+
+
+def test_insert_cell_at_an_index_above_the_agent_cell(lab: LabServer, page: Any) -> None:
+    script = {
+        "replies": [
+            {"tool_calls": [{"name": "insert_cell", "arguments": {"source": "# Sales analysis", "cell_type": "markdown", "index": 1}}]},
+            "Added a title.",
+        ]
+    }
+    start(lab, page, "insert", script, ["a = 1", "%%agent\nGive my notebook a title."])
+    command(page, "notebook:run-all-cells")
+    page.get_by_text("Added a title.").first.wait_for(timeout=90_000)
+    wait_kernel_idle(page)
+    cells = page.evaluate(CELL_SOURCES)
+    assert [c[1] for c in cells[1:]] == ["# Sales analysis", "a = 1", "%%agent\nGive my notebook a title."]
+    assert cells[1][0] == "markdown"
+    [result] = tool_results(lab, "insert.ipynb")
+    assert result.startswith("Inserted a new markdown cell at index 1 of the live notebook")
+    shot(page, "ops-06-inserted")
