@@ -20,11 +20,52 @@ from typing import TYPE_CHECKING, Any
 
 from hermes_nb import diskstate, journal, publish
 from hermes_nb import merge as _merge
+from hermes_nb.errors import SessionWriteError
 
 if TYPE_CHECKING:
     from hermes_nb.models import Session
 
-__all__ = ["append", "record_for", "same_version", "start_journal"]
+__all__ = ["append", "record_for", "same_version", "save_changes", "settle", "start_journal"]
+
+
+def save_changes(session: Session, skip_index: bool, touch_updated_at: bool, fold_at: float | None) -> None:
+    """``Session.save_changes``: append, or rewrite the file when a record cannot do."""
+    from hermes_nb import models
+
+    if session.read_only or session._base is None:
+        session.save(skip_index, touch_updated_at)
+        return
+    path = session.path
+    ch = models._channel(session.session_id)
+    try:
+        with ch.shared.held(), ch.file.lock:
+            done = append(session, ch.file, path, fold_at, touch_updated_at)
+    except (SessionWriteError, TimeoutError):
+        raise
+    except OSError as exc:
+        raise models.write_error(path.parent, exc) from None
+    if not done:
+        session.save(skip_index, touch_updated_at)
+        if fold_at is not None:  # the next run's pending mark then only appends
+            with ch.shared.held(), ch.file.lock:
+                start_journal(session, ch.file, path)
+    elif not skip_index:
+        session.save_index_row()
+
+
+def settle(file: publish.OrderedFile, path: Path, on_disk: publish.Staged) -> journal.JournalInfo:
+    """After a full write landed (``file.lock`` held): drop the journal it folded and
+    record what is on disk; returns what is known of the journal now."""
+    state: diskstate.DiskState = on_disk.meta
+    jpath = diskstate.journal_path(path)
+    if file.busy or state.token is None:  # another version is on its way: it settles
+        sig = journal.signature(jpath)
+    else:
+        sig = journal.drop_stale(jpath, state.token)
+    diskstate.record(path, dataclasses.replace(state, journal=sig))
+    # A journal left is another writer's, on top of this version: never appended to
+    # blind nor replaced; the next save that finds it rewrites the file.
+    return journal.JournalInfo(sig, state.token, clean=sig is None)
 
 
 def same_version(disk: diskstate.DiskState, base: _merge.Base) -> bool:

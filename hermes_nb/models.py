@@ -298,7 +298,7 @@ class Session:
                         self._base = None  # unknown now: the next save re-checks the file
                     raise
                 with ch.file.lock:
-                    seen = self._settle(ch.file, path, on_disk)
+                    seen = _changes.settle(ch.file, path, on_disk)
                 mine = self._base
                 if mine is not None and mine.seq == on_disk.seq:
                     # our newest version (perhaps rewritten after an older one landed over it)
@@ -320,41 +320,7 @@ class Session:
         grown past ``fold_at`` times the session file (the fold keeps the bytes written
         proportional to what was added). Same locks and guarantees as ``save``.
         """
-        if self.read_only or self._base is None:
-            self.save(skip_index, touch_updated_at)
-            return
-        path = self.path
-        try:
-            ch = _channel(self.session_id)
-            with ch.shared.held(), ch.file.lock:
-                done = _changes.append(self, ch.file, path, fold_at, touch_updated_at)
-        except (SessionWriteError, TimeoutError):
-            raise
-        except OSError as exc:
-            raise write_error(path.parent, exc) from None
-        if not done:
-            self.save(skip_index, touch_updated_at)
-            if fold_at is not None:  # the next run's pending mark then only appends
-                with ch.shared.held(), ch.file.lock:
-                    _changes.start_journal(self, ch.file, path)
-        elif not skip_index:
-            self.save_index_row()
-
-    def _settle(
-        self, file: publish.OrderedFile, path: Path, on_disk: publish.Staged
-    ) -> journal.JournalInfo:
-        """After a full write landed (``file.lock`` held): drop the journal it folded
-        and record what is on disk; returns what is known of the journal now."""
-        state: diskstate.DiskState = on_disk.meta
-        jpath = diskstate.journal_path(path)
-        if file.busy or state.token is None:  # another version is on its way: it settles
-            sig = journal.signature(jpath)
-            diskstate.record(path, dataclasses.replace(state, journal=sig))
-            return journal.JournalInfo(sig, None, clean=False)
-        sig = journal.drop_stale(jpath, state.token)
-        diskstate.record(path, dataclasses.replace(state, journal=sig))
-        # a journal left is a newer writer's, on top of this version: do not append blind
-        return journal.JournalInfo(sig, None, clean=sig is None)
+        _changes.save_changes(self, skip_index, touch_updated_at, fold_at)
 
     def _stage(
         self, file: publish.OrderedFile, path: Path, touch_updated_at: bool
