@@ -15,12 +15,13 @@ import secrets
 import stat as _stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import journal
+from hermes_nb import journal, jsonstream
 from hermes_nb.errors import CorruptSessionError, HermesError, UnreadableSessionError
 from hermes_nb.fsio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes, json_bytes
 
@@ -44,6 +45,8 @@ __all__ = [
 #: Largest session or index file read (bytes). A bigger file is reported, never read:
 #: a symlink to ``/dev/zero`` or a runaway file must not exhaust the kernel's memory.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Session files larger than this are parsed a window at a time (``read_json``).
+STREAM_ABOVE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -142,15 +145,14 @@ def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState |
     return remember(path, st, data, info.signature)
 
 
-def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:
-    """The bytes of the regular file ``path`` and its stat, read from one descriptor.
+@contextmanager
+def _open_regular(path: Path, limit: int) -> Iterator[tuple[int, os.stat_result]]:
+    """A descriptor of the regular file ``path`` within ``limit`` bytes, and its stat.
 
-    Never blocks or reads without end: a FIFO, a device (a symlink to ``/dev/zero``),
-    a folder or a file over ``limit`` (default ``MAX_FILE_BYTES``) raise
-    ``UnreadableSessionError``, as does a file we may not read.
-    ``FileNotFoundError`` passes through.
+    Never blocks: a FIFO, a device (a symlink to ``/dev/zero``), a folder or a file
+    over ``limit`` raise ``UnreadableSessionError``, as does a file we may not read
+    (also when reading it fails). ``FileNotFoundError`` passes through.
     """
-    limit = MAX_FILE_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -166,29 +168,46 @@ def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_r
                 f"{path} is {st.st_size // 2**20} MB, over the {limit // 2**20} MB limit "
                 "(hermes_nb.diskstate.MAX_FILE_BYTES); it is ignored."
             )
-        # One read of the known size (plus one byte, to see growth) fills one buffer;
-        # chunks joined would hold the file twice at the join.
-        raw = os.read(fd, min(st.st_size, limit) + 1)
-        if len(raw) <= st.st_size:
-            more = os.read(fd, 1)  # a short read (or a file that grew since the stat)
-            if not more:
-                return raw, st
-            raw += more
-        chunks = [raw]
-        size = len(raw)
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise UnreadableSessionError(f"{path} grew over the {limit // 2**20} MB limit while read.")
-        return b"".join(chunks), st
+        yield fd, st
+    except OverflowError:
+        raise UnreadableSessionError(f"{path} grew over the {limit // 2**20} MB limit while read.") from None
     except OSError as exc:
         raise UnreadableSessionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     finally:
         os.close(fd)
+
+
+def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``path`` and its stat, read from one descriptor
+    (the refusals of ``_open_regular``)."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    with _open_regular(path, limit) as (fd, st):
+        return _read_all(fd, st, limit), st
+
+
+def _read_all(fd: int, st: os.stat_result, limit: int) -> bytes:
+    """The rest of ``fd``, at most ``limit`` bytes (``OverflowError`` past it).
+
+    One read of the known size (plus one byte, to see growth) fills one buffer;
+    chunks joined would hold the file twice at the join.
+    """
+    raw = os.read(fd, min(st.st_size, limit) + 1)
+    if len(raw) <= st.st_size:
+        more = os.read(fd, 1)  # a short read (or a file that grew since the stat)
+        if not more:
+            return raw
+        raw += more
+    chunks = [raw]
+    size = len(raw)
+    while size <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise OverflowError
+    return b"".join(chunks)
 
 
 def loads(raw: bytes | str, what: Path) -> Any:
@@ -204,26 +223,22 @@ def loads(raw: bytes | str, what: Path) -> Any:
         raise CorruptSessionError(f"Session file {what} is not valid JSON ({reason}).") from None
 
 
-def _text(raw: bytes, what: Path) -> str:
-    """The file's text, as ``json.loads`` would decode its bytes (UTF-8, BOM allowed)."""
-    try:
-        return raw.decode("utf-8-sig" if raw[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise CorruptSessionError(f"Session file {what} is not valid JSON ({exc}).") from None
-
-
 def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
     """The session object in ``path`` and the stat of what was read.
 
-    Memory: the bytes are decoded once and dropped before parsing, so at most two
-    copies of the file (bytes and text, or text and the parsed objects) are alive at
-    once; ``json.loads`` of the bytes keeps both while it builds the objects.
+    A file over ``STREAM_ABOVE`` bytes is parsed a window at a time (``jsonstream``):
+    its text is never held whole next to the objects built from it, so loading peaks
+    near the objects' size. A smaller one is parsed whole, which is faster.
     """
-    raw, st = read_bounded(path)
-    text = _text(raw, path)
-    del raw
-    data = loads(text, path)
-    del text
+    with _open_regular(path, MAX_FILE_BYTES) as (fd, st):
+        try:
+            if st.st_size > STREAM_ABOVE:
+                data = jsonstream.load_object(fd, MAX_FILE_BYTES)
+            else:
+                data = json.loads(_read_all(fd, st, MAX_FILE_BYTES))
+        except (ValueError, RecursionError) as exc:
+            reason = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
+            raise CorruptSessionError(f"Session file {path} is not valid JSON ({reason}).") from None
     if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
         raise CorruptSessionError(f"Session file {path} does not hold a session.")
     return data, st
