@@ -103,6 +103,12 @@ def record_for(session: Session, base: _merge.Base) -> dict[str, Any] | None:
         if name == "extra":
             if now != before:  # extra keys sit at the top level of the file
                 return None
+        elif name == "pending_partial_text" and isinstance(now, str) and isinstance(before, str):
+            if before and now.startswith(before):  # text streamed since: only the new part
+                if len(now) > len(before):
+                    record["partial_add"] = now[len(before) :]
+            elif now != before:
+                sets[name] = now
         elif name == "pending_messages" and isinstance(now, list) and isinstance(before, list):
             n = len(before)
             if now[:n] == before:

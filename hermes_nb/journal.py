@@ -11,7 +11,8 @@ The journal is JSON lines. The first line names the session file it extends,
 ``{"journal": 1, "base": TOKEN}``, where TOKEN is the ``journal_base`` key that
 every full write of the session file draws anew. Each later line is one record:
 ``set`` (fields to replace), ``add`` (messages appended to the history),
-``pending_add`` (messages appended to the turn in progress). Every reader folds the
+``pending_add`` (messages appended to the turn in progress), ``partial_add`` (text
+appended to the answer streaming in it). Every reader folds the
 records, in order, into the file's JSON (``fold``).
 
 Crash safety: a record is one ``write`` of a line ending in ``\\n`` on a file opened
@@ -110,7 +111,10 @@ def _usable_record(record: Any) -> bool:
     sets = record.get("set", {})
     add = record.get("add", [])
     pending = record.get("pending_add", [])
+    partial = record.get("partial_add", "")
     return (
+        isinstance(partial, str)
+        and
         isinstance(sets, dict)
         and not (_FIXED & sets.keys())
         and isinstance(add, list)
@@ -183,6 +187,9 @@ def fold(data: dict[str, Any], parsed: Parsed | None) -> bool:
                 if not isinstance(data.get(name), list):
                     data[name] = []
                 data[name].extend(record[key])  # our own freshly parsed lists: no copy
+        if record.get("partial_add"):
+            text = data.get("pending_partial_text")
+            data["pending_partial_text"] = (text if isinstance(text, str) else "") + record["partial_add"]
     return True
 
 

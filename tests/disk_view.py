@@ -3,7 +3,8 @@
 Runs append what they change to ``<id>.turn`` beside ``<id>.json`` (see
 hermes_nb/journal.py): JSON lines, a header naming the file version it extends
 (``base`` = the file's ``journal_base``), then records that set fields and append
-messages to the history or to the turn in progress. A torn last line is ignored.
+messages to the history or to the turn in progress, or text to its streamed answer.
+A torn last line is ignored.
 Tests read the pair the way a restore does, independently of the store's code,
 retrying until the session file did not change while the journal was read, so the
 pair is one real moment.
@@ -29,6 +30,7 @@ def _fold(data: dict[str, Any], raw: bytes) -> None:
         data.update(record.get("set", {}))
         data["messages"] = data.get("messages", []) + record.get("add", [])
         data["pending_messages"] = data.get("pending_messages", []) + record.get("pending_add", [])
+        data["pending_partial_text"] = data.get("pending_partial_text", "") + record.get("partial_add", "")
 
 
 def read_session(path: Path) -> dict[str, Any]:

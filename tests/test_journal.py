@@ -83,6 +83,26 @@ def test_a_run_appends_to_the_journal_and_leaves_the_session_file_alone(session_
     assert row.message_count == 2012 and not row.pending
 
 
+def test_checkpoints_of_streaming_text_append_only_the_new_text(session_dir: Path) -> None:
+    session = models.new_session(title="stream")
+    run = streaming.Run(session.session_id, "write an essay", checkpoint_interval=3600)
+    run.start()
+    turn_file = journal.path_for(session_dir, session.session_id)
+    growth = []
+    try:
+        for k in range(10):
+            before = turn_file.stat().st_size
+            run.turn.append_text(f"[{k}]" + "w" * 1000)
+            assert run.checkpoint() is True
+            growth.append(turn_file.stat().st_size - before)
+        fresh = Session.load(session.session_id)
+        assert fresh is not None
+        assert fresh.pending_partial_text == "".join(f"[{k}]" + "w" * 1000 for k in range(10))
+    finally:
+        run.abandon()
+    assert max(growth) < 1200, growth  # the change, not the answer so far (10 KB at the end)
+
+
 def test_the_journal_is_folded_once_it_outgrows_its_share_of_the_file(session_dir: Path) -> None:
     session = models.new_session(title="folds")
     session.messages = _history(40)
