@@ -106,16 +106,15 @@ class JournalInfo:
 
 
 def _usable_record(record: Any) -> bool:
+    """Whether a parsed line has the shape ``changes.record_for`` gives a record."""
     if not isinstance(record, dict):
         return False
     sets = record.get("set", {})
     add = record.get("add", [])
     pending = record.get("pending_add", [])
-    partial = record.get("partial_add", "")
     return (
-        isinstance(partial, str)
-        and
-        isinstance(sets, dict)
+        isinstance(record.get("partial_add", ""), str)
+        and isinstance(sets, dict)
         and not (_FIXED & sets.keys())
         and isinstance(add, list)
         and all(isinstance(m, dict) for m in add)
