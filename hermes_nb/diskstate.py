@@ -45,8 +45,11 @@ __all__ = [
 #: Largest session or index file read (bytes). A bigger file is reported, never read:
 #: a symlink to ``/dev/zero`` or a runaway file must not exhaust the kernel's memory.
 MAX_FILE_BYTES = 512 * 1024 * 1024
-#: Session files larger than this are parsed a window at a time (``read_json``).
-STREAM_ABOVE = 8 * 1024 * 1024
+#: Session files larger than this are parsed a window at a time (``read_json``): the
+#: peak is then about the objects (1.4x the file) instead of 2.3x, while one parse of
+#: the whole text is faster for files of many small messages (100,000 in 33 MB:
+#: ~330 ms whole, ~430 ms windowed).
+STREAM_ABOVE = 48 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -223,19 +226,27 @@ def loads(raw: bytes | str, what: Path) -> Any:
         raise CorruptSessionError(f"Session file {what} is not valid JSON ({reason}).") from None
 
 
+def _text(raw: bytes) -> str:
+    """A session file's text, decoded as ``json.loads`` decodes bytes (UTF-8, BOM allowed)."""
+    return raw.decode("utf-8-sig" if raw[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
+
+
 def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
     """The session object in ``path`` and the stat of what was read.
 
     A file over ``STREAM_ABOVE`` bytes is parsed a window at a time (``jsonstream``):
     its text is never held whole next to the objects built from it, so loading peaks
-    near the objects' size. A smaller one is parsed whole, which is faster.
+    near the objects' size. A smaller one is parsed whole, which is faster; its bytes
+    are decoded once and dropped first (``json.loads`` of bytes keeps both).
     """
     with _open_regular(path, MAX_FILE_BYTES) as (fd, st):
         try:
             if st.st_size > STREAM_ABOVE:
                 data = jsonstream.load_object(fd, MAX_FILE_BYTES)
-            else:
-                data = json.loads(_read_all(fd, st, MAX_FILE_BYTES))
+            else:  # decoded once and the bytes dropped: never bytes, text and objects at once
+                text = _text(_read_all(fd, st, MAX_FILE_BYTES))
+                data = json.loads(text)
+                del text
         except (ValueError, RecursionError) as exc:
             reason = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
             raise CorruptSessionError(f"Session file {path} is not valid JSON ({reason}).") from None

@@ -89,15 +89,33 @@ class _Reader:
             return obj
 
     def array(self) -> list[Any]:
-        """A JSON array, element by element (``pos`` at its ``[``)."""
+        """A JSON array, element by element (``pos`` at its ``[``).
+
+        The loop's fast path scans one element and its separator where both lie
+        inside the window (compact JSON, as the store writes it); anything else (white
+        space, an element cut by the window's end) goes through ``value``.
+        """
         self.expect("[")
         out: list[Any] = []
+        append = out.append
         if self.skip_ws() == "]":
             self.pos += 1
             return out
         while True:
-            out.append(self.value())
-            char = self.skip_ws()
+            text, pos = self.text, self.pos
+            try:
+                obj, end = _SCAN(text, pos)
+            except (StopIteration, json.JSONDecodeError):
+                end = -1
+            if 0 <= end < len(text) - 1 or (0 <= end < len(text) and self.eof):
+                self.pos = end
+            else:
+                obj = self.value()
+            append(obj)
+            pos = self.pos
+            char = self.text[pos] if pos < len(self.text) else ""
+            if char not in (",", "]"):
+                char = self.skip_ws()
             self.pos += 1
             if char == "]":
                 return out
