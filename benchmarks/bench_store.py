@@ -160,7 +160,7 @@ def bench_pending_mark() -> None:
             run.finish(TurnResult(messages=[{"role": "assistant", "content": "ok"}]))
             ends.append(time.perf_counter() - t)
         print(f"  {n:>7} messages: start {statistics.median(starts) * 1e3:6.2f} ms, "
-              f"final save {statistics.median(ends) * 1e3:7.2f} ms median, {max(ends) * 1e3:7.1f} ms max (a fold)")
+              f"final save {statistics.median(ends) * 1e3:7.2f} ms median, {max(ends) * 1e3:7.1f} ms max")
 
 
 def main() -> None:
