@@ -8,6 +8,9 @@ Targets:
   of the same bytes;
 * a full ``save()`` among 1,000 sessions >= 20x faster than rebuilding the index by
   reading every session file.
+
+Also prints a run's start (its index row and pending mark, paid before the request
+leaves) and final save, for sessions of 10 to 100,000 messages.
 """
 
 from __future__ import annotations
@@ -135,6 +138,31 @@ def bench_load() -> None:
         print(f"  {n:>6} messages: {t * 1e3:7.2f} ms")
 
 
+def bench_pending_mark() -> None:
+    """A run's start, before its request can leave: the index row and the pending mark
+    (appended to the session's journal), then the run's final save; median of 30."""
+    from hermes_nb import streaming
+    from hermes_nb.agent.loop import TurnResult
+
+    print("run start (index row + pending mark) and final save")
+    for n in (10, 1_000, 10_000, 100_000):
+        session = models.new_session(title=f"mark{n}")
+        session.messages = _messages(n)
+        session.save()
+        starts: list[float] = []
+        ends: list[float] = []
+        for k in range(30):
+            run = streaming.Run(session.session_id, f"q{k}", checkpoint_interval=3600)
+            t = time.perf_counter()
+            run.start()
+            starts.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            run.finish(TurnResult(messages=[{"role": "assistant", "content": "ok"}]))
+            ends.append(time.perf_counter() - t)
+        print(f"  {n:>7} messages: start {statistics.median(starts) * 1e3:6.2f} ms, "
+              f"final save {statistics.median(ends) * 1e3:7.2f} ms median, {max(ends) * 1e3:7.1f} ms max")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / ".hermes_nb" / "sessions"
@@ -142,6 +170,7 @@ def main() -> None:
         t0 = time.perf_counter()
         bench_checkpoint(folder)
         bench_load()
+        bench_pending_mark()
         bench_index(folder)
         print(f"(total {time.perf_counter() - t0:.1f} s, folder on {tmp})")
 

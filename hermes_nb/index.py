@@ -294,7 +294,7 @@ def _scan(folder: Path) -> list[IndexRow]:
         if path.name.startswith("_"):
             continue
         try:
-            data, _ = diskstate.read_json(path)
+            data, _, _ = diskstate.read_folded(path)  # with the turns its journal added
             if data.get("session_id") == path.stem:
                 rows.append(IndexRow.from_session_dict(data))
         except (OSError, ValueError, CorruptSessionError, UnreadableSessionError):
@@ -313,7 +313,7 @@ def _current_text(ch: publish.Channel, index_file: Path) -> str | None:
     return _read_text(index_file)
 
 
-def _update(index_file: Path, change: Any) -> None:
+def _update(index_file: Path, change: Any, *, sync_dir: bool = True) -> None:
     """Apply ``change(text, rows_loader) -> new text`` as one ordered index write.
 
     The index file itself is not fsynced: it is derived data. After a power cut it is
@@ -327,7 +327,7 @@ def _update(index_file: Path, change: Any) -> None:
             text = _current_text(ch, index_file)
             new_text = change(text)
             staged = ch.file.stage(new_text.encode("utf-8"), sync_file=False)
-        ch.file.publish(staged)
+        ch.file.publish(staged, sync_dir=sync_dir)
 
 
 def _rows_for_change(text: str | None, index_file: Path, folder: Path) -> list[IndexRow]:
@@ -361,8 +361,12 @@ def read_rows(index_file: Path, folder: Path) -> list[IndexRow]:
         return _sort(_scan(folder))
 
 
-def upsert_row(index_file: Path, folder: Path, row: IndexRow) -> None:
-    """Replace (or add) one row. Reads only the index, never the other sessions."""
+def upsert_row(index_file: Path, folder: Path, row: IndexRow, *, sync_dir: bool = True) -> None:
+    """Replace (or add) one row. Reads only the index, never the other sessions.
+
+    ``sync_dir=False`` skips the folder's fsync (a run's pending mark: a crash of the
+    kernel keeps the row either way; only a power cut may lose it, and then the
+    session's own journal still names the run)."""
 
     def change(text: str | None) -> str:
         spliced = _splice(text, row) if text is not None else None
@@ -372,7 +376,7 @@ def upsert_row(index_file: Path, folder: Path, row: IndexRow) -> None:
         rows.append(row)
         return _format([_row_line(r) for r in _sort(rows)])
 
-    _update(index_file, change)
+    _update(index_file, change, sync_dir=sync_dir)
 
 
 def remove_row(index_file: Path, folder: Path, session_id: str) -> None:

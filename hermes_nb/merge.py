@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hermes_nb.errors import SessionChangedError
+from hermes_nb.journal import JournalInfo
 
 if TYPE_CHECKING:
     from hermes_nb.models import Session
@@ -31,6 +32,7 @@ PENDING = (
     "pending_started_at", "pending_messages", "pending_partial_text",
 )  # fmt: skip
 COUNTERS = ("input_tokens", "output_tokens", "estimated_cost")
+NO_JOURNAL = JournalInfo()
 _FIXED = ("session_id", "messages", "history_rev", "schema_version")
 
 
@@ -43,14 +45,25 @@ class Base:
     history_rev: int
     fields: dict[str, Any]
     seq: int = 0
+    #: The file's ``journal_base`` token (None: an older file no journal may extend).
+    token: str | None = None
+    #: The journal beside the file, as this object last read or wrote it.
+    journal: JournalInfo = NO_JOURNAL
 
 
 def _value(session: Session, name: str) -> Any:
     return getattr(session, name)
 
 
-def snapshot(session: Session, signature: tuple[int, int, int], seq: int = 0) -> Base:
-    """The base for ``session`` as it is now, stored in a file with ``signature``."""
+def snapshot(
+    session: Session,
+    signature: tuple[int, int, int],
+    seq: int = 0,
+    token: str | None = None,
+    journal: JournalInfo = NO_JOURNAL,
+) -> Base:
+    """The base for ``session`` as it is now, stored in a file with ``signature``
+    (and the journal ``journal``, which extends it when its token is ``token``)."""
     from hermes_nb.models import FIELD_NAMES
 
     values: dict[str, Any] = {}
@@ -61,7 +74,7 @@ def snapshot(session: Session, signature: tuple[int, int, int], seq: int = 0) ->
         if isinstance(value, (dict, list)):
             value = copy.copy(value)  # one level: what our code changes in place
         values[name] = value
-    return Base(signature, tuple(session.messages), session.history_rev, values, seq)
+    return Base(signature, tuple(session.messages), session.history_rev, values, seq, token, journal)
 
 
 def _appended_only(messages: list[Any], base: tuple[Any, ...]) -> bool:

@@ -42,6 +42,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hermes_nb import changes as _changes
 from hermes_nb import coerce, diskstate, folders, fsio, journal, publish
 from hermes_nb import config as _config
 from hermes_nb import index as _index
@@ -255,7 +256,7 @@ class Session:
         for key, value in cleaned.items():
             if key in _FIELD_SET:
                 kwargs[key] = value
-            elif key not in ("extra", "read_only", "_base"):
+            elif key not in ("extra", "read_only", "_base", journal.TOKEN_KEY):
                 extra[key] = value
         kwargs.setdefault("schema_version", SCHEMA_VERSION)
         session = cls(extra=extra, **kwargs)
@@ -296,17 +297,30 @@ class Session:
                     if self._base is base:
                         self._base = None  # unknown now: the next save re-checks the file
                     raise
-                diskstate.record(path, on_disk.meta)
+                with ch.file.lock:
+                    seen = _changes.settle(ch.file, path, on_disk)
                 mine = self._base
-                if on_disk is not staged and mine is not None and mine.seq == on_disk.seq:
-                    # our newest version, rewritten after an older one landed over it
-                    self._base = dataclasses.replace(mine, signature=on_disk.meta.signature)
+                if mine is not None and mine.seq == on_disk.seq:
+                    # our newest version (perhaps rewritten after an older one landed over it)
+                    self._base = dataclasses.replace(mine, signature=on_disk.meta.signature, journal=seen)
         except (SessionWriteError, TimeoutError):
             raise
         except OSError as exc:
             raise write_error(path.parent, exc) from None
         if not skip_index:
             self.save_index_row()
+
+    def save_changes(
+        self, skip_index: bool = False, touch_updated_at: bool = True, fold_at: float | None = None
+    ) -> None:
+        """Save what changed since this object last read or wrote its file, as one
+        record appended to the journal beside it (``journal.py``); a full ``save``
+        when a record cannot say it safely (history rewritten, the file changed by
+        another writer, no usable journal) or, with ``fold_at``, when the journal has
+        grown past ``fold_at`` times the session file (the fold keeps the bytes written
+        proportional to what was added). Same locks and guarantees as ``save``.
+        """
+        _changes.save_changes(self, skip_index, touch_updated_at, fold_at)
 
     def _stage(
         self, file: publish.OrderedFile, path: Path, touch_updated_at: bool
@@ -320,9 +334,9 @@ class Session:
                 self._merge_with(json.loads(newest.payload), path, disk)
         else:
             disk = diskstate.current(path, _corrupt_moved)
-            if disk is not None and self._base is not None and disk.signature != self._base.signature:
+            if disk is not None and self._base is not None and not _changes.same_version(disk, self._base):
                 try:
-                    data, _ = diskstate.read_json(path)
+                    data, _, _ = diskstate.read_folded(path)
                 except (FileNotFoundError, CorruptSessionError):
                     data = None  # gone meanwhile: nothing to merge
                 if data is not None:
@@ -332,10 +346,11 @@ class Session:
         if touch_updated_at:
             self.updated_at = time.time()
         data = self.to_dict()
+        data[journal.TOKEN_KEY] = token = secrets.token_hex(8)  # a journal must name this version
         staged = file.stage(fsio.json_bytes(data))
         state = diskstate.state_of(staged.stat, data)
         staged = file.set_meta(staged, state)
-        base = _merge.snapshot(self, state.signature, staged.seq)
+        base = _merge.snapshot(self, state.signature, staged.seq, token, journal.JournalInfo(clean=False))
         self._base = base
         return staged, base
 
@@ -372,10 +387,10 @@ class Session:
         if count < disk.message_count:
             diskstate.backup(path)
 
-    def save_index_row(self) -> None:
+    def save_index_row(self, sync_dir: bool = True) -> None:
         """Upsert only this session's index row (the file is not written)."""
         try:
-            _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row())
+            _index.upsert_row(SESSION_INDEX_FILE, SESSION_DIR, self.index_row(), sync_dir=sync_dir)
         except (SessionWriteError, TimeoutError):
             raise
         except OSError as exc:
@@ -393,8 +408,9 @@ class Session:
     def load(cls, session_id: str) -> Session | None:
         """The session on disk, or ``None``. Never touches ``SESSIONS``.
 
-        A run in progress (or left by a dead kernel) has its latest checkpoint in a
-        turn journal beside the file (``journal.py``): it is folded in here.
+        What runs appended to the journal beside the file (``journal.py``: finished
+        turns, the pending request, the checkpoints of a run in progress or left by a
+        dead kernel) is folded in here.
 
         A file that does not parse is moved aside and the ``.bak`` is used when there is
         one (with a notice); with no backup, ``CorruptSessionError`` names the file (and
@@ -412,16 +428,14 @@ class Session:
         except CorruptSessionError as exc:
             recovered = _recover(path, session_id, str(exc))
         else:
-            state = diskstate.remember(path, st, data)
-            session._base = _merge.snapshot(session, state.signature)
             recovered = session
-        if recovered is not None:
-            journal.apply(SESSION_DIR, recovered)  # the checkpoint of a run in progress
         return recovered
 
 
 def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any], os.stat_result]:
-    data, st = diskstate.read_json(path)
+    """The session in ``path`` (its journal folded in), with ``_base`` and the disk
+    state recorded."""
+    data, st, info = diskstate.read_folded(path)
     try:
         session = Session.from_dict(data)
     except (TypeError, ValueError) as exc:
@@ -434,6 +448,8 @@ def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any],
             f"Session {session_id} was written by a newer hermes_nb (schema "
             f"{session.schema_version}); it is shown read-only and will not be saved."
         )
+    state = diskstate.remember(path, st, data, info.signature)
+    session._base = _merge.snapshot(session, state.signature, 0, state.token, info)
     return session, data, st
 
 
@@ -441,10 +457,7 @@ def _recover(path: Path, session_id: str, reason: str) -> Session | None:
     """Move a corrupt file aside and fall back to its ``.bak`` (under the file lock)."""
     with _saving(session_id):
         try:  # another kernel may have rewritten it meanwhile
-            session, data, st = _read_session(path, session_id)
-            state = diskstate.remember(path, st, data)
-            session._base = _merge.snapshot(session, state.signature)
-            return session
+            return _read_session(path, session_id)[0]
         except FileNotFoundError:
             return None
         except CorruptSessionError:
@@ -467,16 +480,15 @@ def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
     moved = diskstate.move_aside(path, "corrupt")
     bak = path.with_name(path.name + ".bak")
     try:
-        session, data, _ = _read_session(bak, session_id)
+        _read_session(bak, session_id)  # a whole session of this id, or no backup at all
         raw = diskstate.read_bounded(bak)[0]
     except (FileNotFoundError, CorruptSessionError, UnreadableSessionError):
         notice(f"{reason} It was moved to {moved.name}; no backup to restore.")
         raise CorruptSessionError(
             f"{reason} It was moved to {moved.name} and there is no usable backup."
         ) from None
-    st = atomic_write_bytes(path, raw)
-    state = diskstate.remember(path, st, data)
-    session._base = _merge.snapshot(session, state.signature)
+    atomic_write_bytes(path, raw)
+    session = _read_session(path, session_id)[0]
     notice(f"{reason} It was moved to {moved.name}; restored the previous version from {bak.name}.")
     return session
 
@@ -535,8 +547,14 @@ def refresh_session(session_id: str) -> Session:
             st = os.stat(session.path)
         except FileNotFoundError:
             st = None
+        jsig = journal.signature(diskstate.journal_path(session.path))
     base = session._base
-    if st is not None and base is not None and base.signature == (st.st_ino, st.st_size, st.st_mtime_ns):
+    if (
+        st is not None
+        and base is not None
+        and base.signature == (st.st_ino, st.st_size, st.st_mtime_ns)
+        and base.journal.signature == jsig
+    ):
         return session
     if st is None and not session.path.parent.is_dir():
         return session  # the whole folder is gone or elsewhere: not this session's news

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hermes_nb import diskstate, fsio, models
 from hermes_nb import index as _index
-from hermes_nb import models
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
 from hermes_nb.errors import HermesError, NothingToUndoError, RunClaimedError, SessionNotFoundError
 
@@ -145,7 +145,11 @@ def discard_if_empty(session_id: str) -> bool:
             return False
         if session.messages or session.pending or session.manual_title or session.title != "New session":
             return False
-        for path in (session.path, session.path.with_name(session.path.name + ".bak")):
+        for path in (
+            session.path,
+            session.path.with_name(session.path.name + ".bak"),
+            diskstate.journal_path(session.path),
+        ):
             path.unlink(missing_ok=True)
         with models.LOCK:
             models.SESSIONS.pop(session_id, None)
@@ -154,8 +158,10 @@ def discard_if_empty(session_id: str) -> bool:
 def move_to_trash(folder: Path, session_id: str) -> Path:
     """Move ``<id>.json`` (and its ``.bak``) into ``folder/.trash``, never overwriting.
 
-    The caller holds the session's file lock. Shared by ``%agent delete`` and the
-    server extension's delete.
+    What runs appended to the journal beside it (``journal.py``) goes into the trashed
+    file, so it alone is the whole session; the journal is then removed. The caller
+    holds the session's file lock. Shared by ``%agent delete`` and the server
+    extension's delete.
     """
     path = folder / f"{session_id}.json"
     if not path.exists():
@@ -168,7 +174,13 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
     while target.exists():
         target = trash / f"{session_id}-{stamp}-{n}.json"
         n += 1
-    os.replace(path, target)
+    whole = diskstate.folded_bytes(path)
+    if whole is not None:
+        fsio.atomic_write_bytes(target, whole)
+        os.unlink(path)
+    else:
+        os.replace(path, target)
+    diskstate.journal_path(path).unlink(missing_ok=True)
     bak = path.with_name(path.name + ".bak")
     if bak.exists():
         os.replace(bak, target.with_name(target.name + ".bak"))

@@ -22,7 +22,7 @@ from typing import Any
 
 import filelock
 
-from hermes_nb import config, journal, models
+from hermes_nb import config, models
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 from hermes_nb.index import open_turn_stop
@@ -48,6 +48,11 @@ log = logging.getLogger("hermes_nb.streaming")
 #: runs alive in this process, by stream id
 ACTIVE_RUNS: dict[str, Run] = {}
 _ACTIVE_RUNS_LOCK = threading.Lock()
+
+#: A run's final save rewrites the session file (folding the journal into it) once the
+#: journal is this many times the file's size: a run then writes about (1 + 1/FOLD_AT)
+#: times what it added, amortised, and a reader reads at most 1 + FOLD_AT times the file.
+FOLD_AT = 0.5
 
 CANCELLED_RESULT = "Cancelled by the user before this tool finished."
 INTERRUPTED_RESULT = "Interrupted: the kernel stopped before this tool finished."
@@ -243,8 +248,9 @@ class Run:
             # row), never a pending file that the index hides from the restore.
             session.updated_at = time.time()
             try:
-                session.save_index_row()
-                session.save(skip_index=True, touch_updated_at=False)
+                session.save_index_row(sync_dir=False)  # the journal's own flush follows
+                # one small record appended to the journal, not the whole session file
+                session.save_changes(skip_index=True, touch_updated_at=False)
             except BaseException:
                 # Nothing reached the disk: memory must not claim a run either, or a
                 # later command would "recover" a turn that was never saved.
@@ -294,8 +300,9 @@ class Run:
     def checkpoint(self) -> bool:
         """Save the turn in progress, unless nothing changed or the run is stale.
 
-        The turn goes to its journal beside the session file (``journal.py``), so a
-        checkpoint costs the turn's size, not the session's.
+        What changed in the turn since the last checkpoint is appended to the journal
+        beside the session file (``journal.py``), so a checkpoint costs the change,
+        not the session.
         """
         snap = self.turn.snapshot()
         if snap.version == self._saved_version:
@@ -306,15 +313,7 @@ class Run:
                 return False
             session.pending_messages = snap.messages
             session.pending_partial_text = snap.partial_text
-            # only the turn: the session file already holds the rest (journal.py)
-            journal.write(
-                session.path.parent,
-                self.session_id,
-                self.stream_id,
-                snap.messages,
-                snap.partial_text,
-                sync_dir=models.CHECKPOINT_FSYNC_DIR,
-            )
+            session.save_changes(skip_index=True, touch_updated_at=False)
             self._saved_version = snap.version
         return True
 
@@ -393,8 +392,9 @@ class Run:
                     session.output_tokens += int(result.output_tokens or 0)
                     session.estimated_cost += float(result.cost or 0.0)
                 _clear_pending(session)
-                session.save()
-                journal.remove(session.path.parent, self.session_id)
+                # the finished turn is appended; the file is rewritten once the journal
+                # has grown past FOLD_AT times its size
+                session.save_changes(fold_at=FOLD_AT)
                 return True
         finally:
             self._release()
@@ -447,7 +447,6 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
         for name, value in before.items():
             setattr(session, name, value)
         raise
-    journal.remove(session.path.parent, session.session_id)
     return report
 
 

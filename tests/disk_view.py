@@ -1,9 +1,13 @@
-"""What a session looks like on disk: its file, with the turn journal of a run in progress.
+"""What a session looks like on disk: its file, with the journal beside it folded in.
 
-While a run is going, checkpoints go to ``<id>.turn`` beside ``<id>.json`` (see
-hermes_nb/journal.py); the journal counts only for the run the session file names as
-active. Tests read both the way a restore does, retrying until the session file did
-not change while the journal was read, so the pair is one real moment.
+Runs append what they change to ``<id>.turn`` beside ``<id>.json`` (see
+hermes_nb/journal.py): JSON lines, a header naming the file version it extends
+(``base`` = the file's ``journal_base``), then records that set fields and append
+messages to the history or to the turn in progress, or text to its streamed answer.
+A torn last line is ignored.
+Tests read the pair the way a restore does, independently of the store's code,
+retrying until the session file did not change while the journal was read, so the
+pair is one real moment.
 """
 
 from __future__ import annotations
@@ -14,22 +18,36 @@ from pathlib import Path
 from typing import Any
 
 
+def _fold(data: dict[str, Any], raw: bytes) -> None:
+    lines = raw.split(b"\n")[:-1]  # the part after the last newline is torn
+    if not lines:
+        return
+    header = json.loads(lines[0])
+    if header.get("base") != data.get("journal_base"):
+        return  # stale: folded into the file already
+    for line in lines[1:]:
+        record = json.loads(line)
+        data.update(record.get("set", {}))
+        data["messages"] = data.get("messages", []) + record.get("add", [])
+        data["pending_messages"] = data.get("pending_messages", []) + record.get("pending_add", [])
+        data["pending_partial_text"] = data.get("pending_partial_text", "") + record.get("partial_add", "")
+
+
 def read_session(path: Path) -> dict[str, Any]:
-    """The session file at ``path`` with its live journal folded in."""
+    """The session file at ``path`` with its journal folded in."""
     journal = path.with_suffix(".turn")
     while True:
         before = os.stat(path)
         data: dict[str, Any] = json.loads(path.read_bytes())
         try:
-            turn = json.loads(journal.read_bytes())
-        except (FileNotFoundError, ValueError):
-            turn = None
+            raw: bytes | None = journal.read_bytes()
+        except FileNotFoundError:
+            raw = None
         after = os.stat(path)
         if (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns):
             break
-    if turn and data.get("active_stream_id") and turn.get("run_id") == data["active_stream_id"]:
-        data["pending_messages"] = turn["pending_messages"]
-        data["pending_partial_text"] = turn["pending_partial_text"]
+    if raw:
+        _fold(data, raw)
     return data
 
 

@@ -26,51 +26,195 @@ def _tool_step(run: streaming.Run, k: int) -> None:
     run.turn.add_message({"role": "tool", "tool_call_id": f"c{k}", "content": f"r{k}"})
 
 
-def test_checkpoints_write_the_turn_beside_the_untouched_session_file(session_dir: Path) -> None:
+def _file_identity(path: Path) -> tuple[int, int, bytes]:
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns, path.read_bytes()
+
+
+def _one_run(session_id: str, k: int, *, checkpoints: int = 1) -> None:
+    run = streaming.Run(session_id, f"q{k}", checkpoint_interval=3600)
+    run.start()
+    for j in range(checkpoints):
+        _tool_step(run, k * 100 + j)
+        run.turn.append_text(f"partial {k}")
+        assert run.checkpoint() is True
+    snap = run.turn.snapshot()
+    assert run.finish(TurnResult(messages=[*snap.messages, {"role": "assistant", "content": f"a{k}"}]))
+
+
+def test_a_run_appends_to_the_journal_and_leaves_the_session_file_alone(session_dir: Path) -> None:
     session = models.new_session(title="long")
     session.messages = _history(2000)
     session.save()
+    path = session.path
+    before = _file_identity(path)
+    turn_file = journal.path_for(session_dir, session.session_id)
     run = streaming.Run(session.session_id, "go", checkpoint_interval=3600)
     run.start()
     try:
-        path = session.path
-        before = (os.stat(path).st_ino, os.stat(path).st_mtime_ns, path.read_bytes())
+        # the pending mark is one small record: a fresh reader (a restore) sees the request
+        assert turn_file.stat().st_size < 1000
+        fresh = Session.load(session.session_id)
+        assert fresh is not None and fresh.active_stream_id == run.stream_id
+        assert fresh.pending_user_message == "go"
+        sizes = []
         for k in range(5):
             _tool_step(run, k)
             run.turn.append_text(f"partial {k}")
             assert run.checkpoint() is True
-        assert (os.stat(path).st_ino, os.stat(path).st_mtime_ns, path.read_bytes()) == before
-        turn_file = journal.path_for(session_dir, session.session_id)
-        assert turn_file.stat().st_size < path.stat().st_size / 20
-        # a fresh reader (a new kernel, a restore) sees the checkpoint
+            sizes.append(turn_file.stat().st_size)
+        # each checkpoint appends what changed, not the turn so far
+        steps = [b - a for a, b in zip(sizes, sizes[1:], strict=False)]
+        assert max(steps) < 2 * min(steps) and max(steps) < 1000, steps
         fresh = Session.load(session.session_id)
         assert fresh is not None and fresh.pending_partial_text == "partial 4"
         assert [m.get("content") for m in fresh.pending_messages if m["role"] == "tool"] == [f"r{k}" for k in range(5)]
         assert len(fresh.messages) == 2000
+        snap = run.turn.snapshot()
     finally:
-        run.fail(RuntimeError("test over"))
-    assert not journal.path_for(session_dir, session.session_id).exists()
-    folded = json.loads(session.path.read_text())
-    assert [m["content"] for m in folded["messages"] if m["role"] == "tool"] == [f"r{k}" for k in range(5)]
-    assert folded["active_stream_id"] is None
+        assert run.finish(TurnResult(messages=[*snap.messages, {"role": "assistant", "content": "done"}]))
+    assert _file_identity(path) == before  # never rewritten: start, checkpoints, the end
+    assert turn_file.stat().st_size < path.stat().st_size / 20
+    for reader in (Session.load(session.session_id), models.get_session(session.session_id)):
+        assert reader is not None and not reader.pending and not reader.pending_messages
+        contents = [m.get("content") for m in reader.messages]
+        assert len(contents) == 2000 + 1 + 11 and contents[2000] == "go" and contents[-1] == "done"
+    row = models.list_sessions(include_all=True)[0]
+    assert row.message_count == 2012 and not row.pending
 
 
-def test_a_journal_counts_only_for_the_run_the_file_names(session_dir: Path) -> None:
-    s = Session(session_id="s1", active_stream_id="run-a", pending_user_message="hi",
-                pending_partial_text="from the file")
+def test_checkpoints_of_streaming_text_append_only_the_new_text(session_dir: Path) -> None:
+    session = models.new_session(title="stream")
+    run = streaming.Run(session.session_id, "write an essay", checkpoint_interval=3600)
+    run.start()
+    turn_file = journal.path_for(session_dir, session.session_id)
+    growth = []
+    try:
+        for k in range(10):
+            before = turn_file.stat().st_size
+            run.turn.append_text(f"[{k}]" + "w" * 1000)
+            assert run.checkpoint() is True
+            growth.append(turn_file.stat().st_size - before)
+        fresh = Session.load(session.session_id)
+        assert fresh is not None
+        assert fresh.pending_partial_text == "".join(f"[{k}]" + "w" * 1000 for k in range(10))
+    finally:
+        run.abandon()
+    assert max(growth) < 1200, growth  # the change, not the answer so far (10 KB at the end)
+
+
+def test_the_journal_is_folded_once_it_outgrows_its_share_of_the_file(session_dir: Path) -> None:
+    session = models.new_session(title="folds")
+    session.messages = _history(40)
+    session.save()
+    sid = session.session_id
+    turn_file = journal.path_for(session_dir, sid)
+    written = 0
+    rewrites = 0
+    last = _file_identity(session.path)
+    for k in range(30):
+        _one_run(sid, k)
+        now = _file_identity(session.path)
+        if now != last:
+            rewrites += 1
+            # folded into the file, and a new journal waits for the next run's records
+            assert turn_file.read_bytes().count(b"\n") == 1
+            written += len(now[2])
+        last = now
+        if turn_file.exists():
+            assert turn_file.stat().st_size <= streaming.FOLD_AT * session.path.stat().st_size + 4000
+        fresh = Session.load(sid)
+        assert fresh is not None and fresh.messages[-1]["content"] == f"a{k}" and not fresh.pending
+    # rewrites happen, but rarely: their bytes stay a small multiple of what runs added
+    added = session.path.stat().st_size - len(_history(40)) * 200
+    assert 1 <= rewrites <= 12, rewrites
+    assert written < 8 * added, (written, added)
+    models.SESSIONS.clear()
+    loaded = Session.load(sid)
+    assert loaded is not None
+    contents = [m.get("content") for m in loaded.messages]
+    assert [c for c in contents if isinstance(c, str) and c[:1] == "a" and c[1:].isdigit()] == [f"a{k}" for k in range(30)]
+
+
+def test_a_journal_counts_only_for_the_file_version_it_names(session_dir: Path) -> None:
+    s = Session(session_id="s1", messages=_history(4))
     s.save()
-    journal.write(session_dir, "s1", "run-old", [{"role": "tool", "content": "stale"}], "stale text")
+    s.messages = [*s.messages, {"role": "user", "content": "appended"}]
+    s.save_changes()
+    turn = journal.path_for(session_dir, "s1")
+    stale = turn.read_bytes()
     loaded = Session.load("s1")
-    assert loaded is not None and loaded.pending_partial_text == "from the file"
-    journal.write(session_dir, "s1", "run-a", [{"role": "tool", "content": "new"}], "new text")
+    assert loaded is not None and loaded.messages[-1]["content"] == "appended"
+    s.save()  # a full write folds the journal and removes it
+    assert not turn.exists()
+    turn.write_bytes(stale + journal.line({"add": [{"role": "user", "content": "revived?"}]}))
+    loaded = Session.load("s1")  # left by a crash between the rewrite and the removal
+    assert loaded is not None and [m["content"] for m in loaded.messages].count("appended") == 1
+    assert "revived?" not in [m["content"] for m in loaded.messages]
+    # the next append starts a journal of its own over the stale one
+    s.messages = [*s.messages, {"role": "assistant", "content": "after"}]
+    s.save_changes()
+    models.SESSIONS.clear()
     loaded = Session.load("s1")
-    assert loaded is not None and loaded.pending_partial_text == "new text"
-    # folded and cleared: a journal left behind by a crash before its removal is stale
-    s.active_stream_id = None
-    s.pending_user_message = None
+    assert loaded is not None
+    assert [m["content"] for m in loaded.messages][-2:] == ["appended", "after"]
+
+
+def test_a_torn_last_line_is_dropped_and_never_appended_to(session_dir: Path) -> None:
+    s = Session(session_id="s3", messages=_history(4))
     s.save()
-    loaded = Session.load("s1")
-    assert loaded is not None and loaded.pending_partial_text == "from the file" and not loaded.pending_messages
+    for k in range(3):
+        s.messages = [*s.messages, {"role": "user", "content": f"settled {k}"}]
+        s.save_changes()
+    turn = journal.path_for(session_dir, "s3")
+    whole = turn.read_bytes()
+    torn_record = journal.line({"add": [{"role": "user", "content": "torn"}]})
+    with open(turn, "ab") as fh:  # what a SIGKILL in the middle of a write leaves
+        fh.write(torn_record[: len(torn_record) // 2])
+    loaded = Session.load("s3")
+    assert loaded is not None
+    assert [m["content"] for m in loaded.messages][-3:] == ["settled 0", "settled 1", "settled 2"]
+    # a writer that read the torn journal rewrites the file instead of appending after garbage
+    models.SESSIONS.clear()
+    session = models.get_session("s3")
+    session.messages = [*session.messages, {"role": "user", "content": "next"}]
+    session.save_changes()
+    assert not turn.exists() or turn.read_bytes() != whole + torn_record[: len(torn_record) // 2]
+    models.SESSIONS.clear()
+    loaded = Session.load("s3")
+    assert loaded is not None
+    assert [m["content"] for m in loaded.messages][-4:] == ["settled 0", "settled 1", "settled 2", "next"]
+    # a bad line in the middle: the settled lines before it count, nothing after it
+    s4 = Session(session_id="s4", messages=[])
+    s4.save()
+    s4.messages = [{"role": "user", "content": "first"}]
+    s4.save_changes()
+    turn4 = journal.path_for(session_dir, "s4")
+    with open(turn4, "ab") as fh:
+        fh.write(b'{"add": "not a list"}\n' + journal.line({"add": [{"role": "user", "content": "after bad"}]}))
+    loaded = Session.load("s4")
+    assert loaded is not None and [m["content"] for m in loaded.messages] == ["first"]
+
+
+def test_an_older_journal_layout_is_still_folded_for_its_run(session_dir: Path) -> None:
+    """A run left by a dead kernel of the previous version: its one-object journal."""
+    raw = {"session_id": "s5", "messages": [], "active_stream_id": "run-a", "pending_user_message": "hi"}
+    (session_dir / "s5.json").write_text(json.dumps(raw))
+    turn = journal.path_for(session_dir, "s5")
+    turn.write_text(json.dumps({"run_id": "run-old", "pending_messages": [], "pending_partial_text": "stale"}))
+    loaded = Session.load("s5")
+    assert loaded is not None and loaded.pending_partial_text == ""
+    turn.write_text(json.dumps({"run_id": "run-a", "pending_messages": [{"role": "tool", "content": "r"}],
+                                "pending_partial_text": "kept"}))
+    loaded = Session.load("s5")
+    assert loaded is not None and loaded.pending_partial_text == "kept"
+    assert loaded.pending_messages == [{"role": "tool", "content": "r"}]
+    streaming.restore_interrupted(None)
+    models.SESSIONS.clear()
+    loaded = Session.load("s5")
+    assert loaded is not None and not loaded.pending
+    assert [m.get("content") for m in loaded.messages][:3] == ["hi", "r", "kept"]
+    assert not turn.exists()
 
 
 def test_an_unusable_journal_is_ignored(session_dir: Path) -> None:
@@ -78,7 +222,7 @@ def test_an_unusable_journal_is_ignored(session_dir: Path) -> None:
     s.save()
     turn = journal.path_for(session_dir, "s2")
     for garbage in (b"{not json", b"[]", b'{"run_id": "run-a", "pending_messages": "x", "pending_partial_text": ""}',
-                    b"[" * 100_000):
+                    b"[" * 100_000, b'{"journal": 1, "base": 7}\n{"add": []}\n', b"\n\n\n"):
         turn.write_bytes(garbage)
         loaded = Session.load("s2")
         assert loaded is not None and loaded.pending_partial_text == "kept"
@@ -98,6 +242,8 @@ def _runs_forever(folder: str, ready: Any, first: int) -> None:
     models.SESSION_DIR = path
     models.SESSION_INDEX_FILE = path / "_index.json"
     progress = open(path / "progress", "a", buffering=1)  # noqa: SIM115 - lives until the kill
+    streaming.FOLD_AT = 0.004  # the file is rewritten every few runs: kills land in folds too
+    turn_file = journal.path_for(path, "victim")
     ready.set()
     k = first
     while True:
@@ -109,6 +255,8 @@ def _runs_forever(folder: str, ready: Any, first: int) -> None:
         run.checkpoint()
         progress.write(f"checkpointed {k}\n")
         snap = run.turn.snapshot()
+        if turn_file.stat().st_size > streaming.FOLD_AT * (path / "victim.json").stat().st_size:
+            progress.write(f"folding {k}\n")  # this run's final save rewrites the file
         run.finish(TurnResult(messages=[*snap.messages, {"role": "assistant", "content": f"a{k}"}]))
         progress.write(f"done {k}\n")
         k += 1
@@ -131,8 +279,10 @@ def test_a_kernel_killed_during_start_checkpoint_or_fold_loses_nothing(session_d
     (session_dir / "progress").write_text("")
     rng = random.Random(4321)
     first = 1
-    mid_fold = 0  # kills that landed after a checkpoint, before the run's final save ended
-    for _ in range(25):
+    mid_end = 0  # kills that landed after a checkpoint, before the run's final save ended
+    mid_fold = 0  # of those, kills during a final save that rewrote the file
+    mid_append = 0  # kills during a final save that appended to the journal
+    for _ in range(30):
         ready = ctx.Event()
         proc = ctx.Process(target=_runs_forever, args=(str(session_dir), ready, first))
         proc.start()
@@ -157,7 +307,11 @@ def test_a_kernel_killed_during_start_checkpoint_or_fold_loses_nothing(session_d
             if "done" in words:
                 assert contents.count(f"a{k}") == 1, (k, words)
         last = max(seen, default=0)
-        mid_fold += "checkpointed" in seen.get(last, set()) and "done" not in seen.get(last, set())
+        words = seen.get(last, set())
+        in_end = "checkpointed" in words and "done" not in words
+        mid_end += in_end
+        mid_fold += in_end and "folding" in words
+        mid_append += in_end and "folding" not in words
         first = last + 1
-    assert first > 25  # the children did get work done
-    assert mid_fold >= 3, mid_fold
+    assert first > 30  # the children did get work done
+    assert mid_end >= 3 and mid_fold >= 1 and mid_append >= 1, (mid_end, mid_fold, mid_append)

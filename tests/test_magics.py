@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from dead_run import leave_dead_run
+from disk_view import read_session
 from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
@@ -88,7 +89,7 @@ def test_profile_config_is_honoured(make_notebook: MakeNotebook, tmp_path: Path,
     assert len(requests_of(replays)) == 3
     saved = [p for p in elsewhere.glob("*.json") if p.name != "_index.json"]
     assert len(saved) == 1
-    assert json.loads(saved[0].read_text())["messages"][-1]["kind"] == "turn_limit"
+    assert read_session(saved[0])["messages"][-1]["kind"] == "turn_limit"
 
 
 def test_session_dir_config_moves_the_store(nb: Notebook, tmp_path: Path) -> None:
@@ -98,7 +99,7 @@ def test_session_dir_config_moves_the_store(nb: Notebook, tmp_path: Path) -> Non
     nb.run("%%agent\nwhere do you go?").ok()
     files = [p for p in target.glob("*.json") if p.name != "_index.json"]
     assert len(files) == 1
-    assert json.loads(files[0].read_text())["messages"][-1]["content"] == "Stored elsewhere."
+    assert read_session(files[0])["messages"][-1]["content"] == "Stored elsewhere."
     assert not list((tmp_path / ".hermes_nb" / "sessions").glob("2*.json"))
 
 

@@ -265,7 +265,7 @@ def test_title_renames_the_current_session(nb: Notebook) -> None:
 
 def test_delete_moves_the_file_to_the_trash(nb: Notebook) -> None:
     first = two_exchanges(nb)
-    content = (nb.sessions_dir / f"{first}.json").read_bytes()
+    content = nb.on_disk(first)  # the file with what runs appended to its journal
     nb.run("%agent new Keeper").ok()
     keeper = nb.current
     nb.run(f"%agent use {first}").ok()
@@ -274,7 +274,11 @@ def test_delete_moves_the_file_to_the_trash(nb: Notebook) -> None:
     assert out.strip() == f"Moved session {first} to the trash folder."
     assert not (nb.sessions_dir / f"{first}.json").exists()
     trashed = list((nb.sessions_dir / ".trash").glob(f"{first}-*.json"))
-    assert len(trashed) == 1 and trashed[0].read_bytes() == content
+    assert len(trashed) == 1
+    whole = json.loads(trashed[0].read_bytes())  # the trashed file alone is the whole session
+    assert whole == {k: v for k, v in content.items() if k != "journal_base"}
+    assert len(whole["messages"]) == 4
+    assert not (nb.sessions_dir / f"{first}.turn").exists()
     assert first not in nb.run("%agent sessions --all").ok().out
     assert nb.current == keeper  # the deleted session was current: the latest one takes over
 

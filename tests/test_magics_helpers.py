@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from disk_view import read_session
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from traitlets.config import Config
@@ -92,9 +93,9 @@ class Notebook:
         return str(sid)
 
     def on_disk(self, session_id: str | None = None) -> dict[str, Any]:
-        """A session file as JSON (the current session by default)."""
+        """A session on disk, its file with its journal folded in (the current session by default)."""
         sid = session_id or self.current
-        return dict(json.loads((self.sessions_dir / f"{sid}.json").read_text(encoding="utf-8")))
+        return read_session(self.sessions_dir / f"{sid}.json")
 
     def session_files(self) -> list[Path]:
         return sorted(p for p in self.sessions_dir.glob("*.json") if p.name != "_index.json")

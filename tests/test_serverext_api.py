@@ -204,15 +204,38 @@ def test_a_live_runs_checkpoints_come_from_its_turn_journal(root: Path) -> None:
         view = api.get_run(root, NOTEBOOK, sid, run.stream_id)
         assert "Counting in the kernel." in view["html"] and "There are" in view["html"]
         assert view["state"] == "live" and view["summary"]["tool_calls"] == 1
-        journal.write(models.SESSION_DIR, sid, "another-run", [], "stale text")
-        assert "stale text" not in api.get_run(root, NOTEBOOK, sid, run.stream_id)["html"]
-        assert run.checkpoint() is False  # nothing new: the stale journal stays
+        assert run.checkpoint() is False  # nothing new
         run.turn.append_text(" 1234 rows.")
         assert run.checkpoint()
     finally:
         run.abandon()  # as a killed kernel: the run stays pending, its lock is free
     [dead] = api.interrupted_runs(root, NOTEBOOK)["runs"]
     assert (dead["run_id"], dead["tool_calls"], dead["request"]) == (run.stream_id, 1, "count the rows")
+    assert "1234 rows." in api.get_run(root, NOTEBOOK, sid, run.stream_id)["html"]
+
+
+def test_finished_turns_in_the_journal_are_shown_and_a_stale_journal_is_not(root: Path) -> None:
+    """A run's finished turn is appended to ``<id>.turn``; a journal naming another
+    version of the session file (left by a crash after a rewrite) is ignored."""
+    session = models.new_session(title="Appended", notebook="analysis.ipynb")
+    session.messages = [{"role": "user", "content": "first question"}, {"role": "assistant", "content": "first answer"}]
+    session.save()
+    session.messages = [*session.messages, {"role": "user", "content": "second question"},
+                        {"role": "assistant", "content": "appended answer"}]
+    session.save_changes()
+    turn = journal.path_for(models.SESSION_DIR, session.session_id)
+    assert b"appended answer" in turn.read_bytes()
+    shown = api.get_session(root, NOTEBOOK, session.session_id)
+    assert "appended answer" in shown["html"] and "appended answer" in shown["markdown"]
+    exported = api.export_session(root, NOTEBOOK, session.session_id, "json")
+    whole = json.loads(exported[2])
+    assert [m["content"] for m in whole["messages"]][-1] == "appended answer"
+    assert "journal_base" not in whole
+    turn.write_bytes(b'{"journal": 1, "base": "another-version"}\n'
+                     + journal.line({"add": [{"role": "assistant", "content": "stale text"}]}))
+    shown = api.get_session(root, NOTEBOOK, session.session_id)
+    assert "stale text" not in shown["html"] and "appended answer" not in shown["html"]
+    assert "first answer" in shown["html"]
 
 
 def test_interrupted_runs_of_this_notebook(root: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hermes_nb import diskstate, models, streaming
+from hermes_nb import diskstate, journal, models, streaming
 from hermes_nb.errors import (
     CorruptSessionError,
     InvalidSessionIdError,
@@ -304,16 +304,22 @@ def test_one_odd_session_never_stops_the_others_from_being_restored(session_dir:
 
 def test_a_run_whose_first_save_fails_leaves_no_pending_state(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sid = models.new_session(title="t").session_id
-    real = models.Session.save
 
     def failing_save(self: Session, *args: Any, **kwargs: Any) -> None:
         raise SessionWriteError("Cannot write sessions in /nowhere: disk full.")
 
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    # the pending mark is appended to the journal (a full save when it cannot be)
+    real = (models.Session.save, journal.create, journal.append)
     monkeypatch.setattr(models.Session, "save", failing_save)
+    monkeypatch.setattr(journal, "create", disk_full)
+    monkeypatch.setattr(journal, "append", disk_full)
     run = streaming.Run(sid, "lost?")
     with pytest.raises(SessionWriteError):
         run.start()
-    monkeypatch.setattr(models.Session, "save", real)
+    models.Session.save, journal.create, journal.append = real  # type: ignore[method-assign]
     s = models.get_session(sid)
     assert not s.pending and s.pending_messages == [] and s.active_stream_owner is None
     assert streaming.ACTIVE_RUNS.get(run.stream_id) is None

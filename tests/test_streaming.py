@@ -14,7 +14,7 @@ import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
 from disk_view import read_session
 
-from hermes_nb import config, journal, models, session_ops, streaming
+from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
@@ -328,16 +328,14 @@ def test_checkpoints_racing_session_operations_only_save_real_states(session_dir
         original_save(self, *args, **kwargs)
         in_memory.append(json.dumps(self.messages, sort_keys=True) + json.dumps(self.pending_messages, sort_keys=True))
 
-    original_journal = journal.write
+    original_changes = models.Session.save_changes
 
-    def recording_journal(folder: Path, session_id: str, run_id: str, messages: list[dict[str, Any]], partial: str, **kw: Any) -> int:
-        written = original_journal(folder, session_id, run_id, messages, partial, **kw)
-        session = models.get_session(session_id)
-        in_memory.append(json.dumps(session.messages, sort_keys=True) + json.dumps(messages, sort_keys=True))
-        return written
+    def recording_changes(self: models.Session, *args: Any, **kwargs: Any) -> None:
+        original_changes(self, *args, **kwargs)  # appended to the journal (or a full save)
+        in_memory.append(json.dumps(self.messages, sort_keys=True) + json.dumps(self.pending_messages, sort_keys=True))
 
     monkeypatch.setattr(models.Session, "save", recording_save)
-    monkeypatch.setattr(journal, "write", recording_journal)
+    monkeypatch.setattr(models.Session, "save_changes", recording_changes)
     on_disk_states: list[str] = []
     stop = threading.Event()
 

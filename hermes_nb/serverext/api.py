@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb import index as _index
-from hermes_nb import journal
 from hermes_nb.config import os_file_lock
 from hermes_nb.index import IndexRow
 from hermes_nb.serverext.liveness import LockTable, held_locks
-from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_json
+from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
 
 __all__ = [
     "delete_session",
@@ -101,7 +100,7 @@ def _scan(place: NotebookPlace) -> list[IndexRow]:
     """Rows from the session files themselves (the index could not be used)."""
     rows = []
     for path in place.session_dir.glob("*.json"):
-        data = read_json(path, place) if path.name != "_index.json" else None
+        data = read_session(path, place) if path.name != "_index.json" else None
         if data is not None and data.get("session_id") == path.stem:
             try:
                 rows.append(IndexRow.from_session_dict(data))
@@ -116,7 +115,7 @@ def _scan(place: NotebookPlace) -> list[IndexRow]:
 def _run_live(place: NotebookPlace, locks: LockTable, session_id: str, owner: Any) -> bool:
     lock_file = place.session_dir / f"{session_id}.run.lock"
     if locks.held is None and owner is None:
-        data = read_json(place.session_file(session_id), place) or {}
+        data = _read_session(place, session_id) or {}
         owner = data.get("active_stream_owner")
     return locks.run_is_live(lock_file, owner)
 
@@ -196,12 +195,9 @@ def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
 
 
 def _read_session(place: NotebookPlace, session_id: str) -> dict[str, Any] | None:
-    """A session file's JSON with the checkpoints of its pending run, which are in the
-    run's turn journal beside it (``journal.py``)."""
-    data = read_json(place.session_file(session_id), place)
-    if data is not None and data.get("active_stream_id"):
-        journal.fold(data, read_json(journal.path_for(place.session_dir, session_id), place))
-    return data
+    """A session file's JSON with what runs appended to the journal beside it: finished
+    turns, a pending run and its checkpoints (``journal.py``)."""
+    return read_session(place.session_file(session_id), place)
 
 
 def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hermes_nb import journal
 from hermes_nb.models import validate_session_id
 
-__all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_json"]
+__all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
 
 #: A session file larger than this is not read by the server (a request must not be
 #: able to make it read gigabytes).
@@ -91,8 +92,8 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     )
 
 
-def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
-    """A session file's JSON object; None when missing or not a readable session.
+def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
+    """A regular file's bytes; None when missing or not readable.
 
     Refuses (403) a file that resolves outside the root; never opens a FIFO, device or
     directory, nor a file over ``MAX_FILE_BYTES``.
@@ -110,11 +111,31 @@ def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
             return None
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+            return fh.read(MAX_FILE_BYTES + 1)
     finally:
         os.close(fd)
+
+
+def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
+    """A session file's JSON object; None when missing or not a readable session
+    (the same refusals as ``read_bytes``)."""
+    raw = read_bytes(path, place)
+    if raw is None:
+        return None
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_session(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
+    """A session file's JSON with what runs appended to its journal folded in
+    (``journal.py``): the whole session as the kernel sees it."""
+    data = read_json(path, place)
+    if data is not None:
+        raw = read_bytes(path.with_name(path.stem + journal.SUFFIX), place)
+        if raw is not None:
+            journal.fold(data, journal.parse(raw))
+        data.pop(journal.TOKEN_KEY, None)  # an export is whole: no journal may extend it
+    return data

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hermes_nb import journal
 from hermes_nb.agent.providers.base import (
     Chunk,
     Provider,
@@ -52,6 +53,10 @@ def load_script(path: str | Path) -> dict[str, Any]:
     source = Path(path).expanduser()
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "messages" in data:  # a recorded session: with its journal
+            journal_file = source.with_name(source.stem + journal.SUFFIX)
+            if journal_file.is_file():
+                journal.fold(data, journal.parse(journal_file.read_bytes()))
     except FileNotFoundError as exc:
         raise ProviderError(f"replay script not found: {source}") from exc
     except (OSError, ValueError) as exc:
