@@ -58,6 +58,8 @@ KERNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: answers nobody read (a tab that answered after the kernel gave up) are removed after this
 REPLY_MAX_AGE = 3600.0
+#: seconds a page's marker counts: an open page renews it every minute, a closed one stops
+MARKER_TTL = 180.0
 _POLL = 0.02
 
 
@@ -178,14 +180,17 @@ class FrontendLink:
         return self._kernel_id
 
     def attached(self) -> bool:
-        """A page said it shows a notebook on this kernel (cheap: one ``stat``)."""
+        """A page said, within the last three minutes, that it shows a notebook on this
+        kernel (cheap: one ``stat``). A closed tab's marker goes stale, so the kernel
+        stops waiting for a page that is gone."""
         kid = self.kernel_id
         if not kid:
             return False
         try:
-            return (frontends_dir(self._base) / kid).is_file()
+            seen = (frontends_dir(self._base) / kid).stat().st_mtime
         except OSError:
             return False
+        return time.time() - seen < MARKER_TTL
 
     def ask(
         self,

@@ -4,6 +4,7 @@ the answer comes back as a file; first answer wins, timeouts and Stop withdraw i
 from __future__ import annotations
 
 import _thread
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -120,6 +121,12 @@ def test_presence_is_the_pages_marker_for_this_kernel(tmp_path: Path) -> None:
     assert link.attached()
     assert not FrontendLink("other", tmp_path).attached()
     assert not FrontendLink(None, tmp_path).attached()  # outside a kernel: never
+    marker = frontend_link.frontends_dir(tmp_path) / "0c1e-kernel"
+    old = time.time() - frontend_link.MARKER_TTL - 5
+    os.utime(marker, (old, old))  # a tab closed minutes ago stopped renewing it
+    assert not link.attached()
+    frontend_link.mark_frontend("0c1e-kernel", tmp_path)  # the page's heartbeat
+    assert link.attached()
     with pytest.raises(ValueError):
         frontend_link.mark_frontend("../x", tmp_path)
 

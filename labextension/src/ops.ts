@@ -81,6 +81,9 @@ function isRunningRequest(source: string, request: string): boolean {
   return lines.slice(1).join('\n').trim() === request.trim();
 }
 
+/** How often a page renews its marker (the kernel drops markers older than 3 minutes). */
+const HEARTBEAT_MS = 60_000;
+
 /** Answers the ops requests for one notebook panel. */
 export class NotebookOps {
   constructor(private readonly panel: NotebookPanel) {
@@ -92,7 +95,17 @@ export class NotebookOps {
         this._withdrawAll('The run ended (its kernel stopped); nothing was changed.');
       }
     }, this);
-    panel.disposed.connect(() => this._withdrawAll(''));
+    panel.disposed.connect(() => {
+      window.clearInterval(this._heartbeat);
+      this._withdrawAll('');
+    });
+    // the kernel trusts the marker only while it is fresh: a closed tab stops renewing it
+    this._heartbeat = window.setInterval(() => {
+      const kernel = context.session?.kernel;
+      if (kernel && !kernel.isDisposed) {
+        markFrontend(kernel.id).catch(() => undefined);
+      }
+    }, HEARTBEAT_MS);
   }
 
   private _attach(kernel: Kernel.IKernelConnection | null | undefined): void {
@@ -295,4 +308,5 @@ export class NotebookOps {
   }
 
   private _pending = new Map<string, DiffWidget>();
+  private _heartbeat = 0;
 }
