@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from disk_view import read_session
 from lab_harness import (
     LabServer,
     accept_dialogs,
@@ -37,7 +38,7 @@ def tool_results(lab: LabServer, notebook: str) -> list[str]:
     for path in sorted((lab.root / ".hermes_nb" / "sessions").glob("*.json")):
         if path.name.startswith("_"):
             continue
-        session = json.loads(path.read_text())
+        session = read_session(path)  # with the turns still in its journal
         if session.get("notebook") == notebook:
             found += [m["content"] for m in session["messages"] if m["role"] == "tool"]
     return found
