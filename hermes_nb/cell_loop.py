@@ -183,7 +183,7 @@ def drive(
             run.poke()
 
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
-    run.start()
+    run.start(checkpoints=False)  # started below, once the request is on its way
     try:
         if prepare is not None:
             try:
@@ -196,6 +196,13 @@ def drive(
         )
         worker.start()
     except BaseException as exc:  # the request is on disk: keep it, never leave it pending
+        run.fail(exc)
+        raise
+    try:
+        run.start_checkpoints()
+    except BaseException as exc:  # no thread for checkpoints: stop the agent, keep the request
+        run.cancel_event.set()
+        worker.join(5.0)
         run.fail(exc)
         raise
     end: _End | None

@@ -201,8 +201,13 @@ class Run:
 
     # -- start ---------------------------------------------------------------
 
-    def start(self) -> None:
-        """Claim the run across kernels, save the pending request, start checkpoints."""
+    def start(self, *, checkpoints: bool = True) -> None:
+        """Claim the run across kernels, save the pending request, start checkpoints.
+
+        ``checkpoints=False`` leaves the checkpoint thread to ``start_checkpoints``: a
+        cell starts it once its agent thread runs, so the request leaves sooner (the
+        request is on disk already; the first checkpoint can only follow a change).
+        """
         self._run_lock = config.run_lock(self.session_id)
         try:
             self._run_lock.acquire(timeout=0)
@@ -218,6 +223,11 @@ class Run:
             raise
         with _ACTIVE_RUNS_LOCK:
             ACTIVE_RUNS[self.stream_id] = self
+        if checkpoints:
+            self.start_checkpoints()
+
+    def start_checkpoints(self) -> None:
+        """Start saving the turn in progress (a poke made before is not lost)."""
         self.checkpointer.start()
 
     def _mark_pending(self) -> None:

@@ -383,3 +383,39 @@ def test_a_failure_between_the_pending_save_and_the_agent_thread_still_cleans_up
     saved = on_disk(sid)
     assert saved["active_stream_id"] is None and not streaming.ACTIVE_RUNS
     assert saved["messages"][0]["content"] == "keep me" and saved["messages"][-1]["kind"] == "error"
+
+
+def test_the_checkpoint_thread_starts_once_the_agent_thread_runs(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the checkpoint thread is kept off the request's path."""
+    release = threading.Event()
+    agent_alive_at_start: list[bool] = []
+    real_start = streaming.Checkpointer.start
+
+    def recording_start(self: streaming.Checkpointer) -> None:
+        agent_alive_at_start.append(any(t.name.startswith("hermes_nb-agent-") for t in threading.enumerate()))
+        release.set()
+        real_start(self)
+
+    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
+        release.wait(10)  # the agent thread stays alive until the checkpoint thread starts
+        yield TextDelta("ok")
+
+    monkeypatch.setattr(streaming.Checkpointer, "start", recording_start)
+    run, _, outcome = run_turn(StepProvider(step), "go")
+    assert agent_alive_at_start == [True]
+    assert outcome.stop_reason == "complete" and on_disk(run.session_id)["messages"][-1]["content"] == "ok"
+
+
+def test_a_checkpoint_thread_that_cannot_start_stops_the_run_and_keeps_the_request(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = models.new_session(title="t").session_id
+
+    def no_thread(self: streaming.Checkpointer) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(streaming.Checkpointer, "start", no_thread)
+    agent = Agent(StepProvider(say("never", delay=0.05)), None)
+    with pytest.raises(RuntimeError):
+        drive(streaming.Run(sid, "keep me"), agent, Recorder())
+    saved = on_disk(sid)
+    assert saved["active_stream_id"] is None and not streaming.ACTIVE_RUNS
+    assert saved["messages"][0]["content"] == "keep me" and saved["messages"][-1]["kind"] == "error"
