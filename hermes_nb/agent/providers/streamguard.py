@@ -3,7 +3,8 @@
 Checking the cancel flag between chunks is not enough: a stalled server leaves the
 agent thread blocked inside ``recv`` where no flag is ever looked at. Two phases:
 
-* Opening the request (until the response headers arrive) runs in a helper thread;
+* Opening the request (until the response headers arrive) runs in a helper thread
+  (parked between requests, so a request does not wait for a thread to start);
   the caller waits on it in short slices and walks away on cancel. If the response
   arrives later, the helper closes it.
 * While the body streams, the same helper watches the cancel flag and, when it is
@@ -25,6 +26,8 @@ it); without it, the reader still stops at the next chunk.
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import socket
 import threading
 import time
@@ -64,8 +67,7 @@ class StreamGuard(Generic[T]):
 
     def open(self, open_fn: Callable[[], T]) -> T | None:
         """Return ``open_fn()`` (or raise its error); None if cancel came first."""
-        thread = threading.Thread(target=self._run, args=(open_fn,), name="hermes-nb-stream", daemon=True)
-        thread.start()
+        _submit(lambda: self._run(open_fn))
         while not self._ready.wait(self._poll):
             idle = self._idle()
             if self._cancel.is_set() or idle:
@@ -116,6 +118,60 @@ class StreamGuard(Generic[T]):
                     self.timed_out = not self._cancel.is_set()
                     _shutdown(sock)
                 return
+
+
+class _Helper:
+    """A parked helper thread's inbox: the next guarded request it runs."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+
+#: helpers at most kept parked between requests (concurrent requests start more)
+MAX_IDLE_HELPERS = 2
+_IDLE: list[_Helper] = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _submit(job: Callable[[], None]) -> None:
+    """Run ``job`` on a parked helper thread, or a new one if none is free.
+
+    Starting a thread for each request cost the request's path a thread start
+    (a few tenths of a millisecond in a busy kernel); a parked helper only wakes.
+    """
+    with _IDLE_LOCK:
+        helper = _IDLE.pop() if _IDLE else None
+    if helper is not None:
+        helper.jobs.put(job)
+        return
+    helper = _Helper()
+    threading.Thread(target=_serve, args=(helper, job), name="hermes-nb-stream", daemon=True).start()
+
+
+def _serve(helper: _Helper, job: Callable[[], None]) -> None:
+    helper.thread = threading.current_thread()
+    while True:
+        try:
+            job()
+        except BaseException:  # a helper outlives any one request
+            log.exception("a guarded request's helper failed")
+        with _IDLE_LOCK:
+            if len(_IDLE) >= MAX_IDLE_HELPERS:
+                return
+            _IDLE.append(helper)
+        job = helper.jobs.get()
+
+
+def _forget_helpers() -> None:
+    """A forked child has none of the parent's threads: never hand it their inboxes."""
+    global _IDLE_LOCK
+    _IDLE_LOCK = threading.Lock()
+    _IDLE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
