@@ -11,14 +11,13 @@ import pytest
 
 from hermes_nb.agent.providers import streamguard
 from hermes_nb.agent.providers.streamguard import StreamGuard
+from hermes_nb.parked import ParkedThreads
 
 
 @pytest.fixture(autouse=True)
 def fresh_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No parked helpers to start with; no cap, so helpers of earlier tests parking
-    late never stop this test's from parking."""
-    monkeypatch.setattr(streamguard, "_IDLE", [])
-    monkeypatch.setattr(streamguard, "MAX_IDLE_HELPERS", 1000)
+    """No parked helpers to start with (those of earlier tests park elsewhere)."""
+    monkeypatch.setattr(streamguard, "_HELPERS", ParkedThreads("hermes-nb-stream", max_idle=1000))
 
 
 class FakeStream:
@@ -39,8 +38,8 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
 
 
 def parked(thread: threading.Thread) -> bool:
-    """Whether ``thread`` is a parked helper (helpers of earlier tests may park too)."""
-    return any(helper.thread is thread for helper in streamguard._IDLE)
+    """Whether ``thread`` is a parked helper."""
+    return any(helper.thread is thread for helper in streamguard._HELPERS.idle)
 
 
 def guarded_open(opened_on: list[threading.Thread], cancel: threading.Event | None = None) -> Any:
@@ -56,7 +55,6 @@ def test_a_later_request_is_opened_on_the_parked_helper(monkeypatch: pytest.Monk
     opened_on: list[threading.Thread] = []
     guarded_open(opened_on)
     assert wait_for(lambda: parked(opened_on[0])), "the helper was not parked"
-    streamguard._IDLE[:] = [h for h in streamguard._IDLE if h.thread is opened_on[0]]
     guarded_open(opened_on)
     assert opened_on[0] is opened_on[1] and opened_on[0] is not threading.current_thread()
     assert opened_on[0].name == "hermes-nb-stream"
@@ -124,7 +122,7 @@ def test_an_error_while_opening_reaches_the_caller_and_the_helper_carries_on(mon
 
 
 def test_no_more_than_a_few_helpers_stay_parked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streamguard, "MAX_IDLE_HELPERS", 2)
+    monkeypatch.setattr(streamguard, "_HELPERS", ParkedThreads("hermes-nb-stream", max_idle=2))
     release = threading.Event()
     opened_on: list[threading.Thread] = []
 
@@ -143,6 +141,7 @@ def test_no_more_than_a_few_helpers_stay_parked(monkeypatch: pytest.MonkeyPatch)
         opener.join(10)
         guard.close()
     assert wait_for(lambda: sum(t.is_alive() for t in opened_on) <= 2)
+    assert len(streamguard._HELPERS.idle) == 2
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

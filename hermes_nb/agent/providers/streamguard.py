@@ -26,8 +26,6 @@ it); without it, the reader still stops at the next chunk.
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import socket
 import threading
 import time
@@ -35,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ...errors import ProviderUnavailableError
+from ...parked import ParkedThreads
 
 __all__ = ["StreamGuard", "StreamIdleTimeout", "guarded_stream"]
 
@@ -67,7 +66,7 @@ class StreamGuard(Generic[T]):
 
     def open(self, open_fn: Callable[[], T]) -> T | None:
         """Return ``open_fn()`` (or raise its error); None if cancel came first."""
-        _submit(lambda: self._run(open_fn))
+        _HELPERS.submit(lambda: self._run(open_fn))
         while not self._ready.wait(self._poll):
             idle = self._idle()
             if self._cancel.is_set() or idle:
@@ -120,58 +119,8 @@ class StreamGuard(Generic[T]):
                 return
 
 
-class _Helper:
-    """A parked helper thread's inbox: the next guarded request it runs."""
-
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
-
-
-#: helpers at most kept parked between requests (concurrent requests start more)
-MAX_IDLE_HELPERS = 2
-_IDLE: list[_Helper] = []
-_IDLE_LOCK = threading.Lock()
-
-
-def _submit(job: Callable[[], None]) -> None:
-    """Run ``job`` on a parked helper thread, or a new one if none is free.
-
-    Starting a thread for each request cost the request's path a thread start
-    (a few tenths of a millisecond in a busy kernel); a parked helper only wakes.
-    """
-    with _IDLE_LOCK:
-        helper = _IDLE.pop() if _IDLE else None
-    if helper is not None:
-        helper.jobs.put(job)
-        return
-    helper = _Helper()
-    threading.Thread(target=_serve, args=(helper, job), name="hermes-nb-stream", daemon=True).start()
-
-
-def _serve(helper: _Helper, job: Callable[[], None]) -> None:
-    helper.thread = threading.current_thread()
-    while True:
-        try:
-            job()
-        except BaseException:  # a helper outlives any one request
-            log.exception("a guarded request's helper failed")
-        with _IDLE_LOCK:
-            if len(_IDLE) >= MAX_IDLE_HELPERS:
-                return
-            _IDLE.append(helper)
-        job = helper.jobs.get()
-
-
-def _forget_helpers() -> None:
-    """A forked child has none of the parent's threads: never hand it their inboxes."""
-    global _IDLE_LOCK
-    _IDLE_LOCK = threading.Lock()
-    _IDLE.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_helpers)
+#: the helper threads that open requests (parked between requests)
+_HELPERS = ParkedThreads("hermes-nb-stream")
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
