@@ -21,7 +21,6 @@ from typing import Any, cast
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
-from hermes_nb.parked import ParkedThreads
 from hermes_nb.redact import redact
 from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
 from hermes_nb.streaming import Run, cancel_stream
@@ -154,9 +153,6 @@ class _View:
 #: seconds the cell thread waits for the agent's first event before showing the view
 VIEW_DELAY = 0.1
 
-#: the threads agents run on (parked between cells)
-_AGENT_THREADS = ParkedThreads("hermes_nb-agent")
-
 
 def drive(
     run: Run,
@@ -195,7 +191,10 @@ def drive(
             except KeyboardInterrupt:
                 run.cancel_event.set()  # the agent then ends at once, as cancelled
         history = run.history()
-        _AGENT_THREADS.submit(lambda: _work(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}")
+        worker = threading.Thread(
+            target=_work, args=(agent, run, history, sink, inbox), name=f"hermes_nb-agent-{run.stream_id}", daemon=True
+        )
+        worker.start()
     except BaseException as exc:  # the request is on disk: keep it, never leave it pending
         run.fail(exc)
         raise
@@ -203,7 +202,7 @@ def drive(
         run.start_checkpoints()
     except BaseException as exc:  # no thread for checkpoints: stop the agent, keep the request
         run.cancel_event.set()
-        _await_end(inbox, 5.0)
+        worker.join(5.0)
         run.fail(exc)
         raise
     end: _End | None
@@ -271,14 +270,6 @@ def _report(
         return
     tool = next((c.name for c in reversed(shown.cards.values()) if c.status == "running"), None)
     status.update(shown.elapsed, shown.input_tokens, shown.output_tokens, tool, force=force)
-
-
-def _await_end(inbox: _Inbox, timeout: float) -> None:
-    """Wait (at most ``timeout`` seconds) for the agent thread to say it ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if isinstance(inbox.get(timeout=0.05), _End):
-            return
 
 
 def _work(agent: Agent, run: Run, history: list[dict[str, Any]], sink: Callable[[Event], None], inbox: _Inbox) -> None:

@@ -419,28 +419,3 @@ def test_a_checkpoint_thread_that_cannot_start_stops_the_run_and_keeps_the_reque
     saved = on_disk(sid)
     assert saved["active_stream_id"] is None and not streaming.ACTIVE_RUNS
     assert saved["messages"][0]["content"] == "keep me" and saved["messages"][-1]["kind"] == "error"
-
-
-def test_a_later_cell_runs_its_agent_on_the_parked_thread_of_the_last(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hermes_nb import cell_loop
-    from hermes_nb.parked import ParkedThreads
-
-    monkeypatch.setattr(cell_loop, "_AGENT_THREADS", ParkedThreads("hermes_nb-agent"))
-    ran_on: list[tuple[threading.Thread, str]] = []
-
-    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        ran_on.append((threading.current_thread(), threading.current_thread().name))
-        yield TextDelta("ok")
-
-    def parked() -> bool:
-        return any(p.thread is ran_on[0][0] for p in cell_loop._AGENT_THREADS.idle)
-
-    first, _, _ = run_turn(StepProvider(step), "one")
-    deadline = time.monotonic() + 10
-    while not parked() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    second, _, outcome = run_turn(StepProvider(step), "two", session_id=first.session_id)
-    assert ran_on[0][0] is ran_on[1][0] and ran_on[0][0] is not threading.current_thread()
-    assert [name for _, name in ran_on] == [f"hermes_nb-agent-{first.stream_id}", f"hermes_nb-agent-{second.stream_id}"]
-    assert outcome.stop_reason == "complete"
-    assert [m["content"] for m in on_disk(first.session_id)["messages"]] == ["one", "ok", "two", "ok"]

@@ -3,8 +3,7 @@
 Checking the cancel flag between chunks is not enough: a stalled server leaves the
 agent thread blocked inside ``recv`` where no flag is ever looked at. Two phases:
 
-* Opening the request (until the response headers arrive) runs in a helper thread
-  (parked between requests, so a request does not wait for a thread to start);
+* Opening the request (until the response headers arrive) runs in a helper thread;
   the caller waits on it in short slices and walks away on cancel. If the response
   arrives later, the helper closes it.
 * While the body streams, the same helper watches the cancel flag and, when it is
@@ -33,7 +32,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ...errors import ProviderUnavailableError
-from ...parked import ParkedThreads
 
 __all__ = ["StreamGuard", "StreamIdleTimeout", "guarded_stream"]
 
@@ -66,7 +64,8 @@ class StreamGuard(Generic[T]):
 
     def open(self, open_fn: Callable[[], T]) -> T | None:
         """Return ``open_fn()`` (or raise its error); None if cancel came first."""
-        _HELPERS.submit(lambda: self._run(open_fn))
+        thread = threading.Thread(target=self._run, args=(open_fn,), name="hermes-nb-stream", daemon=True)
+        thread.start()
         while not self._ready.wait(self._poll):
             idle = self._idle()
             if self._cancel.is_set() or idle:
@@ -117,10 +116,6 @@ class StreamGuard(Generic[T]):
                     self.timed_out = not self._cancel.is_set()
                     _shutdown(sock)
                 return
-
-
-#: the helper threads that open requests (parked between requests)
-_HELPERS = ParkedThreads("hermes-nb-stream")
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
