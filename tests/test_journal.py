@@ -235,14 +235,14 @@ def test_an_unusable_journal_is_ignored(session_dir: Path) -> None:
 # --------------------------------------------------------------------------- SIGKILL
 
 
-def _runs_forever(folder: str, ready: Any, first: int) -> None:
+def _runs_forever(folder: str, ready: Any, first: int, fold_at: float) -> None:
     """Play runs on session 'victim' one after another until killed."""
     path = Path(folder)
     models.set_session_dir(path)
     models.SESSION_DIR = path
     models.SESSION_INDEX_FILE = path / "_index.json"
     progress = open(path / "progress", "a", buffering=1)  # noqa: SIM115 - lives until the kill
-    streaming.FOLD_AT = 0.004  # the file is rewritten every few runs: kills land in folds too
+    streaming.FOLD_AT = fold_at  # small: final saves rewrite the file; large: they append
     turn_file = journal.path_for(path, "victim")
     ready.set()
     k = first
@@ -282,9 +282,14 @@ def test_a_kernel_killed_during_start_checkpoint_or_fold_loses_nothing(session_d
     mid_end = 0  # kills that landed after a checkpoint, before the run's final save ended
     mid_fold = 0  # of those, kills during a final save that rewrote the file
     mid_append = 0  # kills during a final save that appended to the journal
-    for _ in range(30):
+    kills = 0
+    # half the children fold at (nearly) every final save, half only append; more kills
+    # (up to 60) when chance has not yet put one inside each kind of final save
+    while kills < 30 or (kills < 60 and not (mid_end >= 3 and mid_fold >= 1 and mid_append >= 1)):
+        fold_at = 0.004 if kills % 2 else 1000.0
+        kills += 1
         ready = ctx.Event()
-        proc = ctx.Process(target=_runs_forever, args=(str(session_dir), ready, first))
+        proc = ctx.Process(target=_runs_forever, args=(str(session_dir), ready, first, fold_at))
         proc.start()
         assert ready.wait(20)
         time.sleep(rng.uniform(0.02, 0.3))
