@@ -25,12 +25,13 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from hermes_nb import fsio
 
 __all__ = [
     "COMM_TARGET",
@@ -84,18 +85,15 @@ def write_reply(reply_id: str, payload: dict[str, Any], base: Path | None = None
         raise ValueError(f"invalid reply id {reply_id!r}")
     folder = replies_dir(base)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".reply-", suffix=".tmp", dir=folder)
+    target = folder / f"{reply_id}.json"
+    tmp, _ = fsio.write_temp(target, fsio.json_bytes(payload), sync_file=False)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        try:
-            os.link(tmp, folder / f"{reply_id}.json")  # fails if the id is answered
-        except FileExistsError:
-            return False
-        return True
+        os.link(tmp, target)  # fails if the id is answered
+    except FileExistsError:
+        return False
     finally:
         os.unlink(tmp)
+    return True
 
 
 def read_reply(reply_id: str, base: Path | None = None, *, remove: bool = True) -> dict[str, Any] | None:

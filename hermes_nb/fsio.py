@@ -123,12 +123,14 @@ def atomic_write_bytes(
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _escape_surrogates(text: str) -> str:
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def json_text(data: Any) -> str:
     """Compact JSON text that can always be encoded as UTF-8 (see ``json_bytes``)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if _LONE_SURROGATE.search(text) is None:
-        return text
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text if _LONE_SURROGATE.search(text) is None else _escape_surrogates(text)
 
 
 def json_bytes(data: Any) -> bytes:
@@ -145,7 +147,7 @@ def json_bytes(data: Any) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+        return _escape_surrogates(text).encode("utf-8")
 
 
 def atomic_write_text(

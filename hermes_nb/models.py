@@ -420,16 +420,12 @@ class Session:
         """
         validate_session_id(session_id)
         path = SESSION_DIR / f"{session_id}.json"
-        recovered: Session | None
         try:
-            session, data, st = _read_session(path, session_id)
+            return _read_session(path, session_id)[0]
         except FileNotFoundError:
             return None
         except CorruptSessionError as exc:
-            recovered = _recover(path, session_id, str(exc))
-        else:
-            recovered = session
-        return recovered
+            return _recover(path, session_id, str(exc))
 
 
 def _read_session(path: Path, session_id: str) -> tuple[Session, dict[str, Any], os.stat_result]:
@@ -494,7 +490,6 @@ def _restore_backup(path: Path, session_id: str, reason: str) -> Session:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Session) if f.name not in ("extra", "read_only", "_base"))
-_FIELDS = FIELD_NAMES
 _FIELD_SET = frozenset(FIELD_NAMES)
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(Session) if f.name in _FIELD_SET and f.default is not MISSING
