@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["append", "record_for", "same_version", "save_changes", "settle", "start_journal"]
 
 
-def save_changes(session: Session, skip_index: bool, touch_updated_at: bool, fold_at: float | None) -> None:
+def save_changes(
+    session: Session, skip_index: bool, touch_updated_at: bool, fold_at: float | None, sync: bool = True
+) -> None:
     """``Session.save_changes``: append, or rewrite the file when a record cannot do."""
     from hermes_nb import models
 
@@ -39,7 +41,7 @@ def save_changes(session: Session, skip_index: bool, touch_updated_at: bool, fol
     ch = models._channel(session.session_id)
     try:
         with ch.shared.held(), ch.file.lock:
-            done = append(session, ch.file, path, fold_at, touch_updated_at)
+            done = append(session, ch.file, path, fold_at, touch_updated_at, sync=sync)
     except (SessionWriteError, TimeoutError):
         raise
     except OSError as exc:
@@ -131,9 +133,11 @@ def append(
     touch_updated_at: bool,
     *,
     sync_dir: bool = True,
+    sync: bool = True,
 ) -> bool:
     """Append what changed to the journal (``file.lock`` and the cross-kernel lock
-    held); False when the session file must be rewritten instead."""
+    held); False when the session file must be rewritten instead. ``sync=False``: an
+    appended record is not flushed to disk yet (``journal.append``)."""
     base = session._base
     if base is None or base.token is None or file.busy:
         return False
@@ -161,7 +165,7 @@ def append(
         return True
     line = journal.line(record)
     if extends:
-        new_sig = journal.append(jpath, line)
+        new_sig = journal.append(jpath, line, sync=sync)
     else:  # none yet, or a stale one left by a crash: start one for this version
         new_sig = journal.create(jpath, base.token, line, sync_dir=sync_dir)
     info = journal.JournalInfo(new_sig, base.token, clean=True)

@@ -205,18 +205,39 @@ def create(path: Path, token: str, first: bytes, *, sync_dir: bool = True) -> Si
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def append(path: Path, record_line: bytes) -> Signature:
-    """Append one record line with a single write, then flush it to disk."""
+def append(path: Path, record_line: bytes, *, sync: bool = True) -> Signature:
+    """Append one record line with a single write, then flush it to disk.
+
+    ``sync=False`` leaves the flush to a later ``flush``: the line is in the OS's
+    hands, which is all a kernel's death needs; only a power cut could lose it.
+    """
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
     try:
         view = memoryview(record_line)
         while view:
             view = view[os.write(fd, view) :]
-        (getattr(os, "fdatasync", None) or os.fsync)(fd)
+        if sync:
+            _datasync(fd)
         st = os.fstat(fd)
     finally:
         os.close(fd)
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def flush(path: Path) -> None:
+    """Flush to disk what was appended with ``sync=False`` (nothing when it is gone)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    try:
+        _datasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _datasync(fd: int) -> None:
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
 def header_token(path: Path) -> str | None:

@@ -175,6 +175,10 @@ def _runs_here(session: Session | None) -> bool:
 def _channel(session_id: str) -> publish.Channel:
     """This session file's writers: the ordered versions and the cross-kernel lock."""
     path = SESSION_DIR / f"{session_id}.json"
+    found = publish.known_channel(path)  # its id was checked when it was made
+    if found is not None:
+        ensure_session_dir()  # the lock file's folder, if someone removed it
+        return found
     return publish.channel(path, _config.save_lock_path(session_id))
 
 
@@ -311,16 +315,25 @@ class Session:
             self.save_index_row()
 
     def save_changes(
-        self, skip_index: bool = False, touch_updated_at: bool = True, fold_at: float | None = None
+        self,
+        skip_index: bool = False,
+        touch_updated_at: bool = True,
+        fold_at: float | None = None,
+        sync: bool = True,
     ) -> None:
         """Save what changed since this object last read or wrote its file, as one
         record appended to the journal beside it (``journal.py``); a full ``save``
         when a record cannot say it safely (history rewritten, the file changed by
         another writer, no usable journal) or, with ``fold_at``, when the journal has
         grown past ``fold_at`` times the session file (the fold keeps the bytes written
-        proportional to what was added). Same locks and guarantees as ``save``.
+        proportional to what was added). Same locks and guarantees as ``save``, except
+        that ``sync=False`` leaves an appended record's flush to ``flush_journal``.
         """
-        _changes.save_changes(self, skip_index, touch_updated_at, fold_at)
+        _changes.save_changes(self, skip_index, touch_updated_at, fold_at, sync)
+
+    def flush_journal(self) -> None:
+        """Flush to disk what ``save_changes(sync=False)`` appended."""
+        journal.flush(diskstate.journal_path(self.path))
 
     def _stage(
         self, file: publish.OrderedFile, path: Path, touch_updated_at: bool

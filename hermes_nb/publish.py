@@ -163,6 +163,15 @@ _CHANNELS_LOCK = threading.Lock()
 _RECENT: list[Channel] = []
 
 
+def known_channel(path: Path) -> Channel | None:
+    """The channel of ``path`` if this process has one (no lock path needed to ask)."""
+    with _CHANNELS_LOCK:
+        found = _CHANNELS.get(str(path))
+        if found is not None:
+            _keep(found)
+        return found
+
+
 def channel(path: Path, lock_path: Path) -> Channel:
     """The channel of ``path`` (one per path in this process)."""
     key = str(path)
@@ -171,7 +180,12 @@ def channel(path: Path, lock_path: Path) -> Channel:
         if found is None or found.shared.path != lock_path:
             found = Channel(OrderedFile(path), SharedFileLock(lock_path))
             _CHANNELS[key] = found
-        _RECENT.append(found)
-        if len(_RECENT) > 256:
-            del _RECENT[:128]
+        _keep(found)
         return found
+
+
+def _keep(found: Channel) -> None:
+    """Keep a channel in use alive (``_CHANNELS_LOCK`` held)."""
+    _RECENT.append(found)
+    if len(_RECENT) > 256:
+        del _RECENT[:128]

@@ -22,7 +22,7 @@ from typing import Any
 
 import filelock
 
-from hermes_nb import config, models
+from hermes_nb import config, models, runmarks
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 from hermes_nb.index import open_turn_stop
@@ -160,6 +160,10 @@ class Checkpointer(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
+        try:
+            self._run.publish_start()
+        except Exception:  # the run goes on; its final save writes the row
+            log.exception("could not publish the start of session %s's run", self._run.session_id)
         while not self._stopping.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -191,7 +195,7 @@ class Run:
         self.started_at = time.time()
         self.checkpointer = Checkpointer(self, checkpoint_interval)
         self._lock = config._get_session_agent_lock(session_id)
-        self._run_lock: filelock.BaseFileLock | None = None
+        self._run_lock: config.RunLock | None = None
         self._saved_version = -1
         self._ended = False
 
@@ -253,24 +257,36 @@ class Run:
             session.pending_started_at = self.started_at
             session.pending_messages = []
             session.pending_partial_text = ""
-            # The index first: a crash between the two writes then leaves a row that
-            # says "pending" over a file that is not (a restore looks and tidies the
-            # row), never a pending file that the index hides from the restore.
+            # The mark first: a crash between the two writes then leaves a mark over a
+            # file that is not pending (a restore looks and removes it), never a
+            # pending file that a restore cannot find. The index row and the journal's
+            # flush to disk wait for the checkpoint thread (publish_start): the request
+            # is on its way by then, and a kernel's death loses nothing the OS holds.
             session.updated_at = time.time()
             try:
-                session.save_index_row(sync_dir=False)  # the journal's own flush follows
+                try:
+                    runmarks.put(models.SESSION_DIR, self.session_id)
+                except OSError as exc:
+                    raise models.write_error(models.SESSION_DIR, exc) from None
                 # one small record appended to the journal, not the whole session file
-                session.save_changes(skip_index=True, touch_updated_at=False)
+                session.save_changes(skip_index=True, touch_updated_at=False, sync=False)
             except BaseException:
                 # Nothing reached the disk: memory must not claim a run either, or a
-                # later command would "recover" a turn that was never saved.
+                # later command would "recover" a turn that was never saved. A mark
+                # left behind only costs a restore one look.
                 for name, value in before.items():
                     setattr(session, name, value)
-                try:
-                    session.save_index_row()
-                except Exception:  # a restore tidies the row later
-                    log.debug("could not clear the pending index row", exc_info=True)
                 raise
+
+    def publish_start(self) -> None:
+        """Flush the pending record to disk and let the index say pending (for the
+        sessions list and the page); a restore needs neither, it finds the mark."""
+        with self._lock:
+            session = self.session
+            if session.active_stream_id != self.stream_id:
+                return
+            session.flush_journal()
+            session.save_index_row(sync_dir=False)
 
     def move_to(self, old: models.Session, new: models.Session) -> None:
         """Carry this run's pending request from ``old`` into ``new`` (context
@@ -283,9 +299,11 @@ class Run:
         claim.acquire(timeout=0)  # a brand-new id: nobody else can hold it
         for name in PENDING:
             setattr(new, name, copy.deepcopy(getattr(old, name)))
+        runmarks.put(models.SESSION_DIR, new.session_id)
         new.save()
         _clear_pending(old)
         old.save()
+        runmarks.clear(models.SESSION_DIR, old.session_id)
         previous, self._run_lock = self._run_lock, claim
         self.session_id = new.session_id
         if previous is not None:
@@ -405,6 +423,7 @@ class Run:
                 # the finished turn is appended; the file is rewritten once the journal
                 # has grown past FOLD_AT times its size
                 session.save_changes(fold_at=FOLD_AT)
+                runmarks.clear(models.SESSION_DIR, session.session_id)
                 return True
         finally:
             self._release()
@@ -457,6 +476,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
         for name, value in before.items():
             setattr(session, name, value)
         raise
+    runmarks.clear(models.SESSION_DIR, session.session_id)
     return report
 
 
@@ -520,20 +540,26 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     others: it is skipped with a notice, and a row whose file is gone is dropped.
     """
     reports: list[RestoreReport] = []
-    for row in models.list_sessions(notebook=notebook):
-        if not row.pending:
-            continue
+    rows = models.list_sessions(notebook=notebook)
+    marked = runmarks.marked(models.SESSION_DIR)
+    if marked:  # a run that died before its index row said pending
+        others = {r.id for r in models.list_sessions(include_all=True)} - {r.id for r in rows}
+        marked -= others
+    candidates = [r.id for r in rows if r.pending or r.id in marked]
+    candidates += sorted(marked - set(candidates))
+    for session_id in candidates:
         try:
-            report = restore_session(row.id)
+            report = restore_session(session_id)
         except SessionNotFoundError:
-            models.forget_session(row.id)
+            models.forget_session(session_id)
+            runmarks.clear(models.SESSION_DIR, session_id)
             continue
         except HermesError as exc:
-            models.notice(f"hermes_nb: could not restore the interrupted run of session {row.id}: {exc}")
+            models.notice(f"hermes_nb: could not restore the interrupted run of session {session_id}: {exc}")
             continue
         except Exception as exc:  # one session must never break %load_ext
-            log.exception("restoring session %s failed", row.id)
-            models.notice(f"hermes_nb: could not restore the interrupted run of session {row.id}: {exc!r}")
+            log.exception("restoring session %s failed", session_id)
+            models.notice(f"hermes_nb: could not restore the interrupted run of session {session_id}: {exc!r}")
             continue
         if report is not None:
             reports.append(report)
@@ -561,6 +587,7 @@ def restore_session(session_id: str) -> RestoreReport | None:
                 return _repair(session, "interrupted", INTERRUPTED_RESULT)
             if not session.pending:
                 _refresh_row(session)
+                runmarks.clear(models.SESSION_DIR, session_id)
             return None
     finally:
         lock.release()

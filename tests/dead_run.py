@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,26 @@ def leave_dead_run(session_id: str, partial: str = "") -> None:
         ]
         session.pending_partial_text = partial
         session.save()
+
+
+KILLED_BEFORE_ITS_ROW = """
+import os, signal, sys
+from hermes_nb import models, streaming
+models.set_session_dir(sys.argv[1])
+run = streaming.Run(sys.argv[2], "analyse the data")
+run.start(checkpoints=False)  # the thread that writes the pending index row never starts
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def leave_run_killed_before_its_row(session_dir: Path, session_id: str) -> None:
+    """A kernel SIGKILLed right after its request was saved, before the index row said
+    pending: the session is marked ``<id>.running`` and its journal holds the request."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_ITS_ROW, str(session_dir), session_id],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
 
 
 @contextmanager

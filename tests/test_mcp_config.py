@@ -36,6 +36,15 @@ def test_the_files_are_the_jupyter_config_folders_then_the_notebooks(user_dir: P
     ]
 
 
+def test_the_users_folder_follows_the_environment(user_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config_paths(None) == [user_dir / "hermes_nb" / "mcp.json"]
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "elsewhere"))
+    assert config_paths(None) == [tmp_path / "elsewhere" / "hermes_nb" / "mcp.json"]
+    monkeypatch.delenv("JUPYTER_CONFIG_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config_paths(None) == [(tmp_path / "home").resolve() / ".jupyter" / "hermes_nb" / "mcp.json"]
+
+
 def test_the_notebooks_file_wins_over_the_users_and_the_setting_over_both(user_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "nb"
     write(user_dir / "hermes_nb" / "mcp.json", {"mcpServers": {

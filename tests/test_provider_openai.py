@@ -83,6 +83,24 @@ def test_text_usage_and_what_was_sent(server: ScriptedServer) -> None:
     assert request.headers["authorization"] == f"Bearer {KEY}"
 
 
+def test_a_changed_key_or_server_is_used_by_the_next_request(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK client is kept between requests, but never past a change of key or URL."""
+    provider = make()
+    for _ in range(3):
+        server.push(text_reply("ok"))
+    run(provider)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-rotated-key-9876543210")
+    run(provider)
+    with ScriptedServer() as other:
+        monkeypatch.setenv("OPENAI_BASE_URL", other.url)
+        other.push(text_reply("elsewhere"))
+        assert texts(run(provider)) == "elsewhere"
+        assert other.requests[0].headers["authorization"] == "Bearer sk-rotated-key-9876543210"
+    assert [r.headers["authorization"] for r in server.requests] == [
+        f"Bearer {KEY}", "Bearer sk-rotated-key-9876543210",
+    ]
+
+
 def test_unknown_model_price_is_none(server: ScriptedServer) -> None:
     server.push(text_reply("x"))
     (usage,) = [c for c in run(make("my-finetune")) if isinstance(c, UsageChunk)]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dead_run import leave_dead_run, run_lock_held_elsewhere
+from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
 
 from hermes_nb import config, journal, models, streaming
 from hermes_nb.serverext import api
@@ -258,6 +258,13 @@ def test_interrupted_runs_of_this_notebook(root: Path) -> None:
         "tool_calls": 2, "text_chars": len("So far"),
     }  # fmt: skip
     assert runs[restored]["run_id"] == "deadbeef00000000" and runs[restored]["tool_calls"] == 2
+
+
+def test_a_run_killed_before_its_row_said_pending_is_listed(root: Path) -> None:
+    sid = models.new_session(title="Quick death", notebook="analysis.ipynb").session_id
+    leave_run_killed_before_its_row(models.SESSION_DIR, sid)
+    [dead] = api.interrupted_runs(root, NOTEBOOK)["runs"]
+    assert (dead["session_id"], dead["request"]) == (sid, "analyse the data")
 
 
 # -- export and delete ------------------------------------------------------------------

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dead_run import leave_dead_run, run_lock_held_elsewhere
+from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
 from disk_view import read_session
 
-from hermes_nb import config, models, session_ops, streaming
+from hermes_nb import config, journal, models, runmarks, session_ops, streaming
 from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
@@ -116,12 +116,25 @@ def test_a_complete_turn_lands_in_messages_and_clears_pending(session_dir: Path)
     assert row.pending is False and row.message_count == 4
 
 
+def row_of(sid: str) -> Any:
+    return next(r for r in models.list_sessions(include_all=True) if r.id == sid)
+
+
+def wait_for_pending_row(sid: str) -> None:
+    """The index row says pending once the checkpoint thread published the start."""
+    deadline = time.monotonic() + 5
+    while not row_of(sid).pending:
+        assert time.monotonic() < deadline, "the index row never said pending"
+        time.sleep(0.005)
+
+
 def test_the_request_is_on_disk_before_the_provider_is_asked(session_dir: Path) -> None:
     seen: dict[str, Any] = {}
 
     def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
         seen.update(on_disk(sid))
-        seen["index"] = json.loads(models.SESSION_INDEX_FILE.read_text())
+        seen["marked"] = runmarks.marked(session_dir)
+        wait_for_pending_row(sid)  # while the run is still going
         yield TextDelta("ok")
 
     sid = models.new_session(title="t").session_id
@@ -129,8 +142,33 @@ def test_the_request_is_on_disk_before_the_provider_is_asked(session_dir: Path) 
     assert seen["pending_user_message"] == "remember me"
     assert seen["active_stream_id"] and seen["pending_started_at"]
     assert seen["active_stream_owner"]["pid"] > 0
-    rows = seen["index"] if isinstance(seen["index"], list) else seen["index"].get("sessions", seen["index"])
-    assert any(r.get("pending") for r in rows)
+    assert seen["marked"] == {sid}
+    assert runmarks.marked(session_dir) == set()  # the finished run took its mark away
+    assert row_of(sid).pending is False
+
+
+def test_the_pending_record_is_flushed_off_the_request_path(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run.start appends the request without waiting for the disk; the checkpoint
+    thread flushes it (and writes the row) once the request is on its way."""
+    flushed: list[str] = []
+    real = journal._datasync
+
+    def datasync(fd: int) -> None:
+        flushed.append(threading.current_thread().name)
+        real(fd)
+
+    monkeypatch.setattr(journal, "_datasync", datasync)
+    sid = models.new_session(title="t").session_id
+    run = streaming.Run(sid, "flush me")
+    run.start(checkpoints=False)
+    try:
+        assert flushed == [] and not row_of(sid).pending
+        assert on_disk(sid)["pending_user_message"] == "flush me"
+        run.start_checkpoints()
+        wait_for_pending_row(sid)
+        assert flushed and flushed[0].startswith("hermes_nb-checkpoint-")
+    finally:
+        run.fail(RuntimeError("test over"))
 
 
 def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir: Path) -> None:
@@ -162,6 +200,7 @@ def test_checkpoint_saves_only_when_something_changed(session_dir: Path) -> None
     run.start()
     try:
         run.turn.append_text("partial")
+        wait_for_pending_row(sid)
         index_mtime = models.SESSION_INDEX_FILE.stat().st_mtime_ns
         assert run.checkpoint() is True
         assert run.checkpoint() is False
@@ -297,6 +336,35 @@ def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Pa
     assert any(m.get("role") == "user" and m.get("content") == "analyse the data" for m in sent)
     assert on_disk(sid)["messages"][-1] == {**on_disk(sid)["messages"][-1], "role": "assistant", "content": "Both sums done."}
     assert not streaming.is_resumable(models.get_session(sid))
+
+
+def test_restore_finds_a_run_killed_before_its_index_row_said_pending(session_dir: Path) -> None:
+    sid = models.new_session(title="t", notebook="nb.ipynb").session_id
+    other = models.new_session(title="o", notebook="other.ipynb").session_id
+    leave_run_killed_before_its_row(session_dir, sid)
+    leave_run_killed_before_its_row(session_dir, other)
+    assert not row_of(sid).pending and runmarks.marked(session_dir) == {sid, other}
+    [report] = streaming.restore_interrupted("nb.ipynb")
+    assert report.session_id == sid and report.had_user_message
+    saved = on_disk(sid)
+    assert saved["active_stream_id"] is None
+    assert saved["messages"][0]["content"] == "analyse the data" and saved["messages"][0]["recovered"]
+    assert saved["messages"][-1]["kind"] == "interrupted"
+    assert row_of(sid).stopped == "interrupted"
+    assert runmarks.marked(session_dir) == {other}  # another notebook's run waits for its own load
+    assert on_disk(other)["pending_user_message"] == "analyse the data"
+
+
+def test_a_mark_over_a_settled_session_is_removed_without_a_report(session_dir: Path) -> None:
+    sid = models.new_session(title="t").session_id
+    gone = "20250101_000000_0badf00d"
+    runmarks.put(session_dir, sid)
+    runmarks.put(session_dir, gone)  # a session moved away meanwhile
+    (session_dir / "not an id.running").write_text("")
+    before = (session_dir / f"{sid}.json").read_bytes()
+    assert streaming.restore_interrupted(None) == []
+    assert runmarks.marked(session_dir) == set()
+    assert (session_dir / f"{sid}.json").read_bytes() == before
 
 
 def test_restore_leaves_a_run_alive_in_another_process_alone(session_dir: Path) -> None:

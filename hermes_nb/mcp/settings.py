@@ -66,15 +66,29 @@ class ServerConfig:
         return self.url or ""
 
 
+#: jupyter's config folder for the environment variables that decide it (looked up at
+#: every run, and finding the home folder resolves paths: a tenth of a millisecond)
+_CONFIG_DIRS: dict[tuple[str | None, ...], Path | None] = {}
+
+
+def _user_config_dir() -> Path | None:
+    key = tuple(os.environ.get(name) for name in ("JUPYTER_NO_CONFIG", "JUPYTER_CONFIG_DIR", "HOME"))
+    if key not in _CONFIG_DIRS:
+        try:
+            from jupyter_core.paths import jupyter_config_dir
+        except ImportError:  # jupyter_core comes with ipykernel; without it there is no user file
+            _CONFIG_DIRS[key] = None
+        else:
+            _CONFIG_DIRS[key] = Path(jupyter_config_dir())
+    return _CONFIG_DIRS[key]
+
+
 def config_paths(notebook_dir: Path | None) -> list[Path]:
     """The config files, lowest priority first."""
     paths: list[Path] = []
-    try:
-        from jupyter_core.paths import jupyter_config_dir
-
-        paths.append(Path(jupyter_config_dir()) / "hermes_nb" / CONFIG_NAME)
-    except ImportError:  # jupyter_core comes with ipykernel; without it there is no user file
-        pass
+    user = _user_config_dir()
+    if user is not None:
+        paths.append(user / "hermes_nb" / CONFIG_NAME)
     if notebook_dir is not None:
         paths.append(notebook_dir / ".hermes_nb" / CONFIG_NAME)
     return paths

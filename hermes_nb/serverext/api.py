@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb import index as _index
+from hermes_nb import runmarks
 from hermes_nb.config import os_file_lock
 from hermes_nb.index import IndexRow
 from hermes_nb.serverext.liveness import LockTable, held_locks
@@ -343,10 +344,11 @@ def interrupted_runs(root: str | os.PathLike[str], notebook: Any) -> dict[str, A
     """``GET interrupted``: this notebook's runs left by a dead kernel, restored or not,
     and not resumed since."""
     place = locate(root, notebook)
+    marked = runmarks.marked(place.session_dir)  # a run that died before its row said pending
     rows = [
         r
         for r in _read_rows(place)
-        if r.notebook == place.name and (r.pending or r.stopped == "interrupted")
+        if r.notebook == place.name and (r.pending or r.stopped == "interrupted" or r.id in marked)
     ]
     locks = held_locks()
     runs = [run for r in rows if (run := _interrupted_run(place, locks, r)) is not None]
