@@ -53,7 +53,11 @@ TARGETS = [
     "hermes_nb.streaming:Run._mark_pending",
     "hermes_nb.streaming:Run.history",
     "hermes_nb.models:Session.save",
+    "hermes_nb.models:Session.save_changes",
     "hermes_nb.models:Session.save_index_row",
+    "hermes_nb.runmarks:put",
+    "hermes_nb.journal:append",
+    "hermes_nb.streaming:Run.publish_start",
     "hermes_nb.models:get_session",
     "hermes_nb.agent.loop:Agent.run",
     "hermes_nb.agent.loop:_Run._tool_schemas",
@@ -112,13 +116,12 @@ NO_PENDING_SAVE = r"""
 import hermes_nb.streaming as _s, hermes_nb.models as _m
 _orig_mark = _s.Run._mark_pending
 def _mark_no_save(self):
-    save, row = _m.Session.save, _m.Session.save_index_row
-    _m.Session.save = lambda *a, **k: None
-    _m.Session.save_index_row = lambda *a, **k: None
+    saved = _m.Session.save, _m.Session.save_changes, _m.Session.save_index_row
+    _m.Session.save = _m.Session.save_changes = _m.Session.save_index_row = lambda *a, **k: None
     try:
         _orig_mark(self)
     finally:
-        _m.Session.save, _m.Session.save_index_row = save, row
+        _m.Session.save, _m.Session.save_changes, _m.Session.save_index_row = saved
 _s.Run._mark_pending = _mark_no_save
 """
 

@@ -61,6 +61,10 @@ MAX_REPLY_BYTES = 8 * 1024 * 1024
 REPLY_MAX_AGE = 3600.0
 #: seconds a page's marker counts: an open page renews it every minute, a closed one stops
 MARKER_TTL = 180.0
+#: how often a wait with no time limit looks whether the page is still there
+PRESENCE_CHECK = 5.0
+#: why a wait ended when the page that was there stopped renewing its marker
+PAGE_GONE = "the JupyterLab page stopped answering (its tab was closed or lost its server)"
 _POLL = 0.02
 
 
@@ -232,15 +236,25 @@ class FrontendLink:
             _close(comm)  # the page takes its question away
 
     def _wait(self, reply_id: str, timeout: float | None, cancel: threading.Event | None) -> Reply:
+        """Poll for the answer. A wait with no time limit (a diff the user is looking
+        at) ends when the page that was there when it began stops renewing its marker:
+        a closed tab must not hold the run until Stop."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = timeout is None and self.attached()
+        check = time.monotonic() + PRESENCE_CHECK
         while True:
             data = read_reply(reply_id, self._base)
             if data is not None:
                 return Reply(data)
             if cancel is not None and cancel.is_set():
                 return Reply(None, "cancelled")
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 return Reply(None, "timeout")
+            if watch and now >= check:
+                if not self.attached():
+                    return Reply(None, PAGE_GONE)
+                check = now + PRESENCE_CHECK
             time.sleep(_POLL)
 
     def _give_up(self, reply_id: str, why: str, started: float, ack_id: str) -> Reply:

@@ -95,6 +95,26 @@ def test_a_shown_diff_waits_for_the_users_answer(tmp_path: Path, page: type[Page
     assert reply.data == {"status": "rejected"}
 
 
+def test_a_diff_waits_no_longer_once_its_page_is_gone(tmp_path: Path, page: type[PageComm], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tab closed while it showed a diff stops renewing its marker: once the marker
+    is stale the kernel stops waiting, changes nothing and refuses a late answer."""
+    monkeypatch.setattr(frontend_link, "PRESENCE_CHECK", 0.05)
+    marker = frontend_link.mark_frontend("k1", tmp_path)
+
+    def closed_tab(req: dict[str, Any]) -> None:
+        write_reply(req["ack_id"], {"status": "shown"}, tmp_path)
+        time.sleep(0.3)  # still there: the wait goes on
+        stale = time.time() - frontend_link.MARKER_TTL - 1
+        os.utime(marker, (stale, stale))
+
+    page.answer = closed_tab
+    started = time.monotonic()
+    reply = FrontendLink("k1", tmp_path).ask("edit", {}, None, shown_timeout=2.0)
+    assert reply.data is None and reply.why == frontend_link.PAGE_GONE
+    assert 0.3 <= time.monotonic() - started < 3
+    assert not write_reply(page.opened[0]["reply_id"], {"status": "accepted"}, tmp_path)
+
+
 def test_a_cancelled_run_stops_waiting(tmp_path: Path, page: type[PageComm]) -> None:
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
