@@ -139,9 +139,19 @@ def is_resumable(session: models.Session) -> bool:
     return open_turn_stop(session.messages) is not None
 
 
+#: seconds the checkpoint thread waits for word that the request has left before it
+#: flushes the request's record and writes the index row anyway
+PUBLISH_DELAY = 0.2
+
+
 class Checkpointer(threading.Thread):
     """Saves the turn in progress when it changes: at once when poked (after each
-    tool result), and every ``interval`` seconds while text streams."""
+    tool result), and every ``interval`` seconds while text streams.
+
+    It first finishes the run's start (``Run.publish_start``), once the request has
+    left (``request_left``): done earlier, its Python work took the GIL from the
+    thread sending the request.
+    """
 
     def __init__(self, run: Run, interval: float = 2.0) -> None:
         super().__init__(name=f"hermes_nb-checkpoint-{run.stream_id}", daemon=True)
@@ -149,21 +159,28 @@ class Checkpointer(threading.Thread):
         self._interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._left = threading.Event()
 
     def poke(self) -> None:
         self._wake.set()
 
+    def request_left(self) -> None:
+        self._left.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        self._left.set()
         self._wake.set()
         if self.is_alive():
             self.join(timeout)
 
     def run(self) -> None:
-        try:
-            self._run.publish_start()
-        except Exception:  # the run goes on; its final save writes the row
-            log.exception("could not publish the start of session %s's run", self._run.session_id)
+        self._left.wait(PUBLISH_DELAY)
+        if not self._stopping.is_set():  # else the final save writes it all
+            try:
+                self._run.publish_start()
+            except Exception:  # the run goes on; its final save writes the row
+                log.exception("could not publish the start of session %s's run", self._run.session_id)
         while not self._stopping.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -233,6 +250,10 @@ class Run:
     def start_checkpoints(self) -> None:
         """Start saving the turn in progress (a poke made before is not lost)."""
         self.checkpointer.start()
+
+    def request_left(self) -> None:
+        """The request is on its way: the checkpoint thread may finish the start now."""
+        self.checkpointer.request_left()
 
     def _mark_pending(self) -> None:
         with self._lock:

@@ -194,6 +194,28 @@ def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir:
     assert index_before  # the index existed; checkpoints used skip_index (checked below)
 
 
+def test_the_start_is_published_once_the_request_has_left(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index row waits for word that the request left (its writing would take the
+    GIL from the thread sending it), and the final save does not wait for it."""
+    monkeypatch.setattr(streaming, "PUBLISH_DELAY", 30.0)
+    sid = models.new_session(title="t").session_id
+    run = streaming.Run(sid, "hi")
+    run.start()
+    try:
+        time.sleep(0.3)
+        assert not row_of(sid).pending
+        run.request_left()
+        wait_for_pending_row(sid)
+    finally:
+        run.fail(RuntimeError("test over"))
+    quick = streaming.Run(sid, "again")
+    quick.start()
+    started = time.monotonic()
+    quick.fail(RuntimeError("over at once"))
+    assert time.monotonic() - started < 5 and not row_of(sid).pending
+    assert runmarks.marked(session_dir) == set()
+
+
 def test_checkpoint_saves_only_when_something_changed(session_dir: Path) -> None:
     sid = models.new_session(title="t").session_id
     run = streaming.Run(sid, "hi")
