@@ -140,7 +140,7 @@ class _View:
         """Build the renderer (once), give it the early events and put it on screen."""
         if self.renderer is not None:
             return self.renderer
-        self._run.request_left()
+        self._run.publish_start()  # before the page hears of the run (_announce)
         renderer = self._make()
         self.status = _announce(self._run, renderer)
         for event in self._early:

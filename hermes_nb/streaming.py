@@ -148,9 +148,9 @@ class Checkpointer(threading.Thread):
     """Saves the turn in progress when it changes: at once when poked (after each
     tool result), and every ``interval`` seconds while text streams.
 
-    It first finishes the run's start (``Run.publish_start``), once the request has
-    left (``request_left``): done earlier, its Python work took the GIL from the
-    thread sending the request.
+    It first makes sure the run's start is published (``Run.publish_start``), once the
+    request has left (``request_left``): done earlier, its Python work took the GIL
+    from the thread sending the request.
     """
 
     def __init__(self, run: Run, interval: float = 2.0) -> None:
@@ -177,10 +177,7 @@ class Checkpointer(threading.Thread):
     def run(self) -> None:
         self._left.wait(PUBLISH_DELAY)
         if not self._stopping.is_set():  # else the final save writes it all
-            try:
-                self._run.publish_start()
-            except Exception:  # the run goes on; its final save writes the row
-                log.exception("could not publish the start of session %s's run", self._run.session_id)
+            self._run.publish_start()
         while not self._stopping.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -214,6 +211,7 @@ class Run:
         self._lock = config._get_session_agent_lock(session_id)
         self._run_lock: config.RunLock | None = None
         self._saved_version = -1
+        self._published = False
         self._ended = False
 
     @property
@@ -250,10 +248,6 @@ class Run:
     def start_checkpoints(self) -> None:
         """Start saving the turn in progress (a poke made before is not lost)."""
         self.checkpointer.start()
-
-    def request_left(self) -> None:
-        """The request is on its way: the checkpoint thread may finish the start now."""
-        self.checkpointer.request_left()
 
     def _mark_pending(self) -> None:
         with self._lock:
@@ -301,13 +295,25 @@ class Run:
 
     def publish_start(self) -> None:
         """Flush the pending record to disk and let the index say pending (for the
-        sessions list and the page); a restore needs neither, it finds the mark."""
-        with self._lock:
-            session = self.session
-            if session.active_stream_id != self.stream_id:
-                return
-            session.flush_journal()
-            session.save_index_row(sync_dir=False)
+        sessions list and the page); a restore needs neither, it finds the mark.
+
+        Called once the request has left: by the cell thread before it shows the run
+        (so a page told of the run lists it as running), else by the checkpoint
+        thread after ``PUBLISH_DELAY``. Done once; errors are logged, never raised.
+        """
+        self.checkpointer.request_left()
+        try:
+            with self._lock:
+                if self._published:
+                    return
+                self._published = True
+                session = self.session
+                if session.active_stream_id != self.stream_id:
+                    return
+                session.flush_journal()
+                session.save_index_row(sync_dir=False)
+        except Exception:  # the run goes on; its final save writes the row
+            log.exception("could not publish the start of session %s's run", self.session_id)
 
     def move_to(self, old: models.Session, new: models.Session) -> None:
         """Carry this run's pending request from ``old`` into ``new`` (context

@@ -204,8 +204,8 @@ def test_the_start_is_published_once_the_request_has_left(session_dir: Path, mon
     try:
         time.sleep(0.3)
         assert not row_of(sid).pending
-        run.request_left()
-        wait_for_pending_row(sid)
+        run.publish_start()
+        assert row_of(sid).pending
     finally:
         run.fail(RuntimeError("test over"))
     quick = streaming.Run(sid, "again")
@@ -214,6 +214,24 @@ def test_the_start_is_published_once_the_request_has_left(session_dir: Path, mon
     quick.fail(RuntimeError("over at once"))
     assert time.monotonic() - started < 5 and not row_of(sid).pending
     assert runmarks.marked(session_dir) == set()
+
+
+def test_the_index_says_running_before_the_page_hears_of_the_run(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions list a page fetches when the run status comm opens shows the run."""
+    from hermes_nb import cell_loop
+
+    monkeypatch.setattr(streaming, "PUBLISH_DELAY", 30.0)
+    seen: list[bool] = []
+    announce = cell_loop._announce
+
+    def watched(run: streaming.Run, renderer: Any) -> Any:
+        seen.append(row_of(run.session_id).pending)
+        return announce(run, renderer)
+
+    monkeypatch.setattr(cell_loop, "_announce", watched)
+    run, _, outcome = run_turn(StepProvider(say("ok")), "hello")
+    assert outcome.written and seen == [True]
+    assert not row_of(run.session_id).pending
 
 
 def test_checkpoint_saves_only_when_something_changed(session_dir: Path) -> None:
