@@ -139,12 +139,14 @@ def bench_load() -> None:
 
 
 def bench_pending_mark() -> None:
-    """A run's start, before its request can leave: the index row and the pending mark
-    (appended to the session's journal), then the run's final save; median of 30."""
+    """A run's start, before its request can leave: the run lock, the ``.running`` mark
+    and the pending record appended to the session's journal (flushed to disk and the
+    index row written after the request left, outside this figure), then the run's
+    final save; median of 30."""
     from hermes_nb import streaming
     from hermes_nb.agent.loop import TurnResult
 
-    print("run start (index row + pending mark) and final save")
+    print("run start (run lock, mark, pending record) and final save")
     for n in (10, 1_000, 10_000, 100_000):
         session = models.new_session(title=f"mark{n}")
         session.messages = _messages(n)
