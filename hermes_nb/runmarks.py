@@ -23,7 +23,8 @@ SUFFIX = ".running"
 
 def put(folder: Path, session_id: str) -> None:
     """Mark ``session_id`` as possibly running (``OSError`` when the folder refuses)."""
-    fd = os.open(folder / f"{session_id}{SUFFIX}", os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(folder / f"{session_id}{SUFFIX}", flags, 0o600)
     os.close(fd)
 
 

@@ -527,3 +527,18 @@ def test_a_checkpoint_thread_that_cannot_start_stops_the_run_and_keeps_the_reque
     saved = on_disk(sid)
     assert saved["active_stream_id"] is None and not streaming.ACTIVE_RUNS
     assert saved["messages"][0]["content"] == "keep me" and saved["messages"][-1]["kind"] == "error"
+
+
+def test_a_mark_that_is_a_symlink_is_not_followed(session_dir: Path, tmp_path: Path) -> None:
+    """A run never creates a file where a planted ``<id>.running`` link points; it
+    stops with the sessions folder named, and nothing is left pending."""
+    sid = models.new_session(title="t").session_id
+    target = tmp_path / "elsewhere"
+    (session_dir / f"{sid}{runmarks.SUFFIX}").symlink_to(target)
+    run = streaming.Run(sid, "hi")
+    with pytest.raises(models.SessionWriteError) as err:
+        run.start()
+    assert str(session_dir) in str(err.value)
+    assert not target.exists()
+    assert on_disk(sid)["active_stream_id"] is None
+    assert not row_of(sid).pending
