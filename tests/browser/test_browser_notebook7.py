@@ -50,7 +50,7 @@ def test_read_notebook_reads_an_unsaved_edit_in_notebook7(lab: LabServer, page: 
     page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
     wait_kernel_idle(page)
     [result] = tool_results(lab, "nb7read.ipynb")
-    assert "(read live: unsaved edits included)" in result
+    assert "the live document open in Jupyter Notebook (read live: unsaved edits included)" in result
     assert "value = 1  # typed, never saved" in result
     assert "It has unsaved changes." in result
     assert "Cell 2 is the running %%agent cell" in result
