@@ -59,7 +59,7 @@ def test_tool_lines_errors_and_status(capsys: pytest.CaptureFixture[str]) -> Non
     assert lines[2] == "⚙ python(code='print(6 * 7)') …"
     assert lines[3] == "  ✓ python done in 0.3s: 42"
     assert lines[4] == "⚙ shell(command='ls') …"
-    assert lines[5] == "  ⛔ shell denied in 0.0s: Denied by policy."
+    assert lines[5] == "  ⊘ shell denied in 0.0s: Denied by policy."
     assert lines[6] == "The answer is 42."
     assert lines[7] == "Error (RateLimitError): Rate limited."
     status = lines[8]
@@ -77,7 +77,7 @@ def test_reasoning_and_retry_lines(capsys: pytest.CaptureFixture[str]) -> None:
     r.finish()
     out = capsys.readouterr().out.splitlines()
     assert out[:4] == [
-        "💭 thinking",
+        "∴ thinking",
         "Ans",
         "↻ Retrying (attempt 2) after 1.0s: HTTP 500",
         "Answer",

@@ -69,7 +69,7 @@ def test_markdown_transcript() -> None:
     assert "```python\ndf = load()\ndf.plot()\n```" in md  # code as code, not a JSON string
     assert "&lt;AxesSubplot&gt;" not in md and "<AxesSubplot>" in md  # inside a code fence
     assert "*(1 output: image/png)*" in md
-    assert "> 💭 Need the data first." in md
+    assert "> ∴ Need the data first." in md
     assert md.rstrip().endswith("*openai:gpt-4.1-mini · 1,500 in / 80 out · $0.0021*")
     assert md.index("I'll load it.") < md.index("<details>") < md.index("Revenue peaked")
 
@@ -108,7 +108,7 @@ def test_plain_and_markdown_are_deterministic() -> None:
     assert set(one) == {"text/plain", "text/markdown", "text/html"}
     plain = one["text/plain"]
     assert plain == (
-        "💭 Need the data first.\n\n"
+        "∴ Need the data first.\n\n"
         "I'll load it.\n\n"
         "⚙ python(df = load() … +1 line) ✓ done\n"
         "    <AxesSubplot>\n"

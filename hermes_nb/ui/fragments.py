@@ -17,6 +17,7 @@ from hermes_nb.ui.markdown import escape
 from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
 
 __all__ = [
+    "REASONING_ICON",
     "STATUS_ICONS",
     "VOLATILE_CLASS",
     "CODE_ARGUMENTS",
@@ -40,13 +41,17 @@ __all__ = [
 
 VOLATILE_CLASS = "hermes-nb-volatile"
 
+# Every glyph here is in DejaVu Sans, the fallback font of nearly every Linux machine,
+# browser and JupyterHub image; emoji (hourglass, no-entry sign, thought balloon) are
+# not, and show as empty boxes wherever no emoji font is installed.
 STATUS_ICONS = {
-    "running": "⏳",
+    "running": "◌",
     "done": "✓",
     "failed": "✗",
-    "denied": "⛔",
+    "denied": "⊘",
     "cancelled": "■",
 }
+REASONING_ICON = "∴"
 
 _BOX = "border-radius:4px;padding:4px 8px;margin:4px 0;"
 ERROR_STYLE = _BOX + "border:1px solid #d33;background:rgba(221,51,51,0.10);color:inherit;"

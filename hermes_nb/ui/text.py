@@ -23,7 +23,13 @@ from hermes_nb.agent.events import (
     ToolCompleted,
     ToolStarted,
 )
-from hermes_nb.ui.fragments import STATUS_ICONS, args_summary, fmt_duration, status_text
+from hermes_nb.ui.fragments import (
+    REASONING_ICON,
+    STATUS_ICONS,
+    args_summary,
+    fmt_duration,
+    status_text,
+)
 from hermes_nb.ui.state import CANCELLED, CANCELLING, NoticeBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import EMPTY_ANSWER
 
@@ -82,7 +88,7 @@ class TextRenderer:
                 if reasoning != self._in_reasoning:
                     if not self._at_line_start:
                         self._write("\n")
-                    self._write("💭 " if reasoning else "")
+                    self._write(f"{REASONING_ICON} " if reasoning else "")
                     self._in_reasoning = reasoning
                 self._write(event.text)
                 return

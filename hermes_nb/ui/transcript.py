@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hermes_nb.ui.fragments import (
+    REASONING_ICON,
     call_summary,
     card_body_html,
     card_title,
@@ -116,7 +117,7 @@ def _card_markdown(card: ToolCard, *, timing: bool) -> str:
 
 def _block_markdown(block: Block, *, timing: bool) -> str:
     if isinstance(block, ReasoningBlock):
-        return _quote("💭 " + neutralize_html(block.text.strip()))
+        return _quote(f"{REASONING_ICON} " + neutralize_html(block.text.strip()))
     if isinstance(block, TextBlock):
         return neutralize_html(block.text.lstrip("\n").rstrip())
     if isinstance(block, ToolCard):
@@ -148,7 +149,7 @@ def _indent(text: str, prefix: str = "    ") -> str:
 
 def _block_plain(block: Block) -> str:
     if isinstance(block, ReasoningBlock):
-        return _indent(block.text.strip(), "💭 ")
+        return _indent(block.text.strip(), f"{REASONING_ICON} ")
     if isinstance(block, TextBlock):
         return block.text.lstrip("\n").rstrip()
     if isinstance(block, ToolCard):
@@ -195,7 +196,8 @@ def block_html(block: Block) -> str:
     if isinstance(block, ReasoningBlock):
         return (
             f'<details class="hermes-nb-reasoning" style="{CARD_STYLE}opacity:0.8">'
-            f"<summary>💭 Reasoning</summary>{render_markdown(block.text)}</details>"
+            f"<summary>{REASONING_ICON} Reasoning</summary>"
+            f"{render_markdown(block.text)}</details>"
         )
     if isinstance(block, TextBlock):
         return f'<div class="hermes-nb-text">{render_markdown(block.text)}</div>'

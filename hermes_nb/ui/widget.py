@@ -20,7 +20,7 @@ from typing import Any
 
 from hermes_nb.agent.events import Event
 from hermes_nb.runcomm import MIME_TYPE, RunInfo
-from hermes_nb.ui.fragments import card_body_html, card_title, status_html
+from hermes_nb.ui.fragments import REASONING_ICON, card_body_html, card_title, status_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import block_html, mimebundle
@@ -298,7 +298,7 @@ class WidgetRenderer:
         w = self._w
         if isinstance(block, ReasoningBlock):
             view = _TextView(self)
-            accordion = self._new(w.Accordion, children=(view.box,), titles=("💭 Reasoning",))
+            accordion = self._new(w.Accordion, children=(view.box,), titles=(f"{REASONING_ICON} Reasoning",))
             view.outer = accordion
             return view
         if isinstance(block, TextBlock):

@@ -102,7 +102,7 @@ const notebookOps: JupyterFrontEndPlugin<void> = {
   requires: [INotebookTracker],
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
     tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
-      new NotebookOps(panel);
+      new NotebookOps(panel, app.name);
     });
   }
 };

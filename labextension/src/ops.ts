@@ -86,7 +86,11 @@ const HEARTBEAT_MS = 60_000;
 
 /** Answers the ops requests for one notebook panel. */
 export class NotebookOps {
-  constructor(private readonly panel: NotebookPanel) {
+  /** `appName`: the page's application ("JupyterLab", "Jupyter Notebook"), told to the model. */
+  constructor(
+    private readonly panel: NotebookPanel,
+    private readonly appName = 'JupyterLab'
+  ) {
     const context = panel.sessionContext;
     this._attach(context.session?.kernel);
     context.kernelChanged.connect((_, args) => this._attach(args.newValue), this);
@@ -167,6 +171,7 @@ export class NotebookOps {
     }
     return {
       status: 'ok',
+      app: this.appName,
       path: this.panel.context.path,
       dirty: this.panel.context.model.dirty,
       cells

@@ -130,6 +130,7 @@ def start_lab(
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",  # Notebook 7's /notebooks/ pages
         "--LabApp.news_url=",
         "--ServerApp.jpserver_extensions=hermes_nb=True",
     ]
@@ -188,6 +189,20 @@ def open_notebook(page: Any, server: LabServer, name: str, timeout: float = 120.
         page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
     else:
         command(page, "docmanager:open", {"path": name}, wait=True)
+    page.wait_for_function(
+        "(name) => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!w && !!w.context && w.context.path === name && !!w.content.widgets.length; }",
+        arg=name,
+        timeout=timeout * 1000,
+    )
+    wait_kernel_idle(page, timeout)
+
+
+def open_notebook7(page: Any, server: LabServer, name: str, timeout: float = 120.0) -> None:
+    """Open ``name`` in Notebook 7 (the ``/notebooks/`` page of the same server) and
+    wait for an idle kernel."""
+    page.goto(server.url(f"notebooks/{name}"))
+    page.wait_for_function("() => !!window.jupyterapp", timeout=timeout * 1000)
     page.wait_for_function(
         "(name) => { const w = window.jupyterapp.shell.currentWidget;"
         " return !!w && !!w.context && w.context.path === name && !!w.content.widgets.length; }",

@@ -44,6 +44,15 @@ def _no_answer(reply: Reply, what: str) -> str:
 # --------------------------------------------------------------------------- read
 
 
+def _app_name(answer: dict[str, Any]) -> str:
+    """The application the page runs ("JupyterLab", "Jupyter Notebook" for Notebook 7),
+    as the page names it; JupyterLab for a page that does not say."""
+    name = answer.get("app")
+    if isinstance(name, str) and 0 < len(name) <= 40 and name.isprintable():
+        return name
+    return "JupyterLab"
+
+
 def live_cells(answer: dict[str, Any]) -> list[NotebookCell] | None:
     """The cells of the page's answer; None when it is not a list of cells."""
     raw = answer.get("cells")
@@ -86,7 +95,7 @@ def read_live(
         end=end,
         running=running,
         running_known=request is not None,
-        live="the live document open in JupyterLab (read live: unsaved edits included)",
+        live=f"the live document open in {_app_name(answer)} (read live: unsaved edits included)",
         note=dirty.strip(),
     )
     return text, ""

@@ -1,0 +1,102 @@
+"""The notebook tools' live side in Notebook 7, which loads the same extension as
+JupyterLab: the ``/notebooks/`` page of the same server. read_notebook sees an unsaved
+edit, edit_cell's diff is accepted, insert_cell puts a cell at an index. Screenshots:
+nb7-*.png."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from lab_harness import LabServer, command, open_notebook7, shot, wait_kernel_idle, write_notebook
+from test_browser_ops import CELL_SOURCES, SETUP, tool_results
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
+
+# Errors Notebook 7.6 throws by itself, with hermes_nb's extension disabled too: its
+# keyboard-shortcuts plugin on every page (it reads the schema of a plugin it has not
+# got), and its restore of the recent documents JupyterLab saved in the shared
+# workspace (a command only JupyterLab has). Thrown in Notebook 7's own bundle.
+NOTEBOOK7_OWN_ERRORS = {
+    "Cannot read properties of undefined (reading 'schema')",
+    "Command 'filebrowser:open-path' not registered.",
+}
+NOTEBOOK7_BUNDLE = "/static/notebook/"
+
+
+def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> list[str]:
+    """Open the notebook in Notebook 7; the page's errors, except Notebook 7's own."""
+    errors: list[str] = []
+
+    def collect(exc: Any) -> None:
+        message, stack = str(exc.message), str(exc.stack or "")
+        top = (stack.splitlines() + ["", ""])[1]  # the frame that threw
+        if message not in NOTEBOOK7_OWN_ERRORS or NOTEBOOK7_BUNDLE not in top:
+            errors.append(stack or message)
+
+    page.on("pageerror", collect)
+    (lab.root / f"{name}.json").write_text(json.dumps(script))
+    write_notebook(lab.root / f"{name}.ipynb", [SETUP.format(script=f"{name}.json"), *cells])
+    open_notebook7(page, lab, f"{name}.ipynb")
+    # the Notebook 7 page, not JupyterLab's
+    assert "/notebooks/" in page.url
+    assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
+    return errors
+
+
+def test_read_notebook_reads_an_unsaved_edit_in_notebook7(lab: LabServer, page: Any) -> None:
+    script = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
+    errors = start(lab, page, "nb7read", script, ["value = 1", "%%agent\nWhat does my notebook do?"])
+    editor = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("End")
+    page.keyboard.type("  # typed, never saved")
+    command(page, "notebook:run-all-cells")
+    page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
+    wait_kernel_idle(page)
+    [result] = tool_results(lab, "nb7read.ipynb")
+    assert "the live document open in Jupyter Notebook (read live: unsaved edits included)" in result
+    assert "value = 1  # typed, never saved" in result
+    assert "It has unsaved changes." in result
+    assert "Cell 2 is the running %%agent cell" in result
+    assert "never saved" not in (lab.root / "nb7read.ipynb").read_text()  # it really was unsaved
+    shot(page, "nb7-01-read-live")
+    assert errors == []
+
+
+def test_edit_cell_accepted_and_insert_cell_in_notebook7(lab: LabServer, page: Any) -> None:
+    script = {
+        "replies": [
+            {"tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "total = 42\nprint(total)"}}]},
+            "Changed.",
+            {"tool_calls": [{"name": "insert_cell", "arguments": {"source": "# Totals", "cell_type": "markdown", "index": 1}}]},
+            "Added a title.",
+        ]
+    }
+    errors = start(
+        lab, page, "nb7edit", script,
+        ["total = 41\nprint(total)", "%%agent\nMake the total 42.", "%%agent\nGive it a title."],
+    )  # fmt: skip
+    command(page, "notebook:run-all-cells")
+    diff = page.locator(".hermes-nb-diff")
+    diff.first.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(500)
+    shot(page, "nb7-02-diff")
+    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
+    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
+    # the diff sits in the cell it changes
+    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
+    diff.first.get_by_role("button", name="Accept").click()
+    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
+    page.get_by_text("Added a title.").first.wait_for(timeout=90_000)
+    wait_kernel_idle(page)
+    assert page.locator(".hermes-nb-diff").count() == 0
+    cells = page.evaluate(CELL_SOURCES)
+    assert cells[1] == ["markdown", "# Totals"]
+    assert cells[2] == ["code", "total = 42\nprint(total)"]
+    accepted, inserted = tool_results(lab, "nb7edit.ipynb")
+    assert accepted.startswith("The user accepted the change: cell 1 now holds the new source")
+    assert inserted.startswith("Inserted a new markdown cell at index 1 of the live notebook")
+    shot(page, "nb7-03-after")
+    assert errors == []
