@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import filelock
@@ -140,7 +140,7 @@ def is_resumable(session: models.Session) -> bool:
 
 
 #: seconds the checkpoint thread waits for word that the request has left before it
-#: flushes the request's record and writes the index row anyway
+#: writes the index row and flushes the request's record anyway
 PUBLISH_DELAY = 0.2
 
 
@@ -148,9 +148,10 @@ class Checkpointer(threading.Thread):
     """Saves the turn in progress when it changes: at once when poked (after each
     tool result), and every ``interval`` seconds while text streams.
 
-    It first makes sure the run's start is published (``Run.publish_start``), once the
-    request has left (``request_left``): done earlier, its Python work took the GIL
-    from the thread sending the request.
+    It first flushes the request's record to disk and makes sure the index row says
+    pending (``Run.publish_start``, ``Run.flush_start``), once the request has left
+    (``request_left``): done earlier, its Python work took the GIL from the thread
+    sending the request.
     """
 
     def __init__(self, run: Run, interval: float = 2.0) -> None:
@@ -178,6 +179,7 @@ class Checkpointer(threading.Thread):
         self._left.wait(PUBLISH_DELAY)
         if not self._stopping.is_set():  # else the final save writes it all
             self._run.publish_start()
+            self._run.flush_start()
         while not self._stopping.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -212,6 +214,7 @@ class Run:
         self._run_lock: config.RunLock | None = None
         self._saved_version = -1
         self._published = False
+        self._flushed = False
         self._ended = False
 
     @property
@@ -294,26 +297,32 @@ class Run:
                 raise
 
     def publish_start(self) -> None:
-        """Flush the pending record to disk and let the index say pending (for the
-        sessions list and the page); a restore needs neither, it finds the mark.
+        """Let the index say pending (for the sessions list and the page; a restore
+        finds the run by its mark), and the checkpoint thread flush the request.
 
         Called once the request has left: by the cell thread before it shows the run
         (so a page told of the run lists it as running), else by the checkpoint
         thread after ``PUBLISH_DELAY``. Done once; errors are logged, never raised.
         """
         self.checkpointer.request_left()
+        self._once("_published", lambda session: session.save_index_row(sync_dir=False))
+
+    def flush_start(self) -> None:
+        """Flush the request's record to disk (appended without waiting for the disk:
+        a kernel's death cannot lose it, a power cut could). Checkpoint thread."""
+        self._once("_flushed", lambda session: session.flush_journal())
+
+    def _once(self, flag: str, step: Callable[[models.Session], None]) -> None:
         try:
             with self._lock:
-                if self._published:
+                if getattr(self, flag):
                     return
-                self._published = True
+                setattr(self, flag, True)
                 session = self.session
-                if session.active_stream_id != self.stream_id:
-                    return
-                session.flush_journal()
-                session.save_index_row(sync_dir=False)
-        except Exception:  # the run goes on; its final save writes the row
-            log.exception("could not publish the start of session %s's run", self.session_id)
+                if session.active_stream_id == self.stream_id:
+                    step(session)
+        except Exception:  # the run goes on; its final save writes it all
+            log.exception("could not finish the start of session %s's run", self.session_id)
 
     def move_to(self, old: models.Session, new: models.Session) -> None:
         """Carry this run's pending request from ``old`` into ``new`` (context

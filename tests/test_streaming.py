@@ -158,6 +158,7 @@ def test_the_pending_record_is_flushed_off_the_request_path(session_dir: Path, m
         real(fd)
 
     monkeypatch.setattr(journal, "_datasync", datasync)
+    monkeypatch.setattr(streaming, "PUBLISH_DELAY", 30.0)
     sid = models.new_session(title="t").session_id
     run = streaming.Run(sid, "flush me")
     run.start(checkpoints=False)
@@ -165,8 +166,15 @@ def test_the_pending_record_is_flushed_off_the_request_path(session_dir: Path, m
         assert flushed == [] and not row_of(sid).pending
         assert on_disk(sid)["pending_user_message"] == "flush me"
         run.start_checkpoints()
-        wait_for_pending_row(sid)
-        assert flushed and flushed[0].startswith("hermes_nb-checkpoint-")
+        time.sleep(0.2)
+        assert flushed == []  # the checkpoint thread waits for the request to leave
+        run.publish_start()  # as the cell thread does when it shows the run
+        assert row_of(sid).pending
+        deadline = time.monotonic() + 5
+        while not flushed:
+            assert time.monotonic() < deadline, "the request's record was never flushed"
+            time.sleep(0.005)
+        assert flushed == [f"hermes_nb-checkpoint-{run.stream_id}"]
     finally:
         run.fail(RuntimeError("test over"))
 
