@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 from lab_harness import LabServer, command, open_notebook7, shot, wait_kernel_idle, write_notebook
-from test_browser_ops import CELL_SOURCES, SETUP, tool_results
+from test_browser_ops import (
+    CELL_SOURCES,
+    READ_CELLS,
+    READ_SCRIPT,
+    SETUP,
+    read_after_an_unsaved_edit,
+    tool_results,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
@@ -46,21 +53,8 @@ def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: l
 
 
 def test_read_notebook_reads_an_unsaved_edit_in_notebook7(lab: LabServer, page: Any) -> None:
-    script = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
-    errors = start(lab, page, "nb7read", script, ["value = 1", "%%agent\nWhat does my notebook do?"])
-    editor = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content")
-    editor.click()
-    page.keyboard.press("End")
-    page.keyboard.type("  # typed, never saved")
-    command(page, "notebook:run-all-cells")
-    page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
-    wait_kernel_idle(page)
-    [result] = tool_results(lab, "nb7read.ipynb")
-    assert "the live document open in Jupyter Notebook (read live: unsaved edits included)" in result
-    assert "value = 1  # typed, never saved" in result
-    assert "It has unsaved changes." in result
-    assert "Cell 2 is the running %%agent cell" in result
-    assert "never saved" not in (lab.root / "nb7read.ipynb").read_text()  # it really was unsaved
+    errors = start(lab, page, "nb7read", READ_SCRIPT, READ_CELLS)
+    read_after_an_unsaved_edit(lab, page, "nb7read", "Jupyter Notebook")
     shot(page, "nb7-01-read-live")
     assert errors == []
 

@@ -50,9 +50,14 @@ def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: l
     open_notebook(page, lab, f"{name}.ipynb")
 
 
-def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> None:
-    script = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
-    start(lab, page, "liveread", script, ["value = 1", "%%agent\nWhat does my notebook do?"])
+READ_SCRIPT = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
+READ_CELLS = ["value = 1", "%%agent\nWhat does my notebook do?"]
+
+
+def read_after_an_unsaved_edit(lab: LabServer, page: Any, name: str, app: str) -> None:
+    """Type into cell 1 without saving and run the notebook, whose agent reads it: the
+    read saw the typed text, said it read the live document in ``app``, and the file
+    on disk never held the text. The notebook ``name`` is open (``READ_SCRIPT``)."""
     editor = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content")
     editor.click()
     page.keyboard.press("End")
@@ -60,12 +65,17 @@ def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> 
     command(page, "notebook:run-all-cells")
     page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
     wait_kernel_idle(page)
-    [result] = tool_results(lab, "liveread.ipynb")
-    assert "the live document open in JupyterLab (read live: unsaved edits included)" in result
+    [result] = tool_results(lab, f"{name}.ipynb")
+    assert f"the live document open in {app} (read live: unsaved edits included)" in result
     assert "value = 1  # typed, never saved" in result
     assert "It has unsaved changes." in result
     assert "Cell 2 is the running %%agent cell" in result
-    assert "never saved" not in (lab.root / "liveread.ipynb").read_text()  # it really was unsaved
+    assert "never saved" not in (lab.root / f"{name}.ipynb").read_text()  # it really was unsaved
+
+
+def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> None:
+    start(lab, page, "liveread", READ_SCRIPT, READ_CELLS)
+    read_after_an_unsaved_edit(lab, page, "liveread", "JupyterLab")
     card = page.locator("details.hermes-nb-tool", has_text="read_notebook").first
     card.locator("summary").click()
     shown = card.inner_text()  # the tool card, opened, shows the same result
