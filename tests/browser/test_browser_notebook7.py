@@ -9,12 +9,13 @@ import json
 from typing import Any
 
 import pytest
-from lab_harness import LabServer, command, open_notebook7, shot, wait_kernel_idle, write_notebook
+from lab_harness import LabServer, open_notebook7, shot, wait_kernel_idle, write_notebook
 from test_browser_ops import (
     CELL_SOURCES,
     READ_CELLS,
     READ_SCRIPT,
     SETUP,
+    accept_the_first_diff,
     read_after_an_unsaved_edit,
     tool_results,
 )
@@ -72,17 +73,7 @@ def test_edit_cell_accepted_and_insert_cell_in_notebook7(lab: LabServer, page: A
         lab, page, "nb7edit", script,
         ["total = 41\nprint(total)", "%%agent\nMake the total 42.", "%%agent\nGive it a title."],
     )  # fmt: skip
-    command(page, "notebook:run-all-cells")
-    diff = page.locator(".hermes-nb-diff")
-    diff.first.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(500)
-    shot(page, "nb7-02-diff")
-    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
-    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
-    # the diff sits in the cell it changes
-    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
-    diff.first.get_by_role("button", name="Accept").click()
-    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
+    accept_the_first_diff(page, "nb7-02-diff")
     page.get_by_text("Added a title.").first.wait_for(timeout=90_000)
     wait_kernel_idle(page)
     assert page.locator(".hermes-nb-diff").count() == 0

@@ -84,6 +84,23 @@ def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> 
     assert not page.errors  # type: ignore[attr-defined]
 
 
+def accept_the_first_diff(page: Any, screenshot: str) -> None:
+    """Run the notebook (cell 1 ``total = 41``, then an agent cell whose first reply
+    edits it to 42), check the diff shown in cell 1, accept it, wait for "Changed."."""
+    command(page, "notebook:run-all-cells")
+    diff = page.locator(".hermes-nb-diff")
+    diff.first.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(500)
+    shot(page, screenshot)
+    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
+    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
+    assert "+1 −1 lines" in diff.first.inner_text()
+    # the diff sits in the cell it changes
+    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
+    diff.first.get_by_role("button", name="Accept").click()
+    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
+
+
 EDIT_SCRIPT = {
     "replies": [
         {"text": "I'll change the total.", "tool_calls": [{"name": "edit_cell", "arguments": {"index": 1, "source": "total = 42\nprint(total)"}}]},
@@ -99,18 +116,7 @@ def test_edit_cell_shows_a_diff_accept_applies_and_reject_does_not(lab: LabServe
         lab, page, "edit", EDIT_SCRIPT,
         ["total = 41\nprint(total)", "%%agent\nMake the total 42.", "%%agent\nNow 43."],
     )  # fmt: skip
-    command(page, "notebook:run-all-cells")
-    diff = page.locator(".hermes-nb-diff")
-    diff.first.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(500)
-    shot(page, "ops-02-diff")
-    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
-    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
-    assert "+1 −1 lines" in diff.first.inner_text()
-    # the diff sits in the cell it changes
-    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
-    diff.first.get_by_role("button", name="Accept").click()
-    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
+    accept_the_first_diff(page, "ops-02-diff")
 
     second = page.locator(".hermes-nb-diff", has_text="total = 43")
     second.first.wait_for(state="visible", timeout=90_000)
