@@ -277,9 +277,9 @@ class Run:
             session.pending_partial_text = ""
             # The mark first: a crash between the two writes then leaves a mark over a
             # file that is not pending (a restore looks and removes it), never a
-            # pending file that a restore cannot find. The index row and the journal's
-            # flush to disk wait for the checkpoint thread (publish_start): the request
-            # is on its way by then, and a kernel's death loses nothing the OS holds.
+            # pending file that a restore cannot find. The index row (publish_start)
+            # and the journal's flush to disk (flush_start) wait until the request is
+            # on its way: a kernel's death loses nothing the OS holds.
             session.updated_at = time.time()
             try:
                 try:
