@@ -59,7 +59,7 @@ def settle(file: publish.OrderedFile, path: Path, on_disk: publish.Staged) -> jo
     """After a full write landed (``file.lock`` held): drop the journal it folded and
     record what is on disk; returns what is known of the journal now."""
     state: diskstate.DiskState = on_disk.meta
-    jpath = diskstate.journal_path(path)
+    jpath = journal.beside(path)
     if file.busy or state.token is None:  # another version is on its way: it settles
         sig = journal.signature(jpath)
     else:
@@ -145,9 +145,9 @@ def append(
         st = os.stat(path)
     except FileNotFoundError:
         return False
-    jpath = diskstate.journal_path(path)
+    jpath = journal.beside(path)
     jsig = journal.signature(jpath)
-    if (st.st_ino, st.st_size, st.st_mtime_ns) != base.signature or jsig != base.journal.signature:
+    if journal.of_stat(st) != base.signature or jsig != base.journal.signature:
         return False  # another writer: the full save merges
     extends = jsig is not None and base.journal.token == base.token
     if extends and not base.journal.clean:
@@ -195,9 +195,9 @@ def start_journal(session: Session, file: publish.OrderedFile, path: Path) -> No
         st = os.stat(path)
     except FileNotFoundError:
         return
-    if (st.st_ino, st.st_size, st.st_mtime_ns) != base.signature:
+    if journal.of_stat(st) != base.signature:
         return
-    sig = journal.create(diskstate.journal_path(path), base.token, b"")
+    sig = journal.create(journal.beside(path), base.token, b"")
     session._base = dataclasses.replace(base, journal=journal.JournalInfo(sig, base.token, clean=True))
     known = diskstate.known(path)
     if known is not None and known.signature == base.signature:

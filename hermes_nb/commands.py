@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from hermes_nb import config, models, session_ops, streaming
+from hermes_nb import config, models, session_ops, streaming, turn_history
 from hermes_nb.redact import redact
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def cmd_resume(m: AgentMagics, opts: Any) -> None:
     if session.active_stream_id and not streaming.repair_if_dead(session.session_id):
         raise UsageError(_RUN_ELSEWHERE)
     session = models.get_session(session.session_id)
-    if not streaming.is_resumable(session):
+    if not turn_history.is_resumable(session):
         raise UsageError("Nothing to resume: the last request was answered.")
     # a kernel restarted without the notebook's %config goes on with the run's model
     model = None if m.model else session.model

@@ -133,8 +133,8 @@ def _file_lock(path: Path, timeout: float) -> filelock.FileLock:
     import filelock
 
     # Not a singleton: every call gets its own descriptor, and flock() on two
-    # descriptors excludes even inside one process. Not thread-local: a run lock taken
-    # on the cell thread may be released from another thread.
+    # descriptors excludes even inside one process. Not thread-local: a lock taken on
+    # one thread may be released from another.
     return filelock.FileLock(
         str(path), timeout=timeout, mode=0o600, thread_local=False, is_singleton=False
     )
@@ -179,11 +179,7 @@ def acquire_os_file_lock(path: Path, timeout: float = 30.0) -> Any:
     try:
         import fcntl
     except ImportError:  # Windows
-        import filelock
-
-        lock = filelock.FileLock(
-            str(path), timeout=timeout, mode=0o600, thread_local=False, is_singleton=False
-        )
+        lock = _file_lock(path, timeout)
         lock.acquire()
         return lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -236,10 +232,6 @@ class RunLock:
         held, self._held = self._held, None
         if held is not None:
             held.release()
-
-    @property
-    def is_locked(self) -> bool:
-        return self._held is not None
 
 
 def run_lock(session_id: str) -> RunLock:

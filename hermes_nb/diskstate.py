@@ -31,7 +31,6 @@ __all__ = [
     "backup",
     "current",
     "move_aside",
-    "journal_path",
     "parse_file",
     "read_bounded",
     "read_folded",
@@ -75,8 +74,7 @@ _STATES: dict[str, DiskState] = {}
 _LOCK = threading.Lock()
 
 
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+_signature = journal.of_stat
 
 
 def state_of(
@@ -135,7 +133,7 @@ def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState |
     if (
         known_state is not None
         and known_state.signature == _signature(st)
-        and known_state.journal == journal.signature(journal_path(path))
+        and known_state.journal == journal.signature(journal.beside(path))
     ):
         return known_state
     try:
@@ -255,11 +253,6 @@ def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
     return data, st
 
 
-def journal_path(path: Path) -> Path:
-    """The journal beside the session file ``path`` (``<id>.json`` -> ``<id>.turn``)."""
-    return path.with_name(path.stem + journal.SUFFIX)
-
-
 def read_journal(path: Path) -> tuple[journal.Parsed, journal.Signature] | None:
     """The journal at ``path`` and the signature of what was read; None without one.
 
@@ -283,7 +276,7 @@ def read_folded(path: Path) -> tuple[dict[str, Any], os.stat_result, journal.Jou
     meanwhile (and removed or restarted the journal) makes it read both again, so
     the pair read belongs together.
     """
-    jpath = journal_path(path)
+    jpath = journal.beside(path)
     for _ in range(3):
         data, st = read_json(path)
         found = read_journal(jpath)
@@ -303,7 +296,7 @@ def read_folded(path: Path) -> tuple[dict[str, Any], os.stat_result, journal.Jou
 def folded_bytes(path: Path) -> bytes | None:
     """The session in ``path`` with its journal folded in, as file bytes; None when no
     journal applies (the file alone is the whole session)."""
-    jpath = journal_path(path)
+    jpath = journal.beside(path)
     found = read_journal(jpath)
     if found is None:
         return None

@@ -50,11 +50,14 @@ __all__ = [
     "applies",
     "create",
     "drop_stale",
+    "beside",
+    "flush",
     "fold",
     "parse",
     "path_for",
     "header_token",
     "line",
+    "of_stat",
     "signature",
 ]
 
@@ -74,13 +77,23 @@ def path_for(folder: Path, session_id: str) -> Path:
     return folder / f"{session_id}{SUFFIX}"
 
 
+def beside(session_file: Path) -> Path:
+    """The journal of the session file ``session_file`` (``<id>.json`` -> ``<id>.turn``)."""
+    return session_file.with_name(session_file.stem + SUFFIX)
+
+
+def of_stat(st: os.stat_result) -> Signature:
+    """A file's (inode, size, mtime): what tells one version of it from another."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def signature(path: Path) -> Signature | None:
     """(inode, size, mtime) of the journal, or None when there is none."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return of_stat(st)
 
 
 @dataclass(frozen=True)
@@ -202,7 +215,7 @@ def create(path: Path, token: str, first: bytes, *, sync_dir: bool = True) -> Si
     line ``first``; atomically replaces a stale journal. Returns its signature."""
     header = json_bytes({"journal": FORMAT, "base": token}) + b"\n"
     st = atomic_write_bytes(path, header + first, sync_dir=sync_dir)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return of_stat(st)
 
 
 def append(path: Path, record_line: bytes, *, sync: bool = True) -> Signature:
@@ -221,7 +234,7 @@ def append(path: Path, record_line: bytes, *, sync: bool = True) -> Signature:
         st = os.fstat(fd)
     finally:
         os.close(fd)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return of_stat(st)
 
 
 def flush(path: Path) -> None:
@@ -263,5 +276,4 @@ def drop_stale(path: Path, token: str) -> Signature | None:
             pass
         except OSError:
             log.debug("could not remove the stale journal %s", path, exc_info=True)
-        return signature(path)
     return signature(path)

@@ -333,7 +333,7 @@ class Session:
 
     def flush_journal(self) -> None:
         """Flush to disk what ``save_changes(sync=False)`` appended."""
-        journal.flush(diskstate.journal_path(self.path))
+        journal.flush(journal.beside(self.path))
 
     def _stage(
         self, file: publish.OrderedFile, path: Path, touch_updated_at: bool
@@ -555,12 +555,12 @@ def refresh_session(session_id: str) -> Session:
             st = os.stat(session.path)
         except FileNotFoundError:
             st = None
-        jsig = journal.signature(diskstate.journal_path(session.path))
+        jsig = journal.signature(journal.beside(session.path))
     base = session._base
     if (
         st is not None
         and base is not None
-        and base.signature == (st.st_ino, st.st_size, st.st_mtime_ns)
+        and base.signature == journal.of_stat(st)
         and base.journal.signature == jsig
     ):
         return session

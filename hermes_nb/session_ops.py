@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import diskstate, fsio, models
+from hermes_nb import diskstate, fsio, journal, models
 from hermes_nb import index as _index
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
 from hermes_nb.errors import HermesError, NothingToUndoError, RunClaimedError, SessionNotFoundError
@@ -148,7 +148,7 @@ def discard_if_empty(session_id: str) -> bool:
         for path in (
             session.path,
             session.path.with_name(session.path.name + ".bak"),
-            diskstate.journal_path(session.path),
+            journal.beside(session.path),
         ):
             path.unlink(missing_ok=True)
         with models.LOCK:
@@ -180,7 +180,7 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
         os.unlink(path)
     else:
         os.replace(path, target)
-    diskstate.journal_path(path).unlink(missing_ok=True)
+    journal.beside(path).unlink(missing_ok=True)
     bak = path.with_name(path.name + ".bak")
     if bak.exists():
         os.replace(bak, target.with_name(target.name + ".bak"))

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import filelock
@@ -25,10 +25,10 @@ import filelock
 from hermes_nb import config, models, runmarks
 from hermes_nb.agent.turn import TurnSnapshot, TurnState
 from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
-from hermes_nb.index import open_turn_stop
 from hermes_nb.merge import PENDING
 from hermes_nb.redact import redact
 from hermes_nb.restore_report import RestoreReport, count_saved
+from hermes_nb.turn_history import CANCELLED_RESULT, INTERRUPTED_RESULT, marker, turn_messages
 
 __all__ = [
     "ACTIVE_RUNS",
@@ -37,7 +37,6 @@ __all__ = [
     "Run",
     "cancel_stream",
     "count_saved",
-    "is_resumable",
     "repair_if_dead",
     "restore_interrupted",
     "restore_session",
@@ -54,75 +53,6 @@ _ACTIVE_RUNS_LOCK = threading.Lock()
 #: times what it added, amortised, and a reader reads at most 1 + FOLD_AT times the file.
 FOLD_AT = 0.5
 
-CANCELLED_RESULT = "Cancelled by the user before this tool finished."
-INTERRUPTED_RESULT = "Interrupted: the kernel stopped before this tool finished."
-
-
-def marker(kind: str, text: str) -> dict[str, Any]:
-    """A message for the user's eyes only; never sent to a model."""
-    return {"role": "marker", "kind": kind, "content": text, "at": time.time()}
-
-
-def close_open_calls(messages: list[dict[str, Any]], result_text: str) -> list[dict[str, Any]]:
-    """Give every tool call without a result the result ``result_text``.
-
-    A provider rejects a history with an unanswered tool call, so an interrupted
-    turn is closed here before it becomes part of ``messages``.
-    """
-    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
-    closed: list[dict[str, Any]] = []
-    missing: list[str] = []
-
-    def fill() -> None:
-        closed.extend({"role": "tool", "tool_call_id": cid, "content": result_text} for cid in missing)
-        missing.clear()
-
-    for msg in messages:
-        if msg.get("role") != "tool":
-            fill()
-        closed.append(msg)
-        if msg.get("role") == "assistant":
-            missing.extend(c.get("id") for c in msg.get("tool_calls") or () if c.get("id") not in answered)
-    fill()
-    return closed
-
-
-def turn_messages(
-    user_message: str | None,
-    started_at: float | None,
-    completed: Iterable[dict[str, Any]],
-    partial_text: str,
-    open_result: str,
-    *,
-    recovered: bool = False,
-    context: list[Any] | None = None,
-    run_id: str | None = None,
-) -> list[dict[str, Any]]:
-    """What an unfinished turn becomes in the history: the user's message (with the
-    kernel context sent along with it), what the agent completed, its partial text,
-    and a result for every open tool call.
-
-    ``run_id`` (the stream id) is recorded on the user's message, so a frontend that
-    showed the run can find its turn after the run ended; a run that continues an
-    earlier request (``%agent resume``) has no message of its own and records it on
-    its first message instead.
-    """
-    out: list[dict[str, Any]] = []
-    if user_message is not None:
-        user: dict[str, Any] = {"role": "user", "content": user_message, "at": started_at}
-        if context:
-            user["context"] = list(context)
-        if recovered:
-            user["recovered"] = True
-        out.append(user)
-    out.extend(close_open_calls(list(completed), open_result))
-    if partial_text:
-        out.append({"role": "assistant", "content": partial_text, "partial": True})
-    if run_id is not None and out:
-        out[0] = {**out[0], "run_id": run_id}
-    return out
-
-
 def _clear_pending(session: models.Session) -> None:
     session.active_stream_id = None
     session.active_stream_owner = None
@@ -131,12 +61,6 @@ def _clear_pending(session: models.Session) -> None:
     session.pending_started_at = None
     session.pending_messages = []
     session.pending_partial_text = ""
-
-
-def is_resumable(session: models.Session) -> bool:
-    """Whether the last turn ended before the model answered (interrupted,
-    cancelled or failed), so ``%agent resume`` has something to continue."""
-    return open_turn_stop(session.messages) is not None
 
 
 #: seconds the checkpoint thread waits for word that the request has left before it
@@ -576,13 +500,12 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     others: it is skipped with a notice, and a row whose file is gone is dropped.
     """
     reports: list[RestoreReport] = []
-    rows = models.list_sessions(notebook=notebook)
-    marked = runmarks.marked(models.SESSION_DIR)
-    if marked:  # a run that died before its index row said pending
-        others = {r.id for r in models.list_sessions(include_all=True)} - {r.id for r in rows}
-        marked -= others
-    candidates = [r.id for r in rows if r.pending or r.id in marked]
-    candidates += sorted(marked - set(candidates))
+    rows = models.list_sessions(include_all=True)
+    marked = runmarks.marked(models.SESSION_DIR)  # a run that died before its row said pending
+    candidates = [
+        r.id for r in rows if (notebook is None or r.notebook == notebook) and (r.pending or r.id in marked)
+    ]
+    candidates += sorted(marked - {r.id for r in rows})  # marked, with no row at all
     for session_id in candidates:
         try:
             report = restore_session(session_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hermes_nb import diskstate, journal, models, streaming
+from hermes_nb import diskstate, journal, models, streaming, turn_history
 from hermes_nb.errors import (
     CorruptSessionError,
     InvalidSessionIdError,
@@ -172,7 +172,7 @@ def test_wrong_field_types_are_set_aside_not_fatal(session_dir: Path) -> None:
     assert len(notes) == 1 and "title" in notes[0] and "messages[1].tool_calls" in notes[0]
     assert s.title == "42" and s.created_at == 0.0 and s.pending_messages == []
     assert [m["role"] for m in s.messages] == ["user", "assistant", "tool"]
-    assert streaming.close_open_calls(s.messages, "x")  # every turn still usable
+    assert turn_history.close_open_calls(s.messages, "x")  # every turn still usable
     assert s.messages[2]["tool_call_id"] == "5" and s.messages[2]["content"] == "{'x': 1}"
     s.save()  # nothing the file held is lost
     saved = json.loads(s.path.read_text())

@@ -14,7 +14,7 @@ import pytest
 from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
 from disk_view import read_session
 
-from hermes_nb import config, journal, models, runmarks, session_ops, streaming
+from hermes_nb import config, journal, models, runmarks, session_ops, streaming, turn_history
 from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
@@ -366,7 +366,7 @@ def test_restore_repairs_a_run_left_by_a_dead_kernel(session_dir: Path) -> None:
     assert msgs[-1]["role"] == "marker" and msgs[-1]["kind"] == "interrupted"
     assert saved["active_stream_id"] is None and saved["pending_messages"] == []
     assert streaming.restore_interrupted("nb.ipynb") == []
-    assert streaming.is_resumable(models.get_session(sid))
+    assert turn_history.is_resumable(models.get_session(sid))
 
 
 def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Path) -> None:
@@ -383,7 +383,7 @@ def test_resume_sends_the_recovered_tool_results_not_the_markers(session_dir: Pa
     assert [m["tool_call_id"] for m in tool_results] == ["c1", "c2"]
     assert any(m.get("role") == "user" and m.get("content") == "analyse the data" for m in sent)
     assert on_disk(sid)["messages"][-1] == {**on_disk(sid)["messages"][-1], "role": "assistant", "content": "Both sums done."}
-    assert not streaming.is_resumable(models.get_session(sid))
+    assert not turn_history.is_resumable(models.get_session(sid))
 
 
 def test_restore_finds_a_run_killed_before_its_index_row_said_pending(session_dir: Path) -> None:

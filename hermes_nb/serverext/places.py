@@ -134,7 +134,7 @@ def read_session(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
     (``journal.py``): the whole session as the kernel sees it."""
     data = read_json(path, place)
     if data is not None:
-        raw = read_bytes(path.with_name(path.stem + journal.SUFFIX), place)
+        raw = read_bytes(journal.beside(path), place)
         if raw is not None:
             journal.fold(data, journal.parse(raw))
         data.pop(journal.TOKEN_KEY, None)  # an export is whole: no journal may extend it

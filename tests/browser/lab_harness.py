@@ -154,6 +154,12 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
 
 
+def replay_setup(script: str) -> str:
+    """The first cell of a test notebook: hermes_nb loaded, answering from ``script``
+    (the replay model, a JSON file beside the notebook)."""
+    return f'%load_ext hermes_nb\n%config AgentMagics.model = "replay:{script}"'
+
+
 def write_notebook(path: Path, cells: list[str]) -> None:
     """A notebook of code cells (not run)."""
     import nbformat

@@ -7,17 +7,21 @@ import json
 from typing import Any
 
 import pytest
-from lab_harness import LabServer, command, open_notebook, shot, wait_kernel_idle, write_notebook
+from lab_harness import (
+    LabServer,
+    command,
+    open_notebook,
+    replay_setup,
+    shot,
+    wait_kernel_idle,
+    write_notebook,
+)
 
 from hermes_nb.ui.fragments import REASONING_ICON, STATUS_ICONS
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
-SETUP = (
-    "%load_ext hermes_nb\n"
-    '%config AgentMagics.model = "replay:glyphs.json"\n'
-    '%config AgentMagics.tool_policies = {"shell": "deny"}'
-)
+SETUP = replay_setup("glyphs.json") + '\n%config AgentMagics.tool_policies = {"shell": "deny"}'
 SCRIPT = {
     "replies": [
         {

@@ -17,14 +17,13 @@ from lab_harness import (
     accept_dialogs,
     command,
     open_notebook,
+    replay_setup,
     shot,
     wait_kernel_idle,
     write_notebook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
-
-SETUP = '%load_ext hermes_nb\n%config AgentMagics.model = "replay:{script}"'
 
 # Streams in small pieces, runs a 12-second tool, then answers.
 LIVE_SCRIPT = {
@@ -76,7 +75,7 @@ def test_live_run_streams_text_tool_card_and_status(lab: LabServer, page: Any) -
     bar shows model, elapsed and tokens during the run, and the static transcript
     replaces the live view at the end."""
     (lab.root / "live.json").write_text(json.dumps(LIVE_SCRIPT))
-    write_notebook(lab.root / "live.ipynb", [SETUP.format(script="live.json"), "%%agent\nAdd 0 to 9."])
+    write_notebook(lab.root / "live.ipynb", [replay_setup("live.json"), "%%agent\nAdd 0 to 9."])
     open_notebook(page, lab, "live.ipynb")
     _run_all(page)
 
@@ -107,7 +106,7 @@ def test_killed_kernel_shows_saved_run_banner_resume_reopen_and_sidebar(lab: Lab
     answer; saved and reopened, no cell says "Error displaying widget"; the sidebar lists
     the session and opens its transcript."""
     (lab.root / "kill.json").write_text(json.dumps(KILL_SCRIPT))
-    write_notebook(lab.root / "kill.ipynb", [SETUP.format(script="kill.json"), "%%agent\nWhat is six times seven?"])
+    write_notebook(lab.root / "kill.ipynb", [replay_setup("kill.json"), "%%agent\nWhat is six times seven?"])
     open_notebook(page, lab, "kill.ipynb")
     _run_all(page)
 
@@ -198,7 +197,7 @@ def test_sidebar_actions_export_use_and_delete(lab: LabServer, page: Any) -> Non
     (lab.root / "side.json").write_text(json.dumps(SIDE_SCRIPT))
     write_notebook(
         lab.root / "side.ipynb",
-        [SETUP.format(script="side.json"), "%%agent\nWhat are kittens?", "%%agent --new\nWhat are puppies?"],
+        [replay_setup("side.json"), "%%agent\nWhat are kittens?", "%%agent --new\nWhat are puppies?"],
     )
     open_notebook(page, lab, "side.ipynb")
     command(page, "notebook:run-all-cells")

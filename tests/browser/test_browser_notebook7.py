@@ -9,12 +9,18 @@ import json
 from typing import Any
 
 import pytest
-from lab_harness import LabServer, open_notebook7, shot, wait_kernel_idle, write_notebook
+from lab_harness import (
+    LabServer,
+    open_notebook7,
+    replay_setup,
+    shot,
+    wait_kernel_idle,
+    write_notebook,
+)
 from test_browser_ops import (
     CELL_SOURCES,
     READ_CELLS,
     READ_SCRIPT,
-    SETUP,
     accept_the_first_diff,
     read_after_an_unsaved_edit,
     tool_results,
@@ -45,7 +51,7 @@ def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: l
 
     page.on("pageerror", collect)
     (lab.root / f"{name}.json").write_text(json.dumps(script))
-    write_notebook(lab.root / f"{name}.ipynb", [SETUP.format(script=f"{name}.json"), *cells])
+    write_notebook(lab.root / f"{name}.ipynb", [replay_setup(f"{name}.json"), *cells])
     open_notebook7(page, lab, f"{name}.ipynb")
     # the Notebook 7 page, not JupyterLab's
     assert "/notebooks/" in page.url

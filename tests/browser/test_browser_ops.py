@@ -18,14 +18,13 @@ from lab_harness import (
     accept_dialogs,
     command,
     open_notebook,
+    replay_setup,
     shot,
     wait_kernel_idle,
     write_notebook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
-
-SETUP = '%load_ext hermes_nb\n%config AgentMagics.model = "replay:{script}"'
 
 CELL_SOURCES = "() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells;" \
     " const out = []; for (let i = 0; i < cells.length; i++) { const c = cells.get(i);" \
@@ -46,7 +45,7 @@ def tool_results(lab: LabServer, notebook: str) -> list[str]:
 
 def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> None:
     (lab.root / f"{name}.json").write_text(json.dumps(script))
-    write_notebook(lab.root / f"{name}.ipynb", [SETUP.format(script=f"{name}.json"), *cells])
+    write_notebook(lab.root / f"{name}.ipynb", [replay_setup(f"{name}.json"), *cells])
     open_notebook(page, lab, f"{name}.ipynb")
 
 

@@ -327,9 +327,8 @@ class OpenAICompatProvider(Provider):
         with self._window_lock:
             if self._context_window is not None or self.endpoint.window or not base:
                 return
-            headers = {"Authorization": f"Bearer {key}"} if (key := self._window_key()) else {}
             try:
-                found = _ask_window(self._pool(), base.rstrip("/"), self.model, headers)
+                found = _ask_window(self._pool(), base.rstrip("/"), self.model, _auth(self._window_key()))
             except Exception as exc:  # not answering (yet)
                 log.debug("prewarm: could not ask %s for the context window: %s", redact_url(base), exc)
                 return
@@ -440,7 +439,7 @@ def server_window(base_url: str, model: str, key: str | None = None, *, http: An
     HTTP client to ask through (a provider's pool: building a new client's TLS
     context costs tens of milliseconds); by default a client of its own.
     """
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = _auth(key)
     base = base_url.rstrip("/")
     try:
         if http is not None:
@@ -452,6 +451,10 @@ def server_window(base_url: str, model: str, key: str | None = None, *, http: An
     except Exception as exc:  # a server without these routes, or not answering
         log.debug("could not ask %s for the context window: %s", redact_url(base), exc)
         return None
+
+
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _ask_window(client: Any, base: str, model: str, headers: dict[str, str]) -> int | None:

@@ -54,7 +54,7 @@ def load_script(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
         if isinstance(data, dict) and "messages" in data:  # a recorded session: with its journal
-            journal_file = source.with_name(source.stem + journal.SUFFIX)
+            journal_file = journal.beside(source)
             if journal_file.is_file():
                 journal.fold(data, journal.parse(journal_file.read_bytes()))
     except FileNotFoundError as exc:
