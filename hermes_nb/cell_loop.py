@@ -20,12 +20,14 @@ from typing import Any, cast
 
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
+from hermes_nb.agent.tools.capture import Tap, tapping
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.redact import redact
 from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
 from hermes_nb.streaming import Run, cancel_stream
-from hermes_nb.ui import Renderer
+from hermes_nb.ui import LiveRenderer, Renderer
 from hermes_nb.ui.state import CANCELLING, TurnDisplay
+from hermes_nb.view_pump import ViewPump
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -308,11 +310,7 @@ def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_dela
             if renderer is None:
                 continue
             if isinstance(item, _KernelCall):
-                renderer.flush()  # the tool's card (or an approval prompt) after its text
-                # the status item must show the tokens so far while the tool holds this thread
-                if view.status is not None:
-                    _report(view.status, renderer, force=True)
-                _run_kernel_call(item)
+                _run_here(item, renderer, view.status, flush_interval)
             elif item is not None:
                 renderer.handle(item)
             now = time.monotonic()
@@ -328,6 +326,43 @@ def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_dela
                 view.handle(Notice(CANCELLING))
         if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE:
             return None
+
+
+def _run_here(call: _KernelCall, renderer: Renderer, status: RunStatusComm | None, interval: float) -> None:
+    """Run a tool on this thread while the view pump keeps the view moving.
+
+    Everything shown so far is drawn first (the text before the call whole, the call's
+    card), and the status item gets the tokens so far; then, for a renderer that can
+    draw from another thread, the pump redraws every ``interval`` (elapsed time, what
+    the tool prints) until the tool returns.
+    """
+    if not isinstance(renderer, LiveRenderer):
+        renderer.flush()
+        if status is not None:
+            _report(status, renderer, force=True)
+        _run_kernel_call(call)
+        return
+    live = renderer
+    live.flush(force=True)
+    if status is not None:
+        _report(status, live, force=True)
+
+    def tick() -> None:
+        live.flush()
+        if status is not None:
+            _report(status, live)
+
+    with ViewPump(tick, interval), tapping(_tap_for(live)):
+        _run_kernel_call(call)
+
+
+def _tap_for(renderer: LiveRenderer) -> Tap | None:
+    """Where the running call's prints go: its card (tools run one at a time)."""
+    running = [c.call_id for c in renderer.state.cards.values() if c.status == "running"]
+    if not running:
+        return None
+    call_id = running[-1]
+    return lambda stream, text: renderer.tool_output(call_id, stream, text)
 
 
 def _run_kernel_call(call: _KernelCall) -> None:

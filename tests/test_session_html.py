@@ -24,8 +24,10 @@ def card_classes(html: str) -> list[str]:
         ("[stdout]\n42", "done"),
         ("[stdout]\nhalf\n[error]\nZeroDivisionError: division by zero", "failed"),
         ("[error]\nNameError", "failed"),
-        ("Interrupted: the kernel stopped before this tool finished.", "cancelled"),
+        ("Interrupted: the kernel stopped before this tool finished.", "interrupted"),
+        ("Cancelled by the user before this tool finished.", "cancelled"),
         ("The user declined this call.", "denied"),
+        ("The user rejected the change: cell 2 is unchanged.", "rejected"),
     ],
 )
 def test_a_saved_call_gets_its_status_from_its_result(result: str, status: str) -> None:
@@ -39,7 +41,7 @@ def test_a_saved_call_gets_its_status_from_its_result(result: str, status: str) 
 def test_a_call_without_result_is_running_only_while_live() -> None:
     msgs = [{"role": "assistant", "content": "Slow part.", "tool_calls": [call("c1", "shell", command="sleep 9")]}]
     assert card_classes(messages_html(msgs, live=True)) == ["running"]
-    assert card_classes(messages_html(msgs)) == ["cancelled"]
+    assert card_classes(messages_html(msgs)) == ["interrupted"]  # the kernel stopped under it
 
 
 def test_model_text_is_rendered_safely_and_labels_are_not_headings() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
 from hermes_nb.ui.markdown import escape, render_markdown
-from hermes_nb.ui.state import ToolCard, ToolStatus
+from hermes_nb.ui.state import ToolCard, ToolStatus, status_of_result
 from hermes_nb.ui.transcript import block_html
 
 __all__ = ["marker_state", "messages_html", "session_html"]
@@ -55,16 +55,17 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 
 def _call_status(result: str | None, live: bool) -> ToolStatus:
-    """A saved call's status, from its result text (a session file keeps no flag)."""
+    """A saved call's status, from its result text (a session file keeps no flag).
+
+    A call without a result in a turn that is not running anymore was cut short by
+    the kernel stopping (a cancel or a restore writes a result).
+    """
     if result is None:
-        return "running" if live else "cancelled"
+        return "running" if live else "interrupted"
+    refused = status_of_result(result)
+    if refused != "failed":
+        return refused
     head = result.strip().lower()
-    if head.startswith(("cancelled", "interrupted")):
-        return "cancelled"
-    if head.startswith(
-        ("denied", "not run", "not approved", "the user declined", "the user denied", "the user rejected")
-    ):
-        return "denied"
     if head.startswith(("[error]", "error", "traceback")) or "\n[error]\n" in result:
         return "failed"
     return "done"

@@ -10,6 +10,7 @@ it with its own lock.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "CANCELLING",
     "Block",
     "ErrorBlock",
+    "LiveOutput",
     "NoticeBlock",
     "ReasoningBlock",
     "RetryBlock",
@@ -40,9 +42,10 @@ __all__ = [
     "ToolCard",
     "ToolStatus",
     "TurnDisplay",
+    "status_of_result",
 ]
 
-ToolStatus = Literal["running", "done", "failed", "denied", "cancelled"]
+ToolStatus = Literal["running", "done", "failed", "denied", "rejected", "cancelled", "interrupted"]
 
 #: the note shown while a cancel is on its way, and what it becomes once it is done
 CANCELLING = "Cancelling…"
@@ -55,10 +58,34 @@ MIN_RATE_SECONDS = 0.5
 MIN_RATE_TOKENS = 5
 PREVIEW_LINES = 20
 
+#: characters of a running tool's output the live view keeps (the latest ones)
+LIVE_CHARS = 3000
+
 # Results the engine gives a call that was refused by a policy or by the user.
 _DENIED_PREFIXES = (
-    "denied", "not run:", "not approved", "the user declined", "the user denied", "the user rejected",
+    "denied", "not run:", "not approved", "the user declined", "the user denied",
 )
+#: the user refused a change shown to them (an edit's diff)
+_REJECTED_PREFIXES = ("the user rejected",)
+#: the kernel stopped under the call (a restore's repair), not the stop button
+_INTERRUPTED_PREFIXES = ("interrupted:",)
+_CANCELLED_PREFIXES = ("cancelled", "interrupted")
+
+
+def status_of_result(result: str | None, is_error: bool = True) -> ToolStatus:
+    """A finished call's status, from its result text (a session file keeps no flag)."""
+    head = (result or "").strip().lower()
+    if head.startswith(_INTERRUPTED_PREFIXES):
+        return "interrupted"
+    if head.startswith(_CANCELLED_PREFIXES):
+        return "cancelled"
+    if not is_error:
+        return "done"
+    if head.startswith(_REJECTED_PREFIXES):
+        return "rejected"
+    if head.startswith(_DENIED_PREFIXES):
+        return "denied"
+    return "failed"
 
 
 @dataclass(eq=False)
@@ -98,6 +125,35 @@ class ReasoningBlock(TextBlock):
     kind: ClassVar[str] = "reasoning"
 
 
+class LiveOutput:
+    """What a running tool has printed so far: the latest ``LIVE_CHARS`` characters.
+
+    Written from the code's thread for every ``print`` and read by the renderer, so
+    an add is an append and a count; the caller holds the renderer's lock.
+    """
+
+    def __init__(self, limit: int = LIVE_CHARS) -> None:
+        self.limit = limit
+        self.pieces: deque[tuple[str, str]] = deque()  # (stream name, text)
+        self.size = 0
+        self.total = 0
+        self.version = 0
+
+    def add(self, stream: str, text: str) -> None:
+        self.total += len(text)
+        if len(text) > self.limit:
+            text = text[-self.limit :]
+        self.pieces.append((stream, text))
+        self.size += len(text)
+        while self.pieces and self.size - len(self.pieces[0][1]) >= self.limit:
+            self.size -= len(self.pieces.popleft()[1])
+        self.version += 1
+
+    def snapshot(self) -> tuple[list[tuple[str, str]], int]:
+        """(pieces, characters written before them)."""
+        return list(self.pieces), self.total - self.size
+
+
 @dataclass(eq=False)
 class ToolCard(Block):
     """One tool call: what was asked, how it went, what it showed."""
@@ -110,6 +166,7 @@ class ToolCard(Block):
     duration: float | None = None
     result: str | None = None
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    live: LiveOutput = field(default_factory=LiveOutput)  # printed so far, while running
 
     @property
     def preview(self) -> str:
@@ -242,9 +299,10 @@ class TurnDisplay:
             card = ToolCard(call_id=event.call_id, name=event.name)
             self.cards[event.call_id] = card
             self.blocks.append(card)
-        card.status = _status_of(event)
+        card.status = status_of_result(event.result, event.is_error)
         card.duration = event.duration
         card.result = event.result
+        card.live = LiveOutput()  # the result holds it all now
         for output in event.outputs:
             if output not in card.outputs:
                 card.outputs.append(output)
@@ -293,6 +351,12 @@ class TurnDisplay:
                 card.status = "cancelled"
                 card.touch()
         self.status_version += 1
+
+    def add_live_output(self, call_id: str, stream: str, text: str) -> None:
+        """What a running call printed just now (``stream``: "stdout" or "stderr")."""
+        card = self.cards.get(call_id)
+        if card is not None and card.status == "running":
+            card.live.add(stream, text)
 
     def add_outputs(self, call_id: str, outputs: Iterable[dict[str, Any]]) -> ToolCard | None:
         """Attach rich outputs (figures, tables) to a call's card; duplicates are skipped.
@@ -363,14 +427,3 @@ class TurnDisplay:
             running=self.running,
             stop_reason=self.stop_reason,
         )
-
-
-def _status_of(event: ToolCompleted) -> ToolStatus:
-    head = event.result.strip().lower()
-    if head.startswith(("cancelled by the user", "interrupted")):
-        return "cancelled"
-    if not event.is_error:
-        return "done"
-    if head.startswith(_DENIED_PREFIXES):
-        return "denied"
-    return "failed"
