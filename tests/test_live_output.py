@@ -4,6 +4,7 @@ view as it is written, drawn bounded, from a thread other than the cell's."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 import time
@@ -14,8 +15,7 @@ from IPython.utils.capture import CapturedIO
 from hermes_nb.agent.events import ToolCompleted, ToolStarted
 from hermes_nb.agent.tools.capture import CodeStream, tapping
 from hermes_nb.agent.tools.pyexec import run_python
-from hermes_nb.ui.fragments import live_output_html
-from hermes_nb.ui.state import LiveOutput
+from hermes_nb.ui.live_output import LiveOutput, live_output_html
 from hermes_nb.ui.widget import WidgetRenderer
 from hermes_nb.view_pump import ViewPump
 from tests.ui_helpers import comm_log_fixture, displayed_fixture  # noqa: F401  (fixtures)
@@ -80,13 +80,22 @@ def test_live_output_html_settles_progress_bars_escapes_and_marks_stderr() -> No
     html = live_output_html(
         [("stdout", "epoch 1\n"), ("stderr", "\r 10%"), ("stderr", "\r 50%"), ("stderr", "\r100%\n"),
          ("stdout", "<script>alert(1)</script>\n")],
-        earlier=1234,
     )  # fmt: skip
     assert "epoch 1" in html and "100%" in html and " 10%" not in html and " 50%" not in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert '<span style="color:#d33;">100%\n</span>' in html
-    assert "1,234 characters before" in html
-    assert live_output_html([]) == ""
+    assert "earlier" not in html
+    assert live_output_html([]) == "" and live_output_html([("stdout", "")]) == ""
+
+
+def test_live_output_html_shows_the_latest_lines_only() -> None:
+    pieces = [("stdout", f"step {i}\n") for i in range(30)] + [("stderr", "warn a\nwarn b\n")]
+    html = live_output_html(pieces, lines=5)
+    shown = re.findall(r"step \d+|warn \w", re.sub(r"<[^>]+>", "", html))
+    assert shown == ["step 27", "step 28", "step 29", "warn a", "warn b"]
+    assert "… 27 earlier lines" in html
+    dropped = live_output_html([("stdout", "last\n")], earlier=5000, lines=5)
+    assert "earlier output not shown (5,005 characters in all)" in dropped
 
 
 def live_widget(r: WidgetRenderer) -> Any:
@@ -102,7 +111,7 @@ def test_the_card_shows_what_the_tool_prints_drawn_from_another_thread(
     r.handle(ToolStarted("c1", "python", {"code": "train()"}))
     r.flush()
     live = live_widget(r)
-    assert live.value == "" and live.layout.display == "none"  # nothing printed: no empty box
+    assert live.value == "" and live not in r.body.children  # nothing printed: no empty box
     printer = threading.Thread(target=lambda: [r.tool_output("c1", "stdout", f"step {i}\n") for i in range(5)])
     printer.start()
     printer.join()
@@ -111,13 +120,15 @@ def test_the_card_shows_what_the_tool_prints_drawn_from_another_thread(
         while "step 4" not in live.value and time.monotonic() < deadline:
             time.sleep(0.01)
     assert pump.ticks >= 1
-    assert "step 0" in live.value and "step 4" in live.value and live.layout.display is None
+    assert "step 0" in live.value and "step 4" in live.value
+    kinds = [type(c).__name__ for c in r.body.children]
+    assert kinds == ["Accordion", "HTML"] and r.body.children[1] is live  # below its card, seen closed
     sent = len(comm_log)
     r.flush()
     assert len(comm_log) == sent  # nothing new printed: nothing sent
     r.handle(ToolCompleted("c1", "python", "[stdout]\nstep 0", 1.0))
     r.flush()
-    assert live.value == "" and live.layout.display == "none"  # the result has it now
+    assert live.value == "" and live not in r.body.children  # the result has it now
     r.tool_output("c1", "stdout", "late\n")  # a thread still printing after the call ended
     r.flush()
     assert live.value == ""

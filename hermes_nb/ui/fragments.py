@@ -30,7 +30,6 @@ __all__ = [
     "code_html",
     "error_html",
     "fmt_duration",
-    "live_output_html",
     "notice_html",
     "other_arguments",
     "outputs_html",
@@ -228,50 +227,6 @@ def card_body_html(card: ToolCard) -> str:
             f'<div><b>Result</b></div><pre style="{PRE_STYLE}">{escape(card.preview)}</pre>'
         )
     return "".join(rows)
-
-
-# The box scrolls from the bottom (a reversed flex column), so the latest lines are
-# the ones in view each time its content is replaced.
-LIVE_BOX_STYLE = (
-    "display:flex;flex-direction:column-reverse;max-height:14em;overflow:auto;"
-    "background:rgba(128,128,128,0.08);border-radius:3px;margin:2px 0 6px 0;"
-)
-LIVE_PRE_STYLE = "white-space:pre-wrap;word-break:break-word;margin:0;padding:4px 6px;"
-STDERR_STYLE = "color:#d33;"
-
-
-def _settle_carriage_returns(text: str) -> str:
-    """What a terminal would show: a line rewritten with ``\r`` (a progress bar) keeps
-    only its last version."""
-    if "\r" not in text:
-        return text
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        if "\r" in line:
-            parts = [part for part in line.split("\r") if part]
-            lines[i] = parts[-1] if parts else ""
-    return "\n".join(lines)
-
-
-def live_output_html(pieces: Iterable[tuple[str, str]], earlier: int = 0) -> str:
-    """What a running tool printed so far: stdout as is, stderr in red, the latest in view."""
-    runs: list[tuple[str, str]] = []
-    for stream, text in pieces:
-        if runs and runs[-1][0] == stream:
-            runs[-1] = (stream, runs[-1][1] + text)
-        else:
-            runs.append((stream, text))
-    if not runs:
-        return ""
-    spans = []
-    for stream, text in runs:
-        shown = escape(_settle_carriage_returns(text))
-        spans.append(f'<span style="{STDERR_STYLE}">{shown}</span>' if stream == "stderr" else shown)
-    note = f"<div><i>… {earlier:,} characters before</i></div>" if earlier else ""
-    return (
-        f'<div class="hermes-nb-live-output"><div><b>Output so far</b></div>{note}'
-        f'<div style="{LIVE_BOX_STYLE}"><pre style="{LIVE_PRE_STYLE}">{"".join(spans)}</pre></div></div>'
-    )
 
 
 def _output_html(data: dict[str, Any]) -> str:

@@ -10,7 +10,6 @@ it with its own lock.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -27,6 +26,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
+from hermes_nb.ui.live_output import LiveOutput
 
 __all__ = [
     "CANCELLED",
@@ -57,9 +57,6 @@ PREVIEW_CHARS = 800
 MIN_RATE_SECONDS = 0.5
 MIN_RATE_TOKENS = 5
 PREVIEW_LINES = 20
-
-#: characters of a running tool's output the live view keeps (the latest ones)
-LIVE_CHARS = 3000
 
 # Results the engine gives a call that was refused by a policy or by the user.
 _DENIED_PREFIXES = (
@@ -123,35 +120,6 @@ class ReasoningBlock(TextBlock):
     """The model's visible reasoning, shown apart from the answer."""
 
     kind: ClassVar[str] = "reasoning"
-
-
-class LiveOutput:
-    """What a running tool has printed so far: the latest ``LIVE_CHARS`` characters.
-
-    Written from the code's thread for every ``print`` and read by the renderer, so
-    an add is an append and a count; the caller holds the renderer's lock.
-    """
-
-    def __init__(self, limit: int = LIVE_CHARS) -> None:
-        self.limit = limit
-        self.pieces: deque[tuple[str, str]] = deque()  # (stream name, text)
-        self.size = 0
-        self.total = 0
-        self.version = 0
-
-    def add(self, stream: str, text: str) -> None:
-        self.total += len(text)
-        if len(text) > self.limit:
-            text = text[-self.limit :]
-        self.pieces.append((stream, text))
-        self.size += len(text)
-        while self.pieces and self.size - len(self.pieces[0][1]) >= self.limit:
-            self.size -= len(self.pieces.popleft()[1])
-        self.version += 1
-
-    def snapshot(self) -> tuple[list[tuple[str, str]], int]:
-        """(pieces, characters written before them)."""
-        return list(self.pieces), self.total - self.size
 
 
 @dataclass(eq=False)

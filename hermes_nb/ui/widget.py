@@ -29,9 +29,9 @@ from hermes_nb.ui.fragments import (
     REASONING_ICON,
     card_body_html,
     card_title,
-    live_output_html,
     status_html,
 )
+from hermes_nb.ui.live_output import live_output_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import block_html, mimebundle
@@ -109,12 +109,13 @@ class _CardView:
         w = renderer._w
         self.r = renderer
         self.body = renderer._new(w.HTML, value=card_body_html(card))
-        # What the tool prints while it runs; hidden (no empty line) until it prints.
-        self.live = renderer._new(w.HTML, value="", layout=w.Layout(display="none"))
+        # What the tool prints while it runs: below the card (seen without opening it),
+        # in the view only while there is something to show.
+        self.live = renderer._new(w.HTML, value="")
         self.live_version = 0
         self.output = renderer._new(w.Output)
         self.shown_outputs = 0
-        inner = renderer._new(w.VBox, children=(self.body, self.live, self.output))
+        inner = renderer._new(w.VBox, children=(self.body, self.output))
         self.box = renderer._new(w.Accordion, children=(inner,), titles=(card_title(card),))
         self.update(card)
 
@@ -122,7 +123,13 @@ class _CardView:
         """What the running tool printed so far ("" once it ended: the result has it)."""
         r = self.r
         r._set(self.live, "value", html)
-        r._set(self.live.layout, "display", None if html else "none")
+        children = tuple(r.body.children)
+        placed = any(c is self.live for c in children)
+        if html and not placed and any(c is self.box for c in children):
+            at = next(i for i, c in enumerate(children) if c is self.box) + 1
+            r._set(r.body, "children", children[:at] + (self.live,) + children[at:])
+        elif not html and placed:
+            r._set(r.body, "children", tuple(c for c in children if c is not self.live))
 
     def update(self, card: ToolCard) -> None:
         r = self.r
