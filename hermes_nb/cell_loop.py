@@ -20,7 +20,6 @@ from typing import Any, cast
 
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
-from hermes_nb.agent.tools.capture import Tap, tapping
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.redact import redact
 from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
@@ -117,7 +116,8 @@ class _View:
     agent's first event (its first token wakes it), or ``VIEW_DELAY``, whichever
     comes first: a person sees the view within a tenth of a second either way, and
     the first token no later than the next flush. Events that come before the view
-    exists (a compression notice) are handed to it when it is built.
+    exists (a compression notice) are handed to it when it is built, and so is what
+    a tool printed meanwhile (a quick reply can start a tool while the view is built).
     """
 
     def __init__(self, run: Run, renderer: Renderer | Callable[[], Renderer]) -> None:
@@ -129,6 +129,8 @@ class _View:
         else:
             self._make = cast(Callable[[], Renderer], renderer)
         self._early: list[Event] = []
+        self._early_output: list[tuple[str, str, str]] = []
+        self._output_lock = threading.Lock()  # tools print from their own threads
         self.renderer: Renderer | None = None
         self.status: RunStatusComm | None = None
 
@@ -137,6 +139,17 @@ class _View:
             self._early.append(event)
         else:
             self.renderer.handle(event)
+
+    def tool_output(self, call_id: str, stream: str, text: str) -> None:
+        """What a running tool prints, from the printing thread: to a renderer that shows it."""
+        with self._output_lock:
+            renderer = self.renderer
+            if renderer is None:
+                if len(self._early_output) < EARLY_OUTPUT_WRITES:
+                    self._early_output.append((call_id, stream, text))
+                return
+        if isinstance(renderer, LiveRenderer):
+            renderer.tool_output(call_id, stream, text)
 
     def show(self) -> Renderer:
         """Build the renderer (once), give it the early events and put it on screen."""
@@ -148,13 +161,20 @@ class _View:
         for event in self._early:
             renderer.handle(event)
         self._early.clear()
-        self.renderer = renderer  # before start: an interrupt in it must not build another
+        with self._output_lock:
+            if isinstance(renderer, LiveRenderer):
+                for call_id, stream, text in self._early_output:
+                    renderer.tool_output(call_id, stream, text)
+            self._early_output.clear()
+            self.renderer = renderer  # before start: an interrupt in it must not build another
         renderer.start()
         return renderer
 
 
 #: seconds the cell thread waits for the agent's first event before showing the view
 VIEW_DELAY = 0.1
+#: writes of a tool kept for the view while it is being built (the result keeps them all)
+EARLY_OUTPUT_WRITES = 1000
 
 
 def drive(
@@ -186,6 +206,7 @@ def drive(
             run.poke()
 
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
+    agent.output_tap = view.tool_output
     run.start(checkpoints=False)  # started below, once the request is on its way
     try:
         if prepare is not None:
@@ -352,17 +373,8 @@ def _run_here(call: _KernelCall, renderer: Renderer, status: RunStatusComm | Non
         if status is not None:
             _report(status, live)
 
-    with ViewPump(tick, interval), tapping(_tap_for(live)):
+    with ViewPump(tick, interval):
         _run_kernel_call(call)
-
-
-def _tap_for(renderer: LiveRenderer) -> Tap | None:
-    """Where the running call's prints go: its card (tools run one at a time)."""
-    running = [c.call_id for c in renderer.state.cards.values() if c.status == "running"]
-    if not running:
-        return None
-    call_id = running[-1]
-    return lambda stream, text: renderer.tool_output(call_id, stream, text)
 
 
 def _run_kernel_call(call: _KernelCall) -> None:

@@ -4,6 +4,7 @@ view as it is written, drawn bounded, from a thread other than the cell's."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 import threading
@@ -148,3 +149,22 @@ def test_sys_streams_are_restored_after_the_tool() -> None:
     with tapping(lambda name, text: None):
         run_python("print(1)", {})
     assert (sys.stdout, sys.stderr) == (out, err)
+
+
+def test_the_runner_taps_each_tool_under_its_call_id_as_it_prints() -> None:
+    from hermes_nb.agent.toolrun import ToolRunner
+    from hermes_nb.agent.tools import builtin_tools
+
+    seen: list[tuple[str, str, str, float]] = []
+    runner = ToolRunner(builtin_tools(), {"shell": "allow"}, None, None, 20_000)
+    runner.output_tap = lambda call_id, stream, text: seen.append((call_id, stream, text, time.monotonic()))
+    command = "printf 'first\\n'; sleep 1; printf 'oops\\n' >&2; printf 'last\\n'"
+    out = runner.run("shell", json.dumps({"command": command}), threading.Event(), "call_sh")
+    ended = time.monotonic()
+    assert out.text == "exit code: 0\n[stdout]\nfirst\nlast\n[stderr]\noops"
+    first = next(at for cid, stream, text, at in seen if cid == "call_sh" and stream == "stdout" and "first" in text)
+    assert ended - first > 0.5  # shown while the command was still running
+    assert ("call_sh", "stderr", "oops\n") in [s[:3] for s in seen]
+    seen.clear()
+    out = runner.run("python", json.dumps({"code": "print('hi')"}), threading.Event(), "call_py")
+    assert out.text == "[stdout]\nhi" and ("call_py", "stdout", "hi") in [s[:3] for s in seen]

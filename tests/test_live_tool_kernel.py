@@ -32,7 +32,7 @@ PRINTING_CODE = (
 )
 
 
-def start(tmp_path: Path, code: str) -> Kernel:
+def start(tmp_path: Path, code: str, tool: str = "python") -> Kernel:
     (tmp_path / NOTEBOOK).write_text("{}")
     words = PRE_CALL_TEXT.split(" ")
     script = {
@@ -40,7 +40,7 @@ def start(tmp_path: Path, code: str) -> Kernel:
             {
                 "chunks": [w + " " for w in words[:-1]] + [words[-1]],
                 "delay": 0.03,
-                "tool_calls": [{"name": "python", "arguments": {"code": code}}],
+                "tool_calls": [{"name": tool, "arguments": {"code" if tool == "python" else "command": code}}],
             },
             "Done.",
         ]
@@ -49,7 +49,8 @@ def start(tmp_path: Path, code: str) -> Kernel:
     k = Kernel(tmp_path, {"JPY_SESSION_NAME": str(tmp_path / NOTEBOOK)})
     k.start()
     loaded = k.run(
-        '%load_ext hermes_nb\n%config AgentMagics.model = "replay:script.json"\n%config AgentMagics.auto_title = False'
+        '%load_ext hermes_nb\n%config AgentMagics.model = "replay:script.json"\n%config AgentMagics.auto_title = False\n'
+        '%config AgentMagics.tool_policies = {"shell": "allow"}'
     )
     assert loaded.status == "ok", loaded.text()
     return k
@@ -143,3 +144,17 @@ def test_a_kernel_warning_during_a_tool_is_not_part_of_its_result(tmp_path: Path
     assert result == (
         "[stdout]\ndone waiting\n[stderr]\nfrom a thread the code started\n[result]\n'tool finished'"
     )
+
+
+def test_a_running_shell_command_streams_into_its_card_too(tmp_path: Path) -> None:
+    k = start(tmp_path, "for i in $(seq 0 19); do echo row $i; sleep 0.1; done", tool="shell")
+    try:
+        ex = k.run("%%agent\nList the rows.", timeout=120)
+    finally:
+        k.shutdown()
+    assert ex.status == "ok", ex.text()
+    end = tool_end(ex)
+    live = [(at, str(s["value"])) for at, s in updates(ex) if at < end and "hermes-nb-live-output" in str(s.get("value", ""))]
+    assert any("row 0" in v for _, v in live) and any("row 10" in v for _, v in live)
+    assert end - next(at for at, v in live if "row 0" in v) > 1.0
+    assert tool_result(tmp_path).startswith("exit code: 0\n[stdout]\nrow 0\nrow 1\n")

@@ -44,6 +44,7 @@ from hermes_nb.agent.toolrun import (
     Approver,
     Cancelled,
     KernelRunner,
+    OutputTap,
     ToolRunner,
     parse_arguments,
 )
@@ -85,7 +86,8 @@ class Agent:
     tool's own policy by name. ``approve(name, arguments)`` answers "ask" (without
     it, "ask" means deny). ``kernel_runner(fn)`` runs tools marked ``needs_kernel``
     on the thread that owns the kernel and returns fn's ToolOutput; by default fn is
-    called where the loop runs. ``images`` keeps the images tools return (in memory
+    called where the loop runs. ``output_tap(call_id, stream, text)`` receives what a
+    running tool prints (``python``, ``shell``), from the thread printing it. ``images`` keeps the images tools return (in memory
     by default); ``vision`` says whether the model is sent them. Attributes may be
     changed between runs.
     """
@@ -111,6 +113,7 @@ class Agent:
         self.policies = {name: check_policy(p, name) for name, p in (policies or {}).items()}
         self.approve = approve
         self.kernel_runner = kernel_runner
+        self.output_tap: OutputTap | None = None
         self.max_result_chars = max_result_chars
         self.images = images if images is not None else ImageStore(None)
         self.vision = vision
@@ -147,7 +150,8 @@ class _Run:
         self.open_calls: list[tuple[str, str, str]] = []
         self.unnamed_calls = 0
         self.runner = ToolRunner(
-            agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars
+            agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars,
+            agent.output_tap,
         )
 
     def execute(
@@ -293,7 +297,7 @@ class _Run:
             self._emit(ToolStarted(call_id, name, shown))
             started = time.monotonic()
             try:
-                output = self.runner.run(name, raw, self.cancel)
+                output = self.runner.run(name, raw, self.cancel, call_id)
             except (Cancelled, KeyboardInterrupt):
                 self._answer(call_id, name, ToolOutput(CANCELLED, is_error=True), started)
                 raise

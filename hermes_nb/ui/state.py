@@ -211,6 +211,7 @@ class TurnDisplay:
         self._t_end: float | None = None
         self._step_start = 0  # index of the first block of the current provider request
         self._early_outputs: dict[str, list[dict[str, Any]]] = {}  # outputs before their call
+        self._early_live: dict[str, LiveOutput] = {}  # printed before the call's start was applied
         self._handlers: dict[str, Callable[[Any], None]] = {
             "token": self._token,
             "reasoning": self._reasoning,
@@ -258,6 +259,7 @@ class TurnDisplay:
     def _tool_started(self, event: ToolStarted) -> None:
         card = ToolCard(call_id=event.call_id, name=event.name, arguments=dict(event.arguments))
         card.outputs.extend(self._early_outputs.pop(event.call_id, ()))
+        card.live = self._early_live.pop(event.call_id, card.live)
         self.cards[event.call_id] = card
         self.blocks.append(card)
 
@@ -321,9 +323,16 @@ class TurnDisplay:
         self.status_version += 1
 
     def add_live_output(self, call_id: str, stream: str, text: str) -> None:
-        """What a running call printed just now (``stream``: "stdout" or "stderr")."""
+        """What a running call printed just now (``stream``: "stdout" or "stderr").
+
+        A tool on another thread may print before its ``ToolStarted`` event is applied
+        (events come through a queue): that waits for it, as early outputs do.
+        """
         card = self.cards.get(call_id)
-        if card is not None and card.status == "running":
+        if card is None:
+            if call_id and len(self._early_live) < 4:
+                self._early_live.setdefault(call_id, LiveOutput()).add(stream, text)
+        elif card.status == "running":
             card.live.add(stream, text)
 
     def add_outputs(self, call_id: str, outputs: Iterable[dict[str, Any]]) -> ToolCard | None:

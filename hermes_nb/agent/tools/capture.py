@@ -15,6 +15,7 @@ the code's own thread and of the threads it starts, and hands each one to a *tap
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import io
@@ -210,10 +211,13 @@ class BoundedBytes:
         return decode(head) + _note(dropped, "bytes") + decode(tail)
 
 
-def drain(pipe: IO[bytes], into: BoundedBytes) -> threading.Thread:
-    """Read ``pipe`` to its end on a daemon thread, keeping what ``into`` keeps."""
+def drain(pipe: IO[bytes], into: BoundedBytes, tap: Tap | None = None, name: str = "stdout") -> threading.Thread:
+    """Read ``pipe`` to its end on a daemon thread, keeping what ``into`` keeps; each
+    chunk also goes to ``tap`` as text (as ``name``), for the live view."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def read() -> None:
+        nonlocal tap
         fd = pipe.fileno()
         try:
             while True:
@@ -221,6 +225,12 @@ def drain(pipe: IO[bytes], into: BoundedBytes) -> threading.Thread:
                 if not chunk:
                     return
                 into.add(chunk)
+                if tap is not None:
+                    try:
+                        tap(name, decoder.decode(chunk))
+                    except Exception:  # the live view failing must not lose the output
+                        log.debug("output tap failed; live output stops", exc_info=True)
+                        tap = None
         except (OSError, ValueError):  # the pipe was closed under us
             return
 
