@@ -119,6 +119,11 @@ class AgentMagics(Magics):
         help="Seconds a reply may go without content (keep-alives and empty "
         "updates do not count) before the request is stopped.",
     ).tag(config=True)
+    max_output_tokens = Int(
+        0,
+        help="The most tokens one model reply may have (0: a default per model, 8,192 "
+        "for models it does not know). Sent with every request.",
+    ).tag(config=True)
     mcp_servers = Dict(
         {},
         help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
@@ -362,6 +367,7 @@ class AgentMagics(Magics):
         for name, value in (("read_timeout", self.request_timeout), ("idle_timeout", self.stream_idle_timeout)):
             if hasattr(provider, name):
                 setattr(provider, name, value)
+        provider.max_output_tokens = self.max_output_tokens if self.max_output_tokens > 0 else None
         return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:

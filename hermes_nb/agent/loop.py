@@ -35,6 +35,7 @@ from hermes_nb.agent.providers.base import (
     Provider,
     ReasoningDelta,
     RetryNotice,
+    StreamNotice,
     TextDelta,
     ToolCallRequest,
     UsageChunk,
@@ -242,6 +243,8 @@ class _Run:
                         self._emit(Reasoning(chunk.text))
                 elif isinstance(chunk, UsageChunk):
                     self._count(chunk)
+                elif isinstance(chunk, StreamNotice):
+                    self._emit(Notice(chunk.text))
                 elif isinstance(chunk, RetryNotice):
                     parts.clear()
                     calls.clear()

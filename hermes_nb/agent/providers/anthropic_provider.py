@@ -25,7 +25,7 @@ from ...errors import (
 from ...install_hint import extra_install_command
 from ...redact import redact_url
 from .anthropic_messages import to_anthropic, to_anthropic_tools
-from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
 from .common import (
     KEY_HINT,
     PendingCall,
@@ -36,6 +36,7 @@ from .common import (
     scrub,
     server_message,
 )
+from .limits import length_notice, limit_for
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .streamguard import guarded_stream
@@ -46,7 +47,6 @@ READ_TIMEOUT = 120.0
 IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 DEFAULT_URL = "https://api.anthropic.com"
-_OLD_MODELS = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")  # 4096 output tokens at most
 
 
 class AnthropicProvider(Provider):
@@ -74,7 +74,7 @@ class AnthropicProvider(Provider):
         self.base_url = base_url
         self.key_env = key_env
         self.retry = retry or RetryPolicy.from_env()
-        self.max_tokens = max_tokens or (4096 if model.startswith(_OLD_MODELS) else 8192)
+        self.max_output_tokens = max_tokens
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
         self.context_window = 200_000
@@ -92,7 +92,7 @@ class AnthropicProvider(Provider):
         params: dict[str, Any] = {
             "model": self.model,
             "messages": converted,
-            "max_tokens": self.max_tokens,
+            "max_tokens": limit_for(self.model, self.max_output_tokens),
             "stream": True,
         }
         if system:
@@ -122,6 +122,7 @@ class AnthropicProvider(Provider):
         calls: dict[int, PendingCall] = {}
         tokens_in = tokens_out = 0
         finished = False
+        stop_reason = None
         is_set = cancel.is_set
         for event in stream:
             if is_set():
@@ -152,6 +153,7 @@ class AnthropicProvider(Provider):
                 )
             elif kind == "message_delta":
                 tokens_out = event.usage.output_tokens or tokens_out
+                stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
             elif kind == "message_stop":
                 finished = True
         if is_set():
@@ -160,6 +162,8 @@ class AnthropicProvider(Provider):
             raise RetryableError(
                 "the reply stopped early", ProviderUnavailableError, "Anthropic keeps cutting its replies short"
             )
+        if stop_reason == "max_tokens":
+            yield StreamNotice(length_notice(limit_for(self.model, self.max_output_tokens)))
         for index in sorted(calls):
             yield calls[index].request()
         yield UsageChunk(tokens_in, tokens_out, estimate_cost(self.model, tokens_in, tokens_out))

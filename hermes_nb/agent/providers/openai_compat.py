@@ -32,7 +32,7 @@ from ...errors import (
     UnknownModelError,
 )
 from ...redact import redact_url
-from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
 from .body import BodyEncoder
 from .common import (
     KEY_HINT,
@@ -44,6 +44,7 @@ from .common import (
     scrub,
     server_message,
 )
+from .limits import length_notice, limit_for
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .sse import StreamErrorEvent, sse_data
@@ -81,6 +82,9 @@ class Endpoint:
     #: the context window the server imposes whatever the model (Ollama's num_ctx);
     #: None: ask the server's ``/models``, else the table of known models
     window: int | None = None
+    #: the request field of the output limit: OpenAI's own API wants
+    #: ``max_completion_tokens`` (see limits.py), every other server ``max_tokens``
+    limit_field: str = "max_tokens"
 
     def resolved_base_url(self) -> str | None:
         if self.base_url:
@@ -154,10 +158,12 @@ class OpenAICompatProvider(Provider):
         cancel: threading.Event,
     ) -> Iterator[Chunk]:
         key = self._api_key()
+        limit = limit_for(self.model, self.max_output_tokens)
         params: dict[str, Any] = {
             "model": self.model,
             "stream": True,
             "stream_options": {"include_usage": True},
+            self._limit_field(): limit,
         }
         if tools:
             params["tools"] = tools
@@ -166,6 +172,14 @@ class OpenAICompatProvider(Provider):
         # not follow OPENAI_BASE_URL to wherever it points by then
         base_url = self.endpoint.resolved_base_url()
         yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
+
+    def _limit_field(self) -> str:
+        """``max_completion_tokens`` for OpenAI itself; ``max_tokens`` once
+        OPENAI_BASE_URL points the same provider at another server."""
+        base = self.endpoint.resolved_base_url()
+        if base and "api.openai.com" not in base:
+            return "max_tokens"
+        return self.endpoint.limit_field
 
     # -- one request
 
@@ -244,6 +258,8 @@ class OpenAICompatProvider(Provider):
                 ProviderUnavailableError,
                 f"{self.endpoint.label} keeps cutting its replies short",
             )
+        if finish == "length":
+            yield StreamNotice(length_notice(limit_for(self.model, self.max_output_tokens)))
         for call in pending:
             yield call.request()
         if usage is not None:
