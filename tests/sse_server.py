@@ -171,6 +171,18 @@ class _State:
     models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "test-model", "object": "model"}])
     props: dict[str, Any] | None = None
     gets: list[str] = field(default_factory=list)
+    #: a model that cannot take tools: any request carrying ``tools`` gets HTTP 400
+    #: with this message (as Ollama answers), without using up a reply of the script
+    refuse_tools: str | None = None
+
+    def refuse(self, request: RecordedRequest) -> bool:
+        """Record a request with tools that the server refuses; True if it does."""
+        body = request.body
+        if self.refuse_tools is None or not (isinstance(body, dict) and body.get("tools")):
+            return False
+        with self.lock:
+            self.requests.append(request)
+        return True
 
     def take(self, request: RecordedRequest) -> tuple[int, dict[str, Any] | None]:
         """Record the request and pick its reply (None once the script is used up)."""
@@ -222,7 +234,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
         state = self.server.state
-        index, reply = state.take(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+        recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+        if state.refuse(recorded):
+            self._raw(400, render_error({"status": 400, "error": state.refuse_tools}, protocol), {})
+            return
+        index, reply = state.take(recorded)
         if reply is None:
             message = f"test server script exhausted after {len(state.replies)} replies"
             self._raw(400, render_error({"status": 400, "error": message}, protocol), {})
@@ -354,9 +370,12 @@ class ScriptedServer:
         record_file: str | None = None,
         models: list[dict[str, Any]] | None = None,
         props: dict[str, Any] | None = None,
+        refuse_tools: str | None = None,
     ) -> None:
         self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.state = _State(list(replies), loop=loop, record_file=record_file, props=props)
+        self._httpd.state = _State(
+            list(replies), loop=loop, record_file=record_file, props=props, refuse_tools=refuse_tools
+        )
         if models is not None:
             self._httpd.state.models = list(models)
         self._thread: threading.Thread | None = None

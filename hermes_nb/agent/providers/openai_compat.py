@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,7 @@ from ...errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
+    ToolsRefusedError,
     UnknownModelError,
 )
 from ...redact import redact_url
@@ -54,6 +56,13 @@ from .windows import DEFAULT_WINDOW, known_window, window_from_listing, window_f
 __all__ = ["Endpoint", "OpenAICompatProvider", "server_window"]
 
 log = logging.getLogger("hermes_nb.providers")
+
+#: how servers say a model cannot take tools (Ollama: "... does not support tools")
+_NO_TOOLS = re.compile(
+    r"does not support (?:tools|tool[ _-]?(?:use|calling|calls)|function[ _-]?calling)"
+    r"|tools? (?:are|is) not supported",
+    re.IGNORECASE,
+)
 
 #: seconds to wait for a server's model listing (asked once per provider)
 LISTING_TIMEOUT = 5.0
@@ -165,12 +174,21 @@ class OpenAICompatProvider(Provider):
             "stream_options": {"include_usage": True},
             self._limit_field(): limit,
         }
-        if tools:
-            params["tools"] = tools
-        body = self._body.encode(params, messages)
         # where to send it is decided now: a request still opening after a cancel must
         # not follow OPENAI_BASE_URL to wherever it points by then
         base_url = self.endpoint.resolved_base_url()
+        if tools and self.supports_tools:
+            body = self._body.encode({**params, "tools": tools}, messages)
+            try:
+                yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
+                return
+            except ToolsRefusedError as refused:
+                # remembered on this provider, which lives as long as the kernel
+                self.supports_tools = False
+                yield StreamNotice(
+                    f"{self.spec or self.model} cannot call tools ({refused}); running as plain chat."
+                )
+        body = self._body.encode(params, messages)
         yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
 
     def _limit_field(self) -> str:
@@ -366,6 +384,8 @@ class OpenAICompatProvider(Provider):
             if status in (401, 403):
                 hint = f"check {self.endpoint.key_env}" if self.endpoint.key_env else "this server needs a key: pass api_key_env"
                 return AuthenticationError(f"{label} rejected the API key (HTTP {status}); {hint}.")
+            if status == 400 and _NO_TOOLS.search(detail):
+                return ToolsRefusedError(f"{label} said: {detail}")
             if status == 404:
                 return UnknownModelError(
                     f"{label} at {where} does not know the model {self.model!r} (HTTP 404: {detail})."
