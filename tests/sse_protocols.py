@@ -5,6 +5,7 @@ A reply is a dict (JSON-friendly, so scripts can live in files):
     {"steps": [...]}                               a 200 streaming reply
     {"status": 429, "error": "slow down", "headers": {"Retry-After": "1"}}
     {"stall_before_headers": 30}                   accept the request, never answer
+    {"body": "data: ...\n\n"}                     (OpenAI) a recorded streaming body, sent as it is
 
 Steps of a streaming reply, in order:
 
@@ -75,6 +76,8 @@ def _action(step: dict[str, Any]) -> Segment | None:
 
 def render_openai(reply: dict[str, Any], model: str, include_usage: bool) -> list[Segment]:
     """Chat-completions chunks: ``data: {...}`` lines, usage last, then ``data: [DONE]``."""
+    if "body" in reply:
+        return [("bytes", reply["body"].encode())]
     head = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:

@@ -40,6 +40,7 @@ from hermes_nb.agent.providers.base import (
     ToolCallRequest,
     UsageChunk,
 )
+from hermes_nb.agent.textcalls import TEXT_CALLS_NOTICE, CallReader
 from hermes_nb.agent.toolrun import (
     CANCELLED,
     Approver,
@@ -147,6 +148,7 @@ class _Run:
         self.result = TurnResult()
         self.open_calls: list[tuple[str, str, str]] = []
         self.unnamed_calls = 0
+        self.said_text_calls = False
         self.runner = ToolRunner(
             agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars
         )
@@ -224,18 +226,18 @@ class _Run:
     ) -> tuple[str, list[ToolCallRequest]]:
         """One provider request: forward its chunks, return (text, tool calls).
 
-        On cancel the partial text is returned and also left in the TurnState.
+        With tools, calls the model writes as text are read too (``textcalls``), and
+        run when it used no native call. On cancel the partial text is returned and
+        also left in the TurnState.
         """
         parts: list[str] = []
         calls: list[ToolCallRequest] = []
+        reader = CallReader(self.agent.tools) if tools else None
         stream = self.agent.provider.stream(request, tools, self.cancel)
         try:
             for chunk in stream:
                 if isinstance(chunk, TextDelta):
-                    if chunk.text:
-                        parts.append(chunk.text)
-                        self.turn.append_text(chunk.text)
-                        self._emit(Token(chunk.text))
+                    self._show(parts, reader.feed(chunk.text) if reader else chunk.text)
                 elif isinstance(chunk, ToolCallRequest):
                     calls.append(chunk)
                 elif isinstance(chunk, ReasoningDelta):
@@ -248,10 +250,14 @@ class _Run:
                 elif isinstance(chunk, RetryNotice):
                     parts.clear()
                     calls.clear()
+                    reader = CallReader(self.agent.tools) if tools else None
                     self.turn.set_partial_text("")
                     self._emit(Retry(chunk.attempt, chunk.delay, chunk.reason))
                 if self.cancel.is_set():
                     break
+            if reader is not None and not self.cancel.is_set():
+                self._show(parts, reader.finish())
+                calls = self._text_calls(parts, calls, reader)
         finally:
             self.result.text = "".join(parts)  # kept if the stream fails half-way
             close = getattr(stream, "close", None)
@@ -261,6 +267,26 @@ class _Run:
                 except Exception:  # closing must not hide why the stream ended
                     log.debug("closing the provider stream failed", exc_info=True)
         return self.result.text, calls
+
+    def _show(self, parts: list[str], text: str) -> None:
+        if text:
+            parts.append(text)
+            self.turn.append_text(text)
+            self._emit(Token(text))
+
+    def _text_calls(
+        self, parts: list[str], calls: list[ToolCallRequest], reader: CallReader
+    ) -> list[ToolCallRequest]:
+        """The calls to run: the native ones, else those written as text. Blocks read
+        as calls but not run (the reply had native calls) are shown after all."""
+        if calls or not reader.calls:
+            for block in reader.hidden:
+                self._show(parts, block)
+            return calls
+        if not self.said_text_calls:
+            self.said_text_calls = True
+            self._emit(Notice(TEXT_CALLS_NOTICE))
+        return list(reader.calls)
 
     def _count(self, chunk: UsageChunk) -> None:
         result = self.result
