@@ -124,6 +124,11 @@ class AgentMagics(Magics):
         help="The most tokens one model reply may have (0: a default per model, 8,192 "
         "for models it does not know). Sent with every request.",
     ).tag(config=True)
+    prompt_cache = Bool(
+        True,
+        help="Mark the settled history and the tools for the provider's prompt cache "
+        "(Anthropic), so each step of a long session pays full price only for what is new.",
+    ).tag(config=True)
     mcp_servers = Dict(
         {},
         help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
@@ -368,6 +373,8 @@ class AgentMagics(Magics):
             if hasattr(provider, name):
                 setattr(provider, name, value)
         provider.max_output_tokens = self.max_output_tokens if self.max_output_tokens > 0 else None
+        if hasattr(provider, "prompt_cache"):
+            provider.prompt_cache = self.prompt_cache
         return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:

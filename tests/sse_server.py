@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cache_sim import CacheSimulator  # noqa: E402
 from sse_protocols import Segment, render_anthropic, render_error, render_openai  # noqa: E402
 
 __all__ = [
@@ -174,6 +175,8 @@ class _State:
     #: a model that cannot take tools: any request carrying ``tools`` gets HTTP 400
     #: with this message (as Ollama answers), without using up a reply of the script
     refuse_tools: str | None = None
+    #: report usage as a provider with prompt caching would (see cache_sim.py)
+    cache: CacheSimulator | None = None
 
     def refuse(self, request: RecordedRequest) -> bool:
         """Record a request with tools that the server refuses; True if it does."""
@@ -254,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "test-model") if isinstance(body, dict) else "test-model"
         include_usage = bool(isinstance(body, dict) and (body.get("stream_options") or {}).get("include_usage"))
         key = (index, protocol, include_usage, str(model))
+        if state.cache is not None and isinstance(body, dict):
+            usage = state.cache.usage(protocol, body)
+            output = next((s["usage"].get("output", 0) for s in reply.get("steps", []) if "usage" in s), 1)
+            steps = [s for s in reply.get("steps", []) if "usage" not in s]
+            reply = {**reply, "steps": [{"usage": {**usage, "output": output}}, *steps]}
+            key = (-1, "", False, "")  # never kept: each request's usage differs
         with state.lock:
             segments = state.rendered.get(key)
         if segments is None:
@@ -261,8 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
                 segments = render_openai(reply, str(model), include_usage)
             else:
                 segments = render_anthropic(reply, str(model))
-            with state.lock:
-                state.rendered[key] = segments
+            if key[0] >= 0:
+                with state.lock:
+                    state.rendered[key] = segments
         self._stream(segments)
 
     # -- helpers
@@ -371,10 +381,12 @@ class ScriptedServer:
         models: list[dict[str, Any]] | None = None,
         props: dict[str, Any] | None = None,
         refuse_tools: str | None = None,
+        cache: bool = False,
     ) -> None:
         self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.state = _State(
-            list(replies), loop=loop, record_file=record_file, props=props, refuse_tools=refuse_tools
+            list(replies), loop=loop, record_file=record_file, props=props, refuse_tools=refuse_tools,
+            cache=CacheSimulator() if cache else None,
         )
         if models is not None:
             self._httpd.state.models = list(models)

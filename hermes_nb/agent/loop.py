@@ -78,6 +78,8 @@ class TurnResult:
     output_tokens: int = 0
     cost: float | None = None
     error: str | None = None
+    #: input tokens read from the provider's prompt cache (part of ``input_tokens``)
+    cached_tokens: int = 0
 
 
 class Agent:
@@ -292,9 +294,10 @@ class _Run:
         result = self.result
         result.input_tokens += chunk.input_tokens
         result.output_tokens += chunk.output_tokens
+        result.cached_tokens += chunk.cache_read_tokens
         if chunk.cost is not None:
             result.cost = (result.cost or 0.0) + chunk.cost
-        self._emit(Usage(chunk.input_tokens, chunk.output_tokens, chunk.cost))
+        self._emit(Usage(chunk.input_tokens, chunk.output_tokens, chunk.cost, cached_tokens=chunk.cache_read_tokens))
 
     def _run_tools(self, text: str, requests: list[ToolCallRequest]) -> None:
         """Record the assistant's calls, then answer each one in order."""

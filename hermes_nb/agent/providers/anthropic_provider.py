@@ -24,7 +24,7 @@ from ...errors import (
 )
 from ...install_hint import extra_install_command
 from ...redact import redact_url
-from .anthropic_messages import to_anthropic, to_anthropic_tools
+from .anthropic_messages import cache_breakpoints, to_anthropic, to_anthropic_tools
 from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
 from .common import (
     KEY_HINT,
@@ -50,7 +50,14 @@ DEFAULT_URL = "https://api.anthropic.com"
 
 
 class AnthropicProvider(Provider):
-    """Streams Claude replies; text, tool calls and thinking arrive as chunks."""
+    """Streams Claude replies; text, tool calls and thinking arrive as chunks.
+
+    With ``prompt_cache`` (``AgentMagics.prompt_cache``) each request marks where the
+    API may cache its prefix (``cache_breakpoints``): a long session's history is then
+    billed at a tenth of the input price from the second step on.
+    """
+
+    prompt_cache: bool = True
 
     def __init__(
         self,
@@ -89,6 +96,10 @@ class AnthropicProvider(Provider):
     ) -> Iterator[Chunk]:
         key = self._api_key()
         system, converted = to_anthropic(messages, tool_blocks=bool(tools))
+        definitions = to_anthropic_tools(tools) if tools else []
+        marked: str | list[dict[str, Any]] = system
+        if self.prompt_cache:
+            marked, converted, definitions = cache_breakpoints(system, converted, definitions)
         params: dict[str, Any] = {
             "model": self.model,
             "messages": converted,
@@ -96,9 +107,9 @@ class AnthropicProvider(Provider):
             "stream": True,
         }
         if system:
-            params["system"] = system
-        if tools:
-            params["tools"] = to_anthropic_tools(tools)
+            params["system"] = marked
+        if definitions:
+            params["tools"] = definitions
         yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
 
     def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
@@ -120,7 +131,7 @@ class AnthropicProvider(Provider):
         self, stream: Any, cancel: threading.Event, touch: Callable[[], None] = lambda: None
     ) -> Iterator[Chunk]:
         calls: dict[int, PendingCall] = {}
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = read = written = 0
         finished = False
         stop_reason = None
         is_set = cancel.is_set
@@ -146,11 +157,9 @@ class AnthropicProvider(Provider):
                     calls[event.index] = PendingCall(call_id=block.id, name=block.name)
             elif kind == "message_start":
                 usage = event.message.usage
-                tokens_in = (
-                    (usage.input_tokens or 0)
-                    + (getattr(usage, "cache_read_input_tokens", 0) or 0)
-                    + (getattr(usage, "cache_creation_input_tokens", 0) or 0)
-                )
+                read = getattr(usage, "cache_read_input_tokens", 0) or 0
+                written = getattr(usage, "cache_creation_input_tokens", 0) or 0
+                tokens_in = (usage.input_tokens or 0) + read + written
             elif kind == "message_delta":
                 tokens_out = event.usage.output_tokens or tokens_out
                 stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
@@ -166,7 +175,8 @@ class AnthropicProvider(Provider):
             yield StreamNotice(length_notice(limit_for(self.model, self.max_output_tokens)))
         for index in sorted(calls):
             yield calls[index].request()
-        yield UsageChunk(tokens_in, tokens_out, estimate_cost(self.model, tokens_in, tokens_out))
+        cost = estimate_cost(self.model, tokens_in, tokens_out, cache_read=read, cache_write=written)
+        yield UsageChunk(tokens_in, tokens_out, cost, cache_read_tokens=read, cache_write_tokens=written)
 
     def _api_key(self) -> str:
         key = os.environ.get(self.key_env, "").strip()

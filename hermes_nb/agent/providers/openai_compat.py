@@ -286,14 +286,17 @@ class OpenAICompatProvider(Provider):
     def _usage(self, usage: dict[str, Any]) -> UsageChunk:
         tokens_in = int(usage.get("prompt_tokens") or 0)
         tokens_out = int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        cached = min(tokens_in, int(cached)) if isinstance(cached, (int, float)) and cached > 0 else 0
         cost: float | None
         if isinstance(usage.get("cost"), (int, float)):
             cost = float(usage["cost"])  # OpenRouter reports what it charged
         elif self.endpoint.free:
             cost = 0.0
         else:
-            cost = estimate_cost(self.model, tokens_in, tokens_out)
-        return UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+            cost = estimate_cost(self.model, tokens_in, tokens_out, cache_read=cached)
+        return UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost, cache_read_tokens=cached)
 
     # -- client and key
 
