@@ -185,3 +185,20 @@ def test_parse_call_accepts_arguments_given_as_a_json_string() -> None:
     assert parse_call('{"name": "python", "arguments": "{\\"code\\": \\"1\\"}"}', tools) == ("python", {"code": "1"})
     assert parse_call('{"function": {"name": "python", "arguments": {"code": "1"}}}', tools) == ("python", {"code": "1"})
     assert parse_call('[{"name": "python"}]', tools) is None
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 1000])
+def test_how_the_text_is_split_into_deltas_does_not_change_what_is_read(size: int) -> None:
+    tools = ToolRegistry(builtin_tools())
+    text = (
+        "Intro with `inline` code and a < sign.\n```python\nprint('``')\n```\n"
+        + QWEN
+        + "\nThen " + FENCED.replace("6 * 7", "1 + 1") + "\n<tool_call>{broken</tool_call> end <|im_end|>\n<tool_call>"
+    )
+    reader = CallReader(tools)
+    shown = "".join(reader.feed(text[i : i + size]) for i in range(0, len(text), size)) + reader.finish()
+    assert [(c.name, json.loads(c.arguments)) for c in reader.calls] == [
+        ("python", {"code": "print(6 * 7)"}),
+        ("python", {"code": "print(1 + 1)"}),
+    ]
+    assert shown == text.replace(QWEN, "").replace(FENCED.replace("6 * 7", "1 + 1"), "")

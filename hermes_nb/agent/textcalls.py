@@ -18,6 +18,7 @@ model made up for the user: shown as it is, never read for calls.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,10 @@ _CALL_FENCES = {"", "json", "json5", "tool_call", "tool_code", "tool"}
 #: end-of-turn markers of common chat templates (ChatML, Gemma, Llama 3, Mistral)
 _END_MARKERS = ("<|im_end|>", "<|im_start|>", "<end_of_turn>", "<start_of_turn>", "<|eot_id|>", "</s>")
 _STARTS = (_OPEN_TAG, _FENCE, *_END_MARKERS)
+_START = re.compile("|".join(re.escape(marker) for marker in _STARTS))
+_LONGEST = max(map(len, _STARTS))
+#: every proper beginning of a marker, to hold back a marker split across two deltas
+_PREFIXES = {marker[:size] for marker in _STARTS for size in range(1, len(marker))}
 _DECODER = json.JSONDecoder()
 
 
@@ -93,6 +98,8 @@ class CallReader:
     _shown_any: bool = False
 
     def feed(self, text: str) -> str:
+        if not self._text and not self._block and self._shown_any and "<" not in text and "`" not in text:
+            return text  # the common case: nothing held, nothing that could open a block
         self._text += text
         return self._advance(final=False)
 
@@ -100,22 +107,23 @@ class CallReader:
         """The rest of the text to show, once the reply has ended."""
         return self._advance(final=True)
 
-    # -- the scanner
+    # -- the scanner: ``_text`` holds only what is not decided yet
 
     def _advance(self, final: bool) -> str:
         out: list[str] = []
-        text = self._text
         while True:
             if self._block == "after-end":
-                out.append(text[self._pos :])
-                self._pos = len(text)
+                out.append(self._text[self._pos :])
+                self._pos = len(self._text)
                 break
             if not self._block:
                 if not self._find_start(out, final):
                     break
-                continue
-            if not self._close_block(out, final):
+            elif not self._close_block(out, final):
                 break
+        self._text = self._text[self._pos :]  # keeps each step's work to what is new
+        self._start -= self._pos
+        self._pos = 0
         shown = "".join(out)
         if shown.strip():
             self._shown_any = True
@@ -124,23 +132,23 @@ class CallReader:
     def _find_start(self, out: list[str], final: bool) -> bool:
         """Show text up to the next possible block; True when one was entered."""
         text, pos = self._text, self._pos
-        if not self._shown_any and not text[:pos].strip():
-            rest = text[pos:]
-            if rest.strip().startswith("{"):  # a reply that is only a JSON object
+        if not self._shown_any:
+            rest = text[pos:].lstrip()
+            if rest.startswith("{"):  # a reply that is only a JSON object
                 self._enter("bare", pos)
                 return True
-            if not rest.strip():
+            if not rest:
                 if final:
-                    out.append(rest)
+                    out.append(text[pos:])
                     self._pos = len(text)
                 return False
-        found = [(i, s) for s in _STARTS if (i := text.find(s, pos)) >= 0]
-        if not found:
+        match = _START.search(text, pos)
+        if match is None:
             keep = 0 if final else _partial_tail(text, pos)
             out.append(text[pos : len(text) - keep])
             self._pos = len(text) - keep
             return False
-        index, marker = min(found)
+        index, marker = match.start(), match.group()
         out.append(text[pos:index])
         if marker in _END_MARKERS:
             self._pos = index
@@ -155,22 +163,24 @@ class CallReader:
     def _close_block(self, out: list[str], final: bool) -> bool:
         """Decide the open block if it has ended; True when it has."""
         text, start = self._text, self._start
-        if self._block == "fence" or self._block == "other-fence":
+        if self._block == "other-fence":  # code to show as it streams, up to its closing fence
+            close = text.find(_FENCE, self._pos)
+            end = close + len(_FENCE) if close >= 0 else len(text)
+            if close < 0 and not final:
+                end -= _partial_tail(text, self._pos, (_FENCE,))
+            out.append(text[self._pos : end])
+            self._pos = end
+            return self._reset() if close >= 0 or final else False
+        if self._block == "fence":
             newline = text.find("\n", start + len(_FENCE))
             if newline < 0:
                 return self._unfinished(out, final, body_from=len(text))
-            if self._block == "fence" and text[start + len(_FENCE) : newline].strip().lower() not in _CALL_FENCES:
-                self._block = "other-fence"  # code to show as it streams
+            if text[start + len(_FENCE) : newline].strip().lower() not in _CALL_FENCES:
+                out.append(text[start : newline + 1])
+                self._pos = newline + 1
+                self._block = "other-fence"
+                return True
             close = text.find(_FENCE, newline)
-            if self._block == "other-fence":
-                end = len(text) if close < 0 else close + len(_FENCE)
-                if close < 0 and not final:
-                    end -= _partial_tail(text, start, (_FENCE,))
-                out.append(text[self._pos : end])
-                self._pos = end
-                if close < 0:
-                    return final and self._reset()
-                return self._reset()
             if close < 0:
                 return self._unfinished(out, final, body_from=newline)
             return self._decide(out, text[newline:close], close + len(_FENCE))
@@ -214,10 +224,11 @@ class CallReader:
 
 def _partial_tail(text: str, pos: int, starts: tuple[str, ...] = _STARTS) -> int:
     """How many characters at the end of ``text`` could begin a block marker."""
-    longest = 0
-    for marker in starts:
-        for size in range(min(len(marker) - 1, len(text) - pos), longest, -1):
-            if text.endswith(marker[:size]):
-                longest = size
-                break
-    return longest
+    tail = text[max(pos, len(text) - _LONGEST) :]
+    if "<" not in tail and "`" not in tail:  # every marker starts with one of them
+        return 0
+    prefixes = _PREFIXES if starts is _STARTS else {m[:k] for m in starts for k in range(1, len(m))}
+    for index, char in enumerate(tail):
+        if char in "<`" and tail[index:] in prefixes:
+            return len(tail) - index
+    return 0
