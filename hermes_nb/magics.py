@@ -318,7 +318,8 @@ class AgentMagics(Magics):
             outcome = drive(run, agent, make_view, prepare=prepare)
         finally:
             self.current_session_id = run.session_id  # a new one if the history was compressed
-        if plain_chat and not said and outcome.written:
+        # also when the server refused tools during this run (and the run said so)
+        if tools and not getattr(provider, "supports_tools", True) and not said and outcome.written:
             notes.remember(run.session_id, notes.no_tools_key(spec))
         request = text if text is not None else notes.first_request(run.session_id)
         if outcome.written and self.auto_title and request:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from sse_server import ScriptedServer, error_reply, text_reply
+from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
 
 from hermes_nb.agent.events import Done, ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
@@ -20,6 +21,8 @@ from hermes_nb.agent.providers.base import StreamNotice, TextDelta
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.tools import ToolRegistry, builtin_tools
 from hermes_nb.errors import ProviderError
+
+__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 REFUSAL = "registry.ollama.ai/library/gemma:2b does not support tools"
 FAST = RetryPolicy(retries=2, base_delay=0.01)
@@ -71,3 +74,17 @@ def test_another_400_is_still_an_error() -> None:
             list(provider.stream(USER, TOOLS, threading.Event()))
         assert provider.supports_tools is True
         assert len(server.requests) == 1
+
+
+def test_in_a_notebook_the_line_is_shown_once_and_later_runs_are_plain_chat(nb: Notebook, server: ScriptedServer) -> None:
+    nb.run('%config AgentMagics.display = "text"').ok()
+    nb.run("%config AgentMagics.auto_title = False").ok()
+    nb.run(f'%config AgentMagics.base_url = "{server.url}"').ok()
+    nb.run('%config AgentMagics.model = "ollama:gemma:2b"').ok()
+    server.push(text_reply("First answer."), text_reply("Second answer."))
+    first = nb.run("%%agent\nlist my files").ok().out
+    assert "First answer." in first and first.count("cannot call tools") == 1
+    assert "Error" not in first and REFUSAL in first
+    second = nb.run("%%agent\nand now?").ok().out
+    assert "Second answer." in second and "cannot call tools" not in second
+    assert [("tools" in r.body) for r in server.requests] == [True, False, False]
