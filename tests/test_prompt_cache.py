@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer, text_reply, tool_reply
+from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
 
 from hermes_nb.agent.events import Event, Usage
 from hermes_nb.agent.loop import Agent, TurnResult
@@ -25,6 +26,8 @@ from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.tools import ToolRegistry
 from hermes_nb.ui.fragments import status_text
 from hermes_nb.ui.state import TurnDisplay
+
+__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 FAST = RetryPolicy(retries=0)
 #: a settled history long enough to be cached (the APIs cache prefixes of 1,024+ tokens)
@@ -157,3 +160,16 @@ def test_cache_prices() -> None:
     assert estimate_cost("claude-sonnet-4-5", 1_000_000, 0, cache_write=1_000_000) == pytest.approx(3.75)
     assert estimate_cost("gpt-4o", 1_000_000, 0, cache_read=500_000) == pytest.approx(1.25 + 0.625)
     assert estimate_cost("gpt-4o", 1_000, 10) == pytest.approx((1_000 * 2.5 + 10 * 10) / 1e6)
+
+
+def test_in_a_notebook_the_status_line_shows_the_cached_tokens(nb: Notebook, server: ScriptedServer) -> None:
+    nb.run('%config AgentMagics.display = "text"').ok()
+    nb.run("%config AgentMagics.auto_title = False").ok()
+    nb.run(f'%config AgentMagics.base_url = "{server.root_url}"').ok()
+    nb.run('%config AgentMagics.model = "anthropic:claude-sonnet-4-5"').ok()
+    server.push(tool_reply([("call_1", "python", {"code": "x = 1"})]), text_reply("Done."))
+    out = nb.run("%%agent\n" + "Here is my long brief. " * 400).ok().out
+    assert "Done." in out
+    assert all("cache_control" in json.dumps(r.body) for r in server.requests)
+    status = [line for line in out.splitlines() if "claude-sonnet-4-5" in line and " in " in line][-1]
+    assert " cached) / " in status

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer, text_reply, token_stream
+from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
 
 from hermes_nb.agent.events import Done, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
@@ -23,6 +24,8 @@ from hermes_nb.agent.providers.limits import DEFAULT_OUTPUT_TOKENS, default_outp
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.providers.streamguard import BLANK_LIMIT, REPEAT_LIMIT
+
+__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 FAST = RetryPolicy(retries=0, base_delay=0.01)
 USER = [{"role": "user", "content": "hi"}]
@@ -138,3 +141,17 @@ def test_the_run_shows_the_line_and_ends_normally(server: ScriptedServer) -> Non
     assert notices == [f"The reply was stopped: the model wrote nothing but blank space for {BLANK_LIMIT:,} characters."]
     assert result.stop_reason == "complete" and isinstance(events[-1], Done)
     assert sum(len(e.text) for e in events if isinstance(e, Token)) == BLANK_LIMIT
+
+
+def test_in_a_notebook_the_cell_shows_the_line_and_the_setting_reaches_the_request(
+    nb: Notebook, server: ScriptedServer
+) -> None:
+    nb.run('%config AgentMagics.display = "text"').ok()
+    nb.run("%config AgentMagics.auto_title = False").ok()
+    nb.run(f'%config AgentMagics.base_url = "{server.url}"').ok()
+    nb.run('%config AgentMagics.model = "compat:local-model"').ok()
+    nb.run("%config AgentMagics.max_output_tokens = 2000").ok()
+    server.push({"steps": [{"text": "Sure:\n"}, {"tokens": 50_000, "word": "\n"}, {"finish": "stop"}]})
+    out = nb.run("%%agent\nwrite something").ok().out
+    assert out.count("The reply was stopped: the model wrote nothing but blank space") == 1
+    assert server.requests[0].body["max_tokens"] == 2000
