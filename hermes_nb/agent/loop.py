@@ -234,7 +234,7 @@ class _Run:
         """
         parts: list[str] = []
         calls: list[ToolCallRequest] = []
-        reader = CallReader(self.agent.tools) if tools else None
+        reader = self._call_reader(request, tools)
         stream = self.agent.provider.stream(request, tools, self.cancel)
         try:
             for chunk in stream:
@@ -252,7 +252,7 @@ class _Run:
                 elif isinstance(chunk, RetryNotice):
                     parts.clear()
                     calls.clear()
-                    reader = CallReader(self.agent.tools) if tools else None
+                    reader = self._call_reader(request, tools)
                     self.turn.set_partial_text("")
                     self._emit(Retry(chunk.attempt, chunk.delay, chunk.reason))
                 if self.cancel.is_set():
@@ -276,11 +276,21 @@ class _Run:
             self.turn.append_text(text)
             self._emit(Token(text))
 
+    def _call_reader(self, request: list[dict[str, Any]], tools: list[dict[str, Any]]) -> CallReader | None:
+        """What reads calls written as text: only with tools, and only for a model
+        that has never used the native field."""
+        if not tools or self.agent.provider.native_tool_calls:
+            return None
+        results = [m["content"] for m in request if m.get("role") == "tool" and isinstance(m.get("content"), str)]
+        return CallReader(self.agent.tools, quoted=lambda body: any(body in text for text in results))
+
     def _text_calls(
         self, parts: list[str], calls: list[ToolCallRequest], reader: CallReader
     ) -> list[ToolCallRequest]:
         """The calls to run: the native ones, else those written as text. Blocks read
         as calls but not run (the reply had native calls) are shown after all."""
+        if calls:
+            self.agent.provider.native_tool_calls = True
         if calls or not reader.calls:
             for block in reader.hidden:
                 self._show(parts, block)

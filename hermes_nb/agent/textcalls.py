@@ -12,13 +12,16 @@ is shown as the text it is). The loop runs such calls only when the reply used n
 native tool call, through the same approval path as any other call.
 
 Text after a chat-template end-of-turn marker (``<|im_end|>``...) is a turn the
-model made up for the user: shown as it is, never read for calls.
+model made up for the user: shown as it is, never read for calls. A block whose JSON
+appears in a tool result the model was sent is a quote (a file or page with a call
+in it), not a call; and a model that has once used the native field is never read.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +90,9 @@ class CallReader:
     """
 
     tools: ToolRegistry
+    #: True for a block's JSON that came from outside (a tool result the model was
+    #: sent): quoting a call is not making one
+    quoted: Callable[[str], bool] = lambda body: False
     #: the calls found so far, in order (identical repeats kept once)
     calls: list[ToolCallRequest] = field(default_factory=list)
     #: the text of the blocks read as calls (shown after all if they are not run)
@@ -206,6 +212,8 @@ class CallReader:
     def _decide(self, out: list[str], body: str, end: int) -> bool:
         block = self._text[self._start : end]
         call = parse_call(body, self.tools)
+        if call is not None and self.quoted(body.strip()):
+            call = None
         if call is None:
             out.append(block)
         else:

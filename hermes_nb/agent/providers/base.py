@@ -91,6 +91,10 @@ class Provider(ABC):
     #: whether asking this model for a session title is worth a request (not for
     #: scripted or tiny offline models, whose titles come from the first words)
     generates_titles: bool = True
+    #: set once the model has used the API's tool-call field: its text is then never
+    #: read for calls written as text (``agent/textcalls.py``), which a model that
+    #: calls tools natively only writes when it quotes something
+    native_tool_calls: bool = False
     #: the most tokens one reply may have (``AgentMagics.max_output_tokens``);
     #: None: the model's default from ``limits.default_output_limit``
     max_output_tokens: int | None = None
