@@ -92,8 +92,10 @@ def test_a_reply_cut_at_its_limit_says_so(server: ScriptedServer, monkeypatch: p
     server.push({"steps": [{"text": "def f():\n    return"}, {"finish": "length"}]})
     chunks = run(compat(server))
     notices = [c.text for c in chunks if isinstance(c, StreamNotice)]
-    assert notices == [f"The reply reached its length limit ({DEFAULT_OUTPUT_TOKENS:,} tokens) and was cut there; "
-                       "for longer replies raise %config AgentMagics.max_output_tokens."]
+    assert notices == [
+        f"The reply was cut at a length limit ({DEFAULT_OUTPUT_TOKENS:,} tokens allowed, or the model's "
+        "context was full); for longer replies raise %config AgentMagics.max_output_tokens."
+    ]
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     anthropic = AnthropicProvider("anthropic:claude-sonnet-4-5", "claude-sonnet-4-5", base_url=server.root_url, retry=FAST)
     server.push({"steps": [{"text": "long"}, {"finish": "length"}]})

@@ -55,6 +55,6 @@ def limit_for(model: str, setting: int | None) -> int:
 def length_notice(limit: int) -> str:
     """The line shown when a reply reached its output limit."""
     return (
-        f"The reply reached its length limit ({limit:,} tokens) and was cut there; "
-        "for longer replies raise %config AgentMagics.max_output_tokens."
+        f"The reply was cut at a length limit ({limit:,} tokens allowed, or the model's "
+        "context was full); for longer replies raise %config AgentMagics.max_output_tokens."
     )
