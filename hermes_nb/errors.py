@@ -129,6 +129,11 @@ class ModelNotInstalledError(ProviderError):
     """A provider whose optional package is missing; the message says what to install."""
 
 
+class ToolsRefusedError(ProviderError):
+    """The server refused a request because the model cannot take tools (the
+    provider then sends it again as plain chat)."""
+
+
 class ToolError(HermesError):
     """A tool could not be found, approved or run."""
 

@@ -119,6 +119,16 @@ class AgentMagics(Magics):
         help="Seconds a reply may go without content (keep-alives and empty "
         "updates do not count) before the request is stopped.",
     ).tag(config=True)
+    max_output_tokens = Int(
+        0,
+        help="The most tokens one model reply may have (0: a default per model, 8,192 "
+        "for models it does not know). Sent with every request.",
+    ).tag(config=True)
+    prompt_cache = Bool(
+        True,
+        help="Mark the settled history and the tools for the provider's prompt cache "
+        "(Anthropic), so each step of a long session pays full price only for what is new.",
+    ).tag(config=True)
     mcp_servers = Dict(
         {},
         help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
@@ -308,7 +318,8 @@ class AgentMagics(Magics):
             outcome = drive(run, agent, make_view, prepare=prepare)
         finally:
             self.current_session_id = run.session_id  # a new one if the history was compressed
-        if plain_chat and not said and outcome.written:
+        # also when the server refused tools during this run (and the run said so)
+        if tools and not getattr(provider, "supports_tools", True) and not said and outcome.written:
             notes.remember(run.session_id, notes.no_tools_key(spec))
         request = text if text is not None else notes.first_request(run.session_id)
         if outcome.written and self.auto_title and request:
@@ -362,6 +373,9 @@ class AgentMagics(Magics):
         for name, value in (("read_timeout", self.request_timeout), ("idle_timeout", self.stream_idle_timeout)):
             if hasattr(provider, name):
                 setattr(provider, name, value)
+        provider.max_output_tokens = self.max_output_tokens if self.max_output_tokens > 0 else None
+        if hasattr(provider, "prompt_cache"):
+            provider.prompt_cache = self.prompt_cache
         return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:

@@ -115,7 +115,8 @@ def _numbers(status: StatusLine) -> list[str]:
     """The deterministic part of the status line: model, tokens, cost."""
     parts = [status.model or "unknown model"]
     if status.input_tokens or status.output_tokens:
-        parts.append(f"{status.input_tokens:,} in / {status.output_tokens:,} out")
+        cached = f" ({status.cached_tokens:,} cached)" if status.cached_tokens else ""
+        parts.append(f"{status.input_tokens:,} in{cached} / {status.output_tokens:,} out")
     if status.cost:  # None: no price known; 0: a free model, nothing worth showing
         parts.append(f"${status.cost:.4f}" if status.cost >= 0.0001 else "<$0.0001")
     if status.stop_reason and status.stop_reason != "complete":

@@ -183,6 +183,7 @@ class StatusLine:
     cost: float | None
     running: bool
     stop_reason: str | None
+    cached_tokens: int = 0
 
 
 class TurnDisplay:
@@ -199,6 +200,7 @@ class TurnDisplay:
         self.blocks: list[Block] = []
         self.cards: dict[str, ToolCard] = {}
         self.input_tokens = 0
+        self.cached_tokens = 0  # of the input tokens, read from the provider's prompt cache
         self.output_tokens = 0
         self.cost: float | None = None
         self.stop_reason: str | None = None
@@ -282,6 +284,7 @@ class TurnDisplay:
 
     def _usage(self, event: Usage) -> None:
         self.input_tokens += event.input_tokens
+        self.cached_tokens += event.cached_tokens
         self.output_tokens += event.output_tokens
         if event.cost is not None:
             self.cost = (self.cost or 0.0) + event.cost
@@ -403,4 +406,5 @@ class TurnDisplay:
             cost=self.cost,
             running=self.running,
             stop_reason=self.stop_reason,
+            cached_tokens=self.cached_tokens,
         )
