@@ -279,6 +279,7 @@ class AgentMagics(Magics):
         from hermes_nb import notes
         from hermes_nb.agent.events import Notice
         from hermes_nb.cell_loop import drive
+        from hermes_nb.titles import fallback_title
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
@@ -295,6 +296,7 @@ class AgentMagics(Magics):
             text,
             attachments=self._context(text),
             checkpoint_interval=self.checkpoint_interval,
+            title=fallback_title(text) if self.auto_title and text else None,
         )
         display = self.display
         # the view is made once the request is on its way (cell_loop._View)

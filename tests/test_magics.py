@@ -427,7 +427,7 @@ def test_ask_policy_runs_the_tool_when_the_user_says_yes(nb: Notebook, monkeypat
 def test_the_first_exchange_names_the_session(nb: Notebook) -> None:
     nb.use_script("Fine.", "Still fine.")
     nb.run("%%agent\nPlot the monthly revenue of the sales data please").ok()
-    title = "Plot the monthly revenue of the"
+    title = "Plot the monthly revenue of the sales data…"
     assert nb.on_disk()["title"] == title and nb.on_disk()["manual_title"] is False
     nb.run("%%agent\nNow something else entirely").ok()
     assert nb.on_disk()["title"] == title

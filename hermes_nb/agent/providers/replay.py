@@ -123,6 +123,8 @@ class ReplayProvider(Provider):
         self.spec = spec or (f"replay:{path}" if path is not None else "replay:<script>")
         #: a script says ``"vision": true`` to be sent images, like a vision model
         self.accepts_images = bool(self.script.get("vision", False))
+        #: a script's ``"title"`` is what automatic titles are set to
+        self.generates_titles = bool(self.script.get("title"))
         self.requests: list[list[dict[str, Any]]] = []
         self.tools: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
