@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -213,7 +214,9 @@ class AgentMagics(Magics):
         notices += models.consume_warnings()
         for notice in notices:
             print(notice, file=sys.stderr)
-        commands.show_restored(restored)
+        resumed_here = self._resumed_in_this_cell()
+        for report in restored:  # no "continue it with" above the run this cell continues
+            commands.show_restored([report], resume_hint=not resumed_here(report.session_id))
         self.notices = notices + [r.notice() for r in restored]
         return self.notices
 
@@ -430,16 +433,32 @@ class AgentMagics(Magics):
         self._switch(session.session_id)
         return session
 
-    def _alone_in_cell(self) -> bool:
-        """Whether the running cell holds nothing but this line command, so its run may
-        replace the cell's output (a notebook kernel knows the cell's code)."""
+    def _cell_code(self) -> str | None:
+        """The running cell's code (a notebook kernel knows it; a terminal does not)."""
         kernel: Any = getattr(self.shell, "kernel", None)
         try:
-            code = str(kernel.get_parent()["content"]["code"])
+            return str(kernel.get_parent()["content"]["code"])
         except (AttributeError, KeyError, TypeError):
-            return False
+            return None
+
+    def _alone_in_cell(self) -> bool:
+        """Whether the running cell holds nothing but this line command, so its run may
+        replace the cell's output."""
+        code = self._cell_code() or ""
         lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         return len(lines) == 1
+
+    def _resumed_in_this_cell(self) -> Callable[[str], bool]:
+        """Whether the running cell goes on to ``%agent resume`` a session (as the page's
+        Resume cell does), by its id, a start of it, or the latest session."""
+        wanted = [m.group(1) for m in _RESUME_LINE.finditer(self._cell_code() or "")]
+
+        def resumed(session_id: str) -> bool:
+            return any(
+                session_id.startswith(w) if w else session_id == self.current_session_id for w in wanted
+            )
+
+        return resumed
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
@@ -452,6 +471,9 @@ class AgentMagics(Magics):
         start_title(session_id, text, provider)
 
 
+
+
+_RESUME_LINE = re.compile(r"^[ \t]*%agent[ \t]+resume(?:[ \t]+(\S+))?[ \t]*$", re.MULTILINE)
 
 
 def _make_approver(agent: Any) -> Any:

@@ -178,3 +178,25 @@ def test_settings_given_on_the_kernel_command_line_reach_the_magic(tmp_path: Pat
         assert out.stdout.strip().endswith("3 static"), out.text()
     finally:
         k.shutdown()
+
+
+def test_the_cell_that_resumes_a_run_does_not_say_how_to_resume_it(session_dir: Path) -> None:
+    """The page's Resume cell (``%load_ext`` then ``%agent resume ID`` in a restarted
+    kernel) shows what was saved, but no "Continue it with" above the run it continues."""
+    from dead_run import leave_dead_run
+
+    folder = session_dir.parent.parent
+    script = folder / "resume.json"
+    script.write_text(json.dumps({"replies": ["unused", "Resumed: the answer is 4."]}))
+    (folder / NOTEBOOK).write_text("{}")
+    env = {"HERMES_NB_MODEL": f"replay:{script}", "JPY_SESSION_NAME": str(folder / NOTEBOOK)}
+    with kernel(folder, env) as k:
+        made = k.run("%load_ext hermes_nb\n%agent new")
+        sid = made.text().split("New session ")[1].split()[0].rstrip(":")
+        k.kill()
+        leave_dead_run(sid)  # what the killed kernel's run left on disk
+        k.restart()
+        resumed = k.run(f"%load_ext hermes_nb\n%agent resume {sid}")
+        text = resumed.text()
+        assert "interrupted by a kernel restart" in text and "Resumed: the answer is 4." in text, text
+        assert "Continue it with" not in text and "%agent resume" not in text, text
