@@ -14,7 +14,9 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { RestartBanner } from './banner';
+import { watchComms } from './comms';
 import { NotebookOps } from './ops';
+import { UnsavedRuns } from './recover';
 import { RunRendererExtension } from './runview';
 import { SessionsPanel } from './sidebar';
 import { RunStatusItem, RunStatusModel } from './status';
@@ -26,8 +28,18 @@ const runView: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-view',
   description: 'Shows the saved run in place of a live view whose kernel is gone.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
     app.docRegistry.addWidgetExtension('Notebook', new RunRendererExtension());
+    // an %%agent cell whose run the notebook was not saved with shows it below
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
+      watchComms(panel.sessionContext); // a page that joins a run midway
+      new UnsavedRuns(panel, {
+        rendermime: panel.content.rendermime,
+        sessionContext: panel.sessionContext,
+        path: () => panel.context.path
+      });
+    });
   }
 };
 

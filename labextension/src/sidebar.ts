@@ -1,7 +1,7 @@
 /**
  * "Agent sessions": a left-panel list of the active notebook's sessions (title,
  * last update, messages, status). A click opens the transcript read-only in a
- * main-area tab; each row can be used in the notebook (a `%agent use ID` cell),
+ * main-area tab (Notebook 7: a tab in the panel below the notebook); each row can be used in the notebook (a `%agent use ID` cell),
  * exported, or deleted (moved to the trash, after a confirmation).
  *
  * The list refreshes when the active notebook changes, when the panel is shown,
@@ -224,7 +224,8 @@ export class SessionsPanel extends Widget {
     }
   }
 
-  /** The transcript, read-only, in a main-area tab (one per session). */
+  /** The transcript, read-only, in a main-area tab (one per session); in Notebook 7,
+   * whose main area holds only the notebook, in a tab of the panel below it. */
   private async _open(panel: NotebookPanel, row: ISessionRow): Promise<void> {
     const id = `hermes-nb-transcript-${row.session_id}`;
     let tab = this._tabs.get(id);
@@ -239,6 +240,10 @@ export class SessionsPanel extends Widget {
       tab.title.closable = true;
       this._tabs.set(id, tab);
       this.app.shell.add(tab, 'main');
+      if (!tab.isAttached) {
+        // Notebook 7's main area holds its one document: the panel below it instead
+        this.app.shell.add(tab, 'down');
+      }
     }
     this.app.shell.activateById(id);
     const node = tab.content.node;
