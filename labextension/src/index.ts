@@ -80,7 +80,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
 
 const status: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-status',
-  description: 'A status bar item while an agent run streams.',
+  description: 'A status bar item (Notebook 7: a header item) while an agent run streams.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [IStatusBar],
@@ -93,8 +93,8 @@ const status: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((_, panel: NotebookPanel) =>
       model.watch(panel.sessionContext)
     );
+    const item = new RunStatusItem(model);
     if (statusBar) {
-      const item = new RunStatusItem(model);
       statusBar.registerStatusItem('hermes-nb:run-status', {
         item,
         align: 'left',
@@ -102,6 +102,14 @@ const status: JupyterFrontEndPlugin<void> = {
         isActive: () => model.active,
         activeStateChanged: model.changed
       });
+    } else {
+      // Notebook 7 has no status bar: the item goes in its header, beside the
+      // notebook's name, while a run streams
+      item.addClass('hermes-nb-run-status-top');
+      const sync = () => item.setHidden(!model.active);
+      model.changed.connect(sync);
+      sync();
+      app.shell.add(item, 'top', { rank: 1000 });
     }
   }
 };

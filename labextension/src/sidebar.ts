@@ -18,7 +18,7 @@ import {
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import { SplitPanel, Widget } from '@lumino/widgets';
 
 import {
   deleteSession,
@@ -69,6 +69,22 @@ function button(label: string, title: string, onClick: () => void) {
     onClick();
   });
   return b;
+}
+
+/** The panel below Notebook 7's notebook opens as a bare tab bar: give it room. */
+function giveRoom(tab: Widget): void {
+  let inner: Widget = tab;
+  let outer = tab.parent;
+  while (outer && !(outer instanceof SplitPanel)) {
+    inner = outer;
+    outer = outer.parent;
+  }
+  if (outer instanceof SplitPanel && outer.widgets[outer.widgets.length - 1] === inner) {
+    const sizes = outer.relativeSizes();
+    if (sizes[sizes.length - 1] < 0.3) {
+      outer.setRelativeSizes(sizes.map((_, i) => (i === sizes.length - 1 ? 0.45 : 0.55 / (sizes.length - 1))));
+    }
+  }
 }
 
 export class SessionsPanel extends Widget {
@@ -243,6 +259,8 @@ export class SessionsPanel extends Widget {
       if (!tab.isAttached) {
         // Notebook 7's main area holds its one document: the panel below it instead
         this.app.shell.add(tab, 'down');
+        this.app.shell.activateById(id);
+        giveRoom(tab);
       }
     }
     this.app.shell.activateById(id);
