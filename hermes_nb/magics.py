@@ -297,11 +297,17 @@ class AgentMagics(Magics):
         run = streaming.Run(
             session.session_id,
             text,
-            attachments=self._context(text),
+            # a model that cannot run code has no use for the variables' names, and a
+            # small one answers the summary instead of the question
+            attachments=self._context(text, namespace=getattr(provider, "supports_tools", True)),
             checkpoint_interval=self.checkpoint_interval,
             title=fallback_title(text) if self.auto_title and text else None,
         )
         display = self.display
+        if display == "auto" and self._headless():
+            # nobody will see a live view, and nbclient (jupyter execute) would store
+            # every widget's state in the notebook: only the final transcript
+            display = "static"
         # the view is made once the request is on its way (cell_loop._View)
         make_view = lambda: choose_renderer(spec, display, own_cell=own_cell)  # noqa: E731
 
@@ -342,14 +348,15 @@ class AgentMagics(Magics):
         agent.images = ImageStore(models.SESSION_DIR, session_id)
         agent.vision = accepts_images(provider, self.vision)
 
-    def _context(self, text: str | None) -> list[dict[str, Any]]:
+    def _context(self, text: str | None, namespace: bool = True) -> list[dict[str, Any]]:
         """``@name`` variables and the namespace summary, captured as the request is sent."""
         if text is None or self.shell is None:
             return []
         from hermes_nb.context import build_context
 
         hidden = getattr(self.shell, "user_ns_hidden", {})
-        return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
+        with_namespace = self.namespace_context and namespace
+        return build_context(text, self.shell.user_ns, hidden, with_namespace=with_namespace)
 
     def _compress(self, run: streaming.Run, provider: Any, notify: Callable[[str], None]) -> None:
         """Summarise older turns when the history nears the model's window (the
@@ -440,6 +447,16 @@ class AgentMagics(Magics):
             return str(kernel.get_parent()["content"]["code"])
         except (AttributeError, KeyError, TypeError):
             return None
+
+    def _headless(self) -> bool:
+        """Whether the running cell was sent by a runner nobody watches: nbclient
+        (``jupyter execute``), nbval and papermill send ``allow_stdin: false``; a
+        notebook page, which can answer ``input()``, sends true."""
+        kernel: Any = getattr(self.shell, "kernel", None)
+        try:
+            return kernel.get_parent()["content"]["allow_stdin"] is False
+        except (AttributeError, KeyError, TypeError):
+            return False
 
     def _alone_in_cell(self) -> bool:
         """Whether the running cell holds nothing but this line command, so its run may
