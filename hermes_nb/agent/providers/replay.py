@@ -124,10 +124,10 @@ class ReplayProvider(Provider):
         self.spec = spec or (f"replay:{path}" if path is not None else "replay:<script>")
         #: a script says ``"vision": true`` to be sent images, like a vision model
         self.accepts_images = bool(self.script.get("vision", False))
-        #: ``"tools": false`` stands in for a model that cannot call tools (plain chat)
-        self.supports_tools = self.script.get("tools", True) is not False
-        #: a script's ``"title"`` is what automatic titles are set to
-        self.generates_titles = bool(self.script.get("title"))
+        if self.script.get("tools", True) is False:
+            self.supports_tools = False  # stands in for a model that cannot call tools
+        if self.script.get("title"):
+            self.generates_titles = True  # automatic titles are set to the script's
         self.requests: list[list[dict[str, Any]]] = []
         self.tools: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
