@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -223,7 +224,9 @@ class AgentMagics(Magics):
         notices += models.consume_warnings()
         for notice in notices:
             print(notice, file=sys.stderr)
-        commands.show_restored(restored)
+        resumed_here = self._resumed_in_this_cell()
+        for report in restored:  # no "continue it with" above the run this cell continues
+            commands.show_restored([report], resume_hint=not resumed_here(report.session_id))
         self.notices = notices + [r.notice() for r in restored]
         return self.notices
 
@@ -289,6 +292,7 @@ class AgentMagics(Magics):
         from hermes_nb import notes
         from hermes_nb.agent.events import Notice
         from hermes_nb.cell_loop import drive
+        from hermes_nb.titles import fallback_title
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
@@ -303,10 +307,17 @@ class AgentMagics(Magics):
         run = streaming.Run(
             session.session_id,
             text,
-            attachments=self._context(text),
+            # a model that cannot run code has no use for the variables' names, and a
+            # small one answers the summary instead of the question
+            attachments=self._context(text, namespace=getattr(provider, "supports_tools", True)),
             checkpoint_interval=self.checkpoint_interval,
+            title=fallback_title(text) if self.auto_title and text else None,
         )
         display = self.display
+        if display == "auto" and self._headless():
+            # nobody will see a live view, and nbclient (jupyter execute) would store
+            # every widget's state in the notebook: only the final transcript
+            display = "static"
         # the view is made once the request is on its way (cell_loop._View)
         make_view = lambda: choose_renderer(spec, display, own_cell=own_cell)  # noqa: E731
 
@@ -348,14 +359,15 @@ class AgentMagics(Magics):
         agent.images = ImageStore(models.SESSION_DIR, session_id)
         agent.vision = accepts_images(provider, self.vision)
 
-    def _context(self, text: str | None) -> list[dict[str, Any]]:
+    def _context(self, text: str | None, namespace: bool = True) -> list[dict[str, Any]]:
         """``@name`` variables and the namespace summary, captured as the request is sent."""
         if text is None or self.shell is None:
             return []
         from hermes_nb.context import build_context
 
         hidden = getattr(self.shell, "user_ns_hidden", {})
-        return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
+        with_namespace = self.namespace_context and namespace
+        return build_context(text, self.shell.user_ns, hidden, with_namespace=with_namespace)
 
     def _compress(self, run: streaming.Run, provider: Any, notify: Callable[[str], None]) -> None:
         """Summarise older turns when the history nears the model's window (the
@@ -442,16 +454,42 @@ class AgentMagics(Magics):
         self._switch(session.session_id)
         return session
 
-    def _alone_in_cell(self) -> bool:
-        """Whether the running cell holds nothing but this line command, so its run may
-        replace the cell's output (a notebook kernel knows the cell's code)."""
+    def _cell_code(self) -> str | None:
+        """The running cell's code (a notebook kernel knows it; a terminal does not)."""
         kernel: Any = getattr(self.shell, "kernel", None)
         try:
-            code = str(kernel.get_parent()["content"]["code"])
+            return str(kernel.get_parent()["content"]["code"])
+        except (AttributeError, KeyError, TypeError):
+            return None
+
+    def _headless(self) -> bool:
+        """Whether the running cell was sent by a runner nobody watches: nbclient
+        (``jupyter execute``), nbval and papermill send ``allow_stdin: false``; a
+        notebook page, which can answer ``input()``, sends true."""
+        kernel: Any = getattr(self.shell, "kernel", None)
+        try:
+            return kernel.get_parent()["content"]["allow_stdin"] is False
         except (AttributeError, KeyError, TypeError):
             return False
+
+    def _alone_in_cell(self) -> bool:
+        """Whether the running cell holds nothing but this line command, so its run may
+        replace the cell's output."""
+        code = self._cell_code() or ""
         lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         return len(lines) == 1
+
+    def _resumed_in_this_cell(self) -> Callable[[str], bool]:
+        """Whether the running cell goes on to ``%agent resume`` a session (as the page's
+        Resume cell does), by its id, a start of it, or the latest session."""
+        wanted = [m.group(1) for m in _RESUME_LINE.finditer(self._cell_code() or "")]
+
+        def resumed(session_id: str) -> bool:
+            return any(
+                session_id.startswith(w) if w else session_id == self.current_session_id for w in wanted
+            )
+
+        return resumed
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
@@ -464,6 +502,9 @@ class AgentMagics(Magics):
         start_title(session_id, text, provider)
 
 
+
+
+_RESUME_LINE = re.compile(r"^[ \t]*%agent[ \t]+resume(?:[ \t]+(\S+))?[ \t]*$", re.MULTILINE)
 
 
 def _make_approver(agent: Any) -> Any:
