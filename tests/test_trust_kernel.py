@@ -1,0 +1,51 @@
+"""Hostile objects, arguments and files met by a run in a real kernel: the run goes on,
+is saved, and what it saved still renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from disk_view import sessions_in
+from kernel_harness import Kernel, kernel
+
+pytestmark = pytest.mark.kernel
+
+NOTEBOOK = "trust.ipynb"
+
+
+def start(folder: Path, *replies: Any) -> dict[str, str]:
+    """A notebook in ``folder`` answered by a replay script of ``replies``."""
+    (folder / NOTEBOOK).write_text("{}")
+    script = folder / "script.json"
+    script.write_text(json.dumps({"replies": list(replies)}))
+    return {"HERMES_NB_MODEL": f"replay:{script}", "JPY_SESSION_NAME": str(folder / NOTEBOOK)}
+
+
+def load(k: Kernel) -> None:
+    out = k.run("%load_ext hermes_nb\n%config AgentMagics.auto_title = False")
+    assert out.status == "ok", out.text()
+
+
+def saved(folder: Path) -> list[dict[str, Any]]:
+    return sessions_in(folder / ".hermes_nb" / "sessions")
+
+
+@pytest.mark.parametrize("exc", ["SystemExit", "GeneratorExit"])
+def test_a_repr_raising_a_base_exception_is_a_note_and_the_request_is_saved(tmp_path: Path, exc: str) -> None:
+    with kernel(tmp_path, start(tmp_path, "Seen it.")) as k:
+        load(k)
+        k.run(f"class Evil:\n    def __repr__(self):\n        raise {exc}()\nevil = Evil()\nitems = [Evil()]")
+        out = k.run("%%agent\nWhat is @evil and @items?")
+        assert out.status == "ok" and not out.error, out.text()
+        assert "Traceback" not in out.text() and "Seen it." in out.text()
+        [session] = saved(tmp_path)
+        user = session["messages"][0]
+        assert user["content"] == "What is @evil and @items?"
+        texts = {block["name"]: block["text"] for block in user["context"] if block.get("kind") == "variable"}
+        assert f"<repr failed: {exc}>" in texts["evil"]
+        assert exc in texts["items"]
+        assert session["messages"][-1]["content"] == "Seen it."
+        assert k.run("1 + 1").status == "ok"  # the kernel is fine
