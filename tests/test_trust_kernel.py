@@ -4,6 +4,7 @@ is saved, and what it saved still renders."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,30 @@ def test_a_repr_raising_a_base_exception_is_a_note_and_the_request_is_saved(tmp_
         assert exc in texts["items"]
         assert session["messages"][-1]["content"] == "Seen it."
         assert k.run("1 + 1").status == "ok"  # the kernel is fine
+
+
+HOSTILE = str(Path(__file__).resolve().parent / "hostile_mcp_server.py")
+
+
+def test_a_hostile_mcp_image_is_never_html_or_script_in_any_output(tmp_path: Path) -> None:
+    env = start(
+        tmp_path,
+        {"text": "Taking one.", "tool_calls": [{"name": "h__snapshot", "arguments": {}}]},
+        "It was not a picture.",
+    )
+    with kernel(tmp_path, env) as k:
+        load(k)
+        servers = {"h": {"command": sys.executable, "args": [HOSTILE], "policy": "allow"}}
+        assert k.run(f"%config AgentMagics.mcp_servers = {json.dumps(servers)}").status == "ok"
+        out = k.run("%%agent\nTake a snapshot.", timeout=120)
+        assert "It was not a picture." in out.text(), out.text()
+        history = k.run("%agent history")
+        assert history.status == "ok", history.text()
+        everything = [*out.displays, *history.displays]
+        sent = json.dumps(everything) + "".join(data for _, data in out.comm_log)
+        assert '"application/javascript": ' not in sent
+        assert "<script" not in sent and "__hermes_pwned" not in sent
+        assert "Here is the snapshot." in sent and "not an image" in sent  # the result was shown
+        assert "hermes-pwned-html" not in sent and "image/svg+xml\": " not in sent
+        [session] = saved(tmp_path)
+        assert "__hermes_pwned" not in json.dumps(session)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.fsio import atomic_write_bytes
+from hermes_nb.safe_output import image_bundle, sniff_image
 
 __all__ = [
     "MAX_IMAGES_PER_CALL",
@@ -60,19 +61,17 @@ class ToolImage:
 
 
 def images_from_bundles(bundles: Any) -> tuple[ToolImage, ...]:
-    """The PNG/JPEG images in display mimebundles (base64 text or bytes)."""
+    """The images in display mimebundles (base64 text or bytes) whose bytes are an image
+    type we send (the label is not trusted: ``safe_output.sniff_image``)."""
     found: list[ToolImage] = []
     for bundle in bundles or ():
         data = bundle.get("data", {}) if isinstance(bundle, dict) else {}
-        for mime in ("image/png", "image/jpeg"):
-            value = data.get(mime)
-            if value is None:
+        for mime, value in data.items() if isinstance(data, dict) else ():
+            image = image_bundle(mime, value) if str(mime).startswith("image/") else None
+            if image is None:
                 continue
-            try:
-                raw = bytes(value) if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)
-            except (ValueError, TypeError):
-                continue
-            found.append(ToolImage(raw, mime))
+            kind = next(iter(image["data"]))
+            found.append(ToolImage(base64.b64decode(image["data"][kind]), kind))
             break
     return tuple(found)
 
@@ -95,7 +94,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 def prepare(image: ToolImage) -> ToolImage | None:
     """The image within the size bounds (downscaled if needed), or None if it cannot be."""
-    if image.mime not in SENDABLE:
+    if image.mime not in SENDABLE or sniff_image(image.data) != image.mime:
         return None
     size = image_size(image.data)
     small = size is not None and max(size) <= MAX_SIDE and len(image.data) <= MAX_IMAGE_BYTES

@@ -26,6 +26,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
+from hermes_nb.safe_output import safe_bundles
 
 __all__ = [
     "CANCELLED",
@@ -245,7 +246,7 @@ class TurnDisplay:
         card.status = _status_of(event)
         card.duration = event.duration
         card.result = event.result
-        for output in event.outputs:
+        for output in safe_bundles(event.outputs):
             if output not in card.outputs:
                 card.outputs.append(output)
         card.touch()
@@ -300,6 +301,7 @@ class TurnDisplay:
         Outputs may arrive before the call's ``ToolStarted`` event has been applied
         (they come from the cell thread, the event from a queue); they wait for it.
         """
+        outputs = safe_bundles(list(outputs))  # only images we show, and text
         card = self.cards.get(call_id)
         if card is None:
             self._early_outputs.setdefault(call_id, []).extend(outputs)

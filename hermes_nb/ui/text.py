@@ -23,6 +23,7 @@ from hermes_nb.agent.events import (
     ToolCompleted,
     ToolStarted,
 )
+from hermes_nb.safe_output import safe_bundles
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     STATUS_ICONS,
@@ -165,9 +166,9 @@ def _display_outputs(outputs: Sequence[dict[str, Any]]) -> None:
     """A tool's figures and tables, shown as the cell's own outputs (cell thread only)."""
     from IPython.display import display
 
-    for output in outputs:
-        data = dict(output.get("data", output))
+    for output in safe_bundles(list(outputs)):  # only images we show, and text
+        data = dict(output["data"])
         plain = str(data.get("text/plain", ""))
         if "text/markdown" in data and plain.startswith("<") and plain.endswith("object>"):
             data["text/plain"] = data["text/markdown"]  # a terminal shows text/plain only
-        display(data, metadata=output.get("metadata") or None, raw=True)
+        display(data, raw=True)

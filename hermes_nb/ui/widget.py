@@ -20,6 +20,7 @@ from typing import Any
 
 from hermes_nb.agent.events import Event
 from hermes_nb.runcomm import MIME_TYPE, RunInfo
+from hermes_nb.safe_output import safe_bundle
 from hermes_nb.ui.fragments import REASONING_ICON, card_body_html, card_title, status_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
@@ -117,13 +118,10 @@ class _CardView:
 
 
 def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output."""
-    data = bundle.get("data", bundle)
-    return {
-        "output_type": "display_data",
-        "data": dict(data),
-        "metadata": dict(bundle.get("metadata") or {}),
-    }
+    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output (only an
+    image we show, and text: ``hermes_nb.safe_output``)."""
+    safe = safe_bundle(bundle)
+    return {"output_type": "display_data", "data": safe["data"], "metadata": {}}
 
 
 class WidgetRenderer:
