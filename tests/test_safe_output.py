@@ -82,3 +82,41 @@ def test_every_place_that_draws_a_tool_output_shows_it_as_text(bundle: dict) -> 
 def test_a_checked_image_is_drawn_inline_as_a_data_url() -> None:
     html = outputs_html([{"data": {"image/png": b64(PNG), "text/plain": "<Figure>"}}])
     assert html.startswith('<img src="data:image/png;base64,iVBOR')
+
+
+LEAK = "![chart](http://127.0.0.1:9/p.png?d=SECRET)"
+
+
+def test_a_remote_markdown_image_is_a_link_with_its_url_never_an_img() -> None:
+    from hermes_nb.ui.markdown import render_markdown
+
+    html = render_markdown(f"Look: {LEAK} and <img src=http://127.0.0.1:9/raw> [![in](http://127.0.0.1:9/nested)](http://x)")
+    assert "<img" not in html
+    assert 'href="http://127.0.0.1:9/p.png?d=SECRET"' in html and "image: chart" in html
+    assert "&lt;img src=http://127.0.0.1:9/raw&gt;" in html and "http://127.0.0.1:9/nested" in html
+    inline = render_markdown(f"![dot](data:image/png;base64,{b64(PNG)}) ![fake](data:image/png;base64,{b64(SCRIPT)})")
+    assert inline.count("<img") == 1 and 'src="data:image/png;base64,iVBOR' in inline
+
+
+def test_no_markdown_we_render_or_save_loads_a_remote_image() -> None:
+    from markdown_it import MarkdownIt
+
+    from hermes_nb.agent.events import ErrorEvent, Notice, Token
+    from hermes_nb.ui.session_html import session_html
+    from hermes_nb.ui.transcript import history_mimebundle
+
+    display = TurnDisplay("m")
+    for event in (Token(LEAK), Notice(LEAK), ErrorEvent(message=LEAK, error_type="E")):
+        display.apply(event)
+    messages = [
+        {"role": "user", "content": LEAK},
+        {"role": "assistant", "content": LEAK},
+        {"role": "marker", "kind": "note", "content": LEAK},
+    ]
+    bundles = [mimebundle(display), history_mimebundle(messages, title=LEAK)]
+    for bundle in bundles:
+        assert "<img" not in bundle["text/html"]
+        # someone else's Markdown renderer draws the Markdown: it must hold no image either
+        assert "<img" not in MarkdownIt("commonmark", {"html": True}).render(bundle["text/markdown"])
+        assert "SECRET" in bundle["text/markdown"]  # the URL is still shown
+    assert "<img" not in session_html(messages, title=LEAK)

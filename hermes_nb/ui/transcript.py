@@ -123,11 +123,11 @@ def _block_markdown(block: Block, *, timing: bool) -> str:
     if isinstance(block, ToolCard):
         return _card_markdown(block, timing=timing)
     if isinstance(block, ErrorBlock):
-        return _quote(f"**Error** ({block.error_type}): {escape(block.message)}")
+        return _quote(neutralize_html(f"**Error** ({escape(block.error_type)}): {escape(block.message)}"))
     if isinstance(block, RetryBlock):
-        return _quote("↻ " + escape(retry_text(block)))
+        return _quote("↻ " + neutralize_html(escape(retry_text(block))))
     if isinstance(block, NoticeBlock):
-        return _quote(escape(block.text))
+        return _quote(neutralize_html(escape(block.text)))
     return ""
 
 
@@ -329,9 +329,10 @@ def render_history(
         elif role == "tool":
             if str(message.get("tool_call_id")) in shown_results:
                 continue
-            out.append(f"**Tool result** (`{message.get('tool_call_id')}`)\n\n{_fence(raw)}")
+            call = neutralize_html(escape(str(message.get("tool_call_id")).replace("`", "'")))
+            out.append(f"**Tool result** (`{call}`)\n\n{_fence(raw)}")
         elif role == "marker":
-            kind = str(message.get("kind", "note"))
+            kind = neutralize_html(escape(str(message.get("kind", "note"))))
             out.append(_quote(f"**{kind}**: {text}" if text else f"**{kind}**"))
         elif role == "system":
             out.append(f"<details><summary>System prompt</summary>\n\n{_fence(raw)}\n\n</details>")
