@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_harness import LabServer, command, open_notebook, replay_setup, shot, wait_kernel_idle, write_notebook
+from lab_harness import (
+    LabServer,
+    command,
+    open_notebook,
+    replay_setup,
+    shot,
+    wait_kernel_idle,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
@@ -93,16 +101,18 @@ def test_a_hostile_mcp_result_and_remote_markdown_images_neither_run_nor_fetch(
     command(page, "notebook:run-all-cells")
 
     # Live: the streamed answer shows the image as a link with its URL; nothing loads.
-    page.locator(".hermes-nb-image-link").first.wait_for(timeout=90_000)
+    page.get_by_text("and more text").first.wait_for(timeout=90_000)
+    page.wait_for_timeout(1500)  # time for an image to load
     shot(page, "trust-01-live")
-    assert "leak.png?d=SECRET" in page.locator(".hermes-nb-image-link").first.inner_text()
     assert watcher.seen == [] and _pwned(page) is None
+    assert "leak.png?d=SECRET" in page.locator(".hermes-nb-image-link").first.inner_text()
 
     page.get_by_text("Done, see").first.wait_for(timeout=120_000)
     wait_kernel_idle(page)
     page.locator(".jp-Cell:nth-child(3) .hermes-nb-history").first.wait_for(timeout=60_000)
     page.wait_for_timeout(3000)  # time for any image or script to load
     shot(page, "trust-02-done")
+    assert watcher.seen == [] and _pwned(page) is None
     text = page.locator(".jp-Cell:nth-child(2) .jp-OutputArea").first.inner_text()
     assert "Here is a chart" in text and "Done, see" in text
     assert page.locator(".jp-OutputArea-output img").count() == 0
