@@ -21,13 +21,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
-__all__ = ["IMAGE_TYPES", "MAX_TEXT", "image_bundle", "safe_bundle", "safe_bundles", "sniff_image"]
+__all__ = ["IMAGE_TYPES", "MAX_TEXT", "image_bundle", "printable", "safe_bundle", "safe_bundles", "sniff_image"]
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 MAX_TEXT = 20_000  # characters of a non-image shown as text
 MAX_IMAGE_B64 = 16_000_000  # base64 characters of one image (~12 MB)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: Any) -> Any:
+    """``value`` (text, or lists, tuples and dicts of it) with every lone surrogate
+    replaced by U+FFFD: a message to the frontend must encode as UTF-8, and one
+    half-character in a session (a model's, a file name's) made every display fail."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, tuple):
+        return tuple(printable(v) for v in value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
 
 
 def sniff_image(raw: bytes) -> str | None:
@@ -78,6 +97,7 @@ def _as_text(value: Any) -> str:
             text = json.dumps(value, ensure_ascii=False, default=str)
         except (TypeError, ValueError, RecursionError):
             text = type(value).__name__
+    text = printable(text)
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(text):,} characters in all)"
 
 

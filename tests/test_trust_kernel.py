@@ -77,3 +77,29 @@ def test_a_hostile_mcp_image_is_never_html_or_script_in_any_output(tmp_path: Pat
         assert "hermes-pwned-html" not in sent and "image/svg+xml\": " not in sent
         [session] = saved(tmp_path)
         assert "__hermes_pwned" not in json.dumps(session)
+
+
+def test_arguments_nested_5000_deep_and_a_lone_surrogate_neither_end_the_run_nor_its_rendering(tmp_path: Path) -> None:
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    env = start(
+        tmp_path,
+        {"text": "Going deep.", "tool_calls": [{"name": "read_file", "arguments": '{"path": "x", "more": ' + deep + "}"}]},
+        "After the deep call \ud800 with half a character.",
+    )
+    with kernel(tmp_path, env) as k:
+        load(k)
+        out = k.run("%%agent\nGo deep.", timeout=120)
+        assert out.status == "ok" and "RecursionError" not in out.text(), out.text()[-2000:]
+        assert "After the deep call" in out.text() and "nested deeper than" in out.text()
+        [session] = saved(tmp_path)
+        assert session["messages"][-1]["content"].startswith("After the deep call")
+        history = k.run("%agent history")
+        assert history.status == "ok" and "RecursionError" not in history.text(), history.text()[-2000:]
+        assert "After the deep call" in history.text() and "…" in history.html()
+        for fmt in ("md", "json"):
+            target = tmp_path / f"export.{fmt}"
+            done = k.run(f"%agent export --format {fmt} --output {target}")
+            assert done.status == "ok", done.text()[-2000:]
+            assert "After the deep call" in target.read_text(encoding="utf-8")
+        again = k.run("%%agent\nStill there?", timeout=120)  # the session goes on
+        assert again.status == "ok" and "RecursionError" not in again.text(), again.text()[-2000:]

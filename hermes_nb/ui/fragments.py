@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from hermes_nb.depth import elide
 from hermes_nb.safe_output import IMAGE_TYPES, safe_bundle
 from hermes_nb.ui.markdown import escape
 from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
@@ -79,7 +80,7 @@ def args_summary(arguments: dict[str, Any], limit: int = 80) -> str:
     """``code='print(1)'``-style one line, cut to ``limit`` characters."""
     parts = []
     for key, value in arguments.items():
-        shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+        shown = repr(value) if isinstance(value, str) else json.dumps(elide(value), default=str)
         parts.append(f"{key}={shown}")
     line = ", ".join(parts).replace("\n", "\\n")
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -203,7 +204,7 @@ def arguments_html(name: str, arguments: dict[str, Any]) -> str:
     rest = other_arguments(name, arguments)
     parts = []
     if rest or found is None:
-        args = json.dumps(rest, indent=2, ensure_ascii=False, default=str)
+        args = json.dumps(elide(rest), indent=2, ensure_ascii=False, default=str)
         parts.append(f'<pre style="{PRE_STYLE}">{escape(args)}</pre>')
     if found is not None:
         key, code, lang = found

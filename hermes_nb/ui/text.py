@@ -23,7 +23,7 @@ from hermes_nb.agent.events import (
     ToolCompleted,
     ToolStarted,
 )
-from hermes_nb.safe_output import safe_bundles
+from hermes_nb.safe_output import printable, safe_bundles
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     STATUS_ICONS,
@@ -135,7 +135,7 @@ class TextRenderer:
                 continue
             if text:
                 out = self._out()
-                out.write("".join(text))
+                out.write(printable("".join(text)))
                 out.flush()
                 text.clear()
             _display_outputs(item)

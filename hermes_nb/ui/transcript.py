@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from hermes_nb.depth import elide, loads_bounded
+from hermes_nb.safe_output import printable
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     call_summary,
@@ -93,7 +95,7 @@ def _arguments_markdown(name: str, arguments: dict[str, Any]) -> list[str]:
     rest = other_arguments(name, arguments)
     parts = []
     if rest or found is None:
-        parts.append(_fence(json.dumps(rest, indent=2, ensure_ascii=False, default=str), "json"))
+        parts.append(_fence(json.dumps(elide(rest), indent=2, ensure_ascii=False, default=str), "json"))
     if found is not None:
         parts.append(_fence(found[1], found[2]))
     return parts
@@ -223,11 +225,13 @@ def to_html(display: TurnDisplay) -> str:
 
 def mimebundle(display: TurnDisplay, *, plain_status: bool = False) -> dict[str, str]:
     """For ``display(bundle, raw=True)`` or ``DisplayHandle.update(bundle, raw=True)``."""
-    return {
-        "text/plain": to_plain(display, status=plain_status),
-        "text/markdown": to_markdown(display),
-        "text/html": to_html(display),
-    }
+    return printable(
+        {
+            "text/plain": to_plain(display, status=plain_status),
+            "text/markdown": to_markdown(display),
+            "text/html": to_html(display),
+        }
+    )
 
 
 # -- a whole session ------------------------------------------------------------
@@ -253,12 +257,14 @@ def content_text(content: Any) -> str:
 
 
 def parse_args(raw: Any) -> Any:
+    """A saved call's arguments (a JSON string) as a value; too deep or not JSON: the
+    text itself, cut. Nothing deeper than ``depth.MAX_DEPTH`` comes out."""
     if isinstance(raw, str):
         try:
-            return json.loads(raw) if raw.strip() else {}
+            return elide(loads_bounded(raw)) if raw.strip() else {}
         except ValueError:
-            return raw
-    return raw if raw is not None else {}
+            return raw if len(raw) <= 2000 else raw[:2000] + "…"
+    return elide(raw) if raw is not None else {}
 
 
 def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: bool) -> str:
@@ -361,8 +367,10 @@ def history_mimebundle(
     from hermes_nb.ui.session_html import session_html
 
     messages = list(messages)
-    return {
-        "text/plain": render_history_plain(messages, title=title),
-        "text/markdown": render_history(messages, title=title),
-        "text/html": session_html(messages, title=title),
-    }
+    return printable(
+        {
+            "text/plain": render_history_plain(messages, title=title),
+            "text/markdown": render_history(messages, title=title),
+            "text/html": session_html(messages, title=title),
+        }
+    )

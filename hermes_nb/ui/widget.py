@@ -20,7 +20,7 @@ from typing import Any
 
 from hermes_nb.agent.events import Event
 from hermes_nb.runcomm import MIME_TYPE, RunInfo
-from hermes_nb.safe_output import safe_bundle
+from hermes_nb.safe_output import printable, safe_bundle
 from hermes_nb.ui.fragments import REASONING_ICON, card_body_html, card_title, status_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
@@ -157,12 +157,13 @@ class WidgetRenderer:
     # -- widget bookkeeping -------------------------------------------------------
 
     def _new(self, cls: Any, **kwargs: Any) -> Any:
-        widget = cls(**kwargs)
+        widget = cls(**printable(kwargs))
         self._created.append(widget)
         self.widgets_created += 1
         return widget
 
     def _set(self, widget: Any, name: str, value: Any) -> None:
+        value = printable(value)
         if getattr(widget, name) != value:
             setattr(widget, name, value)
             self.updates_sent += 1
