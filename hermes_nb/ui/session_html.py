@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hermes_nb.safe_output import printable
 from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
 from hermes_nb.ui.markdown import escape, render_markdown
 from hermes_nb.ui.state import ToolCard, ToolStatus
@@ -150,12 +151,12 @@ def messages_html(
             )
         if role != "marker":
             previous = str(role)
-    return f'<div class="hermes-nb-history">{"".join(out)}</div>'
+    return printable(f'<div class="hermes-nb-history">{"".join(out)}</div>')
 
 
 def session_html(messages: Iterable[dict[str, Any]], *, title: str | None = None) -> str:
     """A whole session: its title in bold, then every message."""
-    head = f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>' if title else ""
+    head = printable(f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>') if title else ""
     return head + messages_html(list(messages), numbered=True)
 
 
