@@ -32,6 +32,7 @@ MAX_IMAGE_B64 = 16_000_000  # base64 characters of one image (~12 MB)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_DEFAULT_REPR = re.compile(r"^<[\w.]+ object( at 0x[0-9a-fA-F]+)?>$")
 
 
 def printable(value: Any) -> Any:
@@ -114,6 +115,9 @@ def safe_bundle(bundle: Any) -> dict[str, Any]:
                     found["data"]["text/plain"] = _as_text(plain)
                 return found
     plain = data.get("text/plain")
+    source = data.get("text/markdown") or data.get("text/latex")
+    if isinstance(source, str) and (not isinstance(plain, str) or _DEFAULT_REPR.match(plain.strip())):
+        plain = source  # ``<IPython.core.display.Markdown object>`` says nothing: its source does
     if isinstance(plain, str):
         return {"data": {"text/plain": _as_text(plain)}, "metadata": {}}
     for mime, value in data.items():  # no plain text: the first other content, as text

@@ -120,3 +120,9 @@ def test_no_markdown_we_render_or_save_loads_a_remote_image() -> None:
         assert "<img" not in MarkdownIt("commonmark", {"html": True}).render(bundle["text/markdown"])
         assert "SECRET" in bundle["text/markdown"]  # the URL is still shown
     assert "<img" not in session_html(messages, title=LEAK)
+
+
+def test_a_markdown_display_shows_its_source_as_text_not_its_default_repr() -> None:
+    bundle = {"data": {"text/plain": "<IPython.core.display.Markdown object>", "text/markdown": "**bold** ![i](http://h/x)"}}
+    assert safe_bundle(bundle)["data"] == {"text/plain": "**bold** ![i](http://h/x)"}
+    assert safe_bundle({"data": {"text/plain": "   a\n0  1", "text/markdown": "| a |"}})["data"] == {"text/plain": "   a\n0  1"}

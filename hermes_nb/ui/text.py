@@ -167,8 +167,4 @@ def _display_outputs(outputs: Sequence[dict[str, Any]]) -> None:
     from IPython.display import display
 
     for output in safe_bundles(list(outputs)):  # only images we show, and text
-        data = dict(output["data"])
-        plain = str(data.get("text/plain", ""))
-        if "text/markdown" in data and plain.startswith("<") and plain.endswith("object>"):
-            data["text/plain"] = data["text/markdown"]  # a terminal shows text/plain only
-        display(data, raw=True)
+        display(dict(output["data"]), raw=True)
