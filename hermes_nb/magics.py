@@ -212,7 +212,7 @@ class AgentMagics(Magics):
             self.current_session_id = None
         notices += models.consume_warnings()
         for notice in notices:
-            print(notice, file=sys.stderr)
+            print(redact(notice), file=sys.stderr)  # a server's stderr line may hold a key
         commands.show_restored(restored)
         self.notices = notices + [r.notice() for r in restored]
         return self.notices

@@ -8,8 +8,10 @@ One function, ``redact``, is applied at every exit point. It removes:
   error message;
 * the values of URL query parameters that carry credentials (``?token=``, ``&key=``,
   ``access_token``, ``sig``, ``api_key``, ``password``, ...);
-* strings shaped like API keys (``sk-...``) and the value of an ``Authorization`` or
-  ``x-api-key`` header or a ``Bearer`` token.
+* strings shaped like API keys (``sk-...``, ``ghp_...``, ``AKIA...``) and, in logs,
+  errors and notices (``headers=True``), the value of an ``Authorization`` or
+  ``x-api-key`` header, a ``Bearer`` token or a secret-named assignment
+  (``GITHUB_TOKEN=...``).
 
 The name rule: a name is secret when, upper-cased, it *contains* ``KEY``, ``TOKEN``,
 ``SECRET``, ``PASSWORD``, ``PASSWD`` or ``CREDENTIAL`` (``AWS_SECRET_ACCESS_KEY``, ``STRIPE_SECRET_KEY``, ``HF_TOKEN``), or when one of its
@@ -57,7 +59,14 @@ _QUERY_SECRET = re.compile(
     r"|key|sig|auth|pat|pwd|x-amz-signature|x-goog-signature)=)(?P<value>[^&#\s\"'<>]+)"
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@")
-_KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}")  # OpenAI, Anthropic (sk-ant-), OpenRouter (sk-or-)
+#: OpenAI, Anthropic (sk-ant-), OpenRouter (sk-or-), GitHub, Slack, AWS access key ids, Hugging Face
+_KEY_SHAPE = re.compile(
+    r"\b(?:sk-[A-Za-z0-9_\-]{12,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abprs]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{30,})"
+)
+#: ``GITHUB_TOKEN=value`` / ``"api_key": "value"``: a secret-named assignment (logs, errors,
+#: notices such as a server's stderr line; not tool results, where it is mostly code)
+_ASSIGNMENT = re.compile(r"\b(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;}]{8,})")
 #: credentials in HTTP traffic; only for logs and errors (in code a model reads,
 #: ``api_key=os.environ[...]`` must stay as it is)
 _HEADER_SHAPES = (
@@ -109,7 +118,14 @@ def redact(text: Any, environ: Mapping[str, str] | None = None, *, headers: bool
     if headers:
         for pattern in _HEADER_SHAPES:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        text = _ASSIGNMENT.sub(_mask_assignment, text)
     return text
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    if not is_secret_name(match["name"]) or match["value"].startswith(MASK):
+        return match[0]
+    return f"{match['name']}{match['sep']}{MASK}"
 
 
 def _ours(name: str) -> bool:

@@ -154,3 +154,13 @@ def test_secret_named_variables_stay_out_of_the_context_tool_results_session_and
     for where in (cell.out + cell.err, saved, out.read_text(encoding="utf-8"), nb.run("%agent history").out):
         assert all(value not in where for value in SECRETS.values())
         assert "AbCdEf0123456789" not in where and "ZyXwVu9876543210" not in where
+
+
+def test_a_secret_assignment_or_token_shape_in_a_notice_is_masked() -> None:
+    line = "server failed: GITHUB_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyz1 DB_PASSWORD: 'hunter22long' PATH=/usr/bin:/bin"
+    text = redact(line, environ={})
+    assert "ghp_0123" not in text and "hunter22long" not in text
+    assert "GITHUB_TOKEN=***" in text and "PATH=/usr/bin:/bin" in text
+    assert "AKIA" not in redact("id AKIAIOSFODNN7EXAMPLE used", environ={}, headers=False)
+    code = 'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])'
+    assert redact(code, environ={}, headers=False) == code  # in a tool result, code stays as it is
