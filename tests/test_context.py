@@ -135,3 +135,13 @@ def test_a_secret_named_string_variable_is_masked() -> None:
     text = describe("GITHUB_PAT", "ghp_abcdefghijklmnop0123", environ={})
     assert "ghp_" not in text and "***" in text
     assert "/usr/bin" in describe("PATH_LIST", "/usr/bin:/bin", environ={})
+
+
+def test_an_object_whose_class_property_raises_system_exit_is_still_described() -> None:
+    class Liar:
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise SystemExit(1)
+
+    assert describe("API_TOKEN", Liar()) == "@API_TOKEN: Liar (could not be described: SystemExit)"
+    assert describe("x", Liar()) == "@x: Liar (could not be described: SystemExit)"

@@ -74,13 +74,14 @@ def describe(name: str, value: Any, environ: Mapping[str, str] | None = None) ->
     key that ended up in a variable or a table is not sent or saved with the request.
     """
     try:
-        text = _describe(name, value)
+        if is_secret_name(name) and type(value) in (str, bytes) and len(value) >= 8:
+            text = f"@{name}: {type(value).__name__} of {len(value)} characters = {MASK}"
+        else:
+            text = _describe(name, value)
     except KeyboardInterrupt:  # Stop still stops the request
         raise
     except BaseException as exc:  # SystemExit, GeneratorExit from a __repr__ or a property
         text = f"@{name}: {_type_name(value)} (could not be described: {_failure(exc)})"
-    if is_secret_name(name) and isinstance(value, (str, bytes)) and len(value) >= 8:
-        text = f"@{name}: {type(value).__name__} of {len(value)} characters = {MASK}"
     return _mask_secrets(_cut(text, MAX_VARIABLE_CHARS), environ)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from hermes_nb.agent.images import images_from_bundles
 from hermes_nb.agent.tools.registry import ToolOutput
+from hermes_nb.depth import elide
 from hermes_nb.safe_output import image_bundle
 
 __all__ = ["to_tool_output"]
@@ -45,7 +46,7 @@ def to_tool_output(result: Any) -> ToolOutput:
             texts.append(_resource_text(block.resource))
     structured = getattr(result, "structured_content", None)
     if not texts and structured is not None:
-        texts.append(json.dumps(structured, ensure_ascii=False, default=str))
+        texts.append(json.dumps(elide(structured), ensure_ascii=False, default=str))
     text = "\n".join(texts) or "(no output)"
     is_error = bool(getattr(result, "is_error", False))
     if is_error and not text.startswith("Error"):
