@@ -143,5 +143,5 @@ def test_an_object_whose_class_property_raises_system_exit_is_still_described() 
         def __class__(self) -> type:  # type: ignore[override]
             raise SystemExit(1)
 
-    assert describe("API_TOKEN", Liar()) == "@API_TOKEN: Liar (could not be described: SystemExit)"
-    assert describe("x", Liar()) == "@x: Liar (could not be described: SystemExit)"
+    assert describe("API_TOKEN", Liar()) == "@API_TOKEN: test_context.Liar (could not be described: SystemExit)"
+    assert describe("x", Liar()) == "@x: test_context.Liar (could not be described: SystemExit)"
