@@ -81,6 +81,11 @@ class UnreadableSessionError(SessionError):
     device, a folder, a file we may not read or one over the size limit); left alone."""
 
 
+class UnreadableFileError(HermesError):
+    """A file we read for the user (a notebook, an image) that is not a regular file
+    within its size limit (a FIFO, a device, a folder, a link where none may be)."""
+
+
 class SessionWriteError(SessionError, OSError):
     """The sessions folder cannot be written; the message says where to point it."""
 

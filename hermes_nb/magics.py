@@ -223,7 +223,7 @@ class AgentMagics(Magics):
             self.current_session_id = None
         notices += models.consume_warnings()
         for notice in notices:
-            print(notice, file=sys.stderr)
+            print(redact(notice), file=sys.stderr)  # a server's stderr line may hold a key
         resumed_here = self._resumed_in_this_cell()
         for report in restored:  # no "continue it with" above the run this cell continues
             commands.show_restored([report], resume_hint=not resumed_here(report.session_id))

@@ -60,7 +60,7 @@ class Toolset:
             if self._built is not None and self._built[0] == binding:
                 return self._built[1]
         registry = builtin_tools(user_ns, shell_timeout=shell_timeout, root=root)
-        registry.update(notebook_tools(shell, running_request=self._running_request))
+        registry.update(notebook_tools(shell, running_request=self._running_request, root=root))
         with self._lock:
             self._built = (binding, registry)
             self.builds += 1

@@ -109,13 +109,14 @@ def test_tool_names_are_server__tool_and_valid_everywhere(server: str, tool: str
 
 
 def test_text_and_images_become_the_models_text_and_the_cards_outputs() -> None:
-    result = NS(content=[NS(type="text", text="Here:"), NS(type="image", mime_type="image/png", data="iVBORw0K")],
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    result = NS(content=[NS(type="text", text="Here:"), NS(type="image", mime_type="image/png", data=png)],
                 structured_content=None, is_error=False)
     out = to_tool_output(result)
-    assert out.text.startswith("Here:\n[image image/png, 6 bytes]")
-    assert out.outputs == ({"data": {"image/png": "iVBORw0K"}, "metadata": {}},)
+    assert out.text.startswith("Here:\n[image image/png, 72 bytes]")  # estimated from the base64
+    assert out.outputs == ({"data": {"image/png": png, "text/plain": "[image/png image, 70 bytes]"}, "metadata": {}},)
     assert not out.is_error
-    assert out.images == (ToolImage(base64.b64decode("iVBORw0K"), "image/png"),)  # for vision models
+    assert out.images == (ToolImage(base64.b64decode(png), "image/png"),)  # for vision models
 
 
 def test_an_error_result_is_a_tool_error() -> None:

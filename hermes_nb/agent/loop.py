@@ -335,7 +335,7 @@ class _Run:
             if self.cancel.is_set():
                 return
             arguments, problem = parse_arguments(raw)
-            shown = arguments if problem is None else {"_invalid_json": raw}
+            shown = arguments if problem is None else {"_invalid_json": raw if len(raw) <= 2000 else raw[:2000] + "…"}
             self._emit(ToolStarted(call_id, name, shown))
             started = time.monotonic()
             try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from hermes_nb.agent.tools.capture import Tap, tapping
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
+from hermes_nb.depth import TooDeepError, loads_bounded
 from hermes_nb.errors import ToolError
 from hermes_nb.redact import redact
 
@@ -43,7 +44,9 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     if not raw or not raw.strip():
         return {}, None
     try:
-        value = json.loads(raw)
+        value = loads_bounded(raw)
+    except TooDeepError as exc:
+        return {}, f"the arguments are {exc}; the call was not run"
     except json.JSONDecodeError as exc:
         return {}, f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
     if not isinstance(value, dict):

@@ -9,14 +9,14 @@ escaped. Labels are bold text, never headings (no entries in a notebook's conten
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hermes_nb.safe_output import printable
 from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
 from hermes_nb.ui.markdown import escape, render_markdown
 from hermes_nb.ui.state import ToolCard, ToolStatus, status_of_result
-from hermes_nb.ui.transcript import block_html
+from hermes_nb.ui.transcript import block_html, parse_args
 
 __all__ = ["marker_state", "messages_html", "session_html"]
 
@@ -45,13 +45,10 @@ def _text(content: Any) -> str:
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return {"arguments": raw}
-        return value if isinstance(value, dict) else {"arguments": value}
-    return raw if isinstance(raw, dict) else {}
+    value = parse_args(raw)
+    if isinstance(raw, str) and not isinstance(value, dict):
+        return {"arguments": value}
+    return value if isinstance(value, dict) else {}
 
 
 def _call_status(result: str | None, live: bool) -> ToolStatus:
@@ -155,12 +152,12 @@ def messages_html(
             )
         if role != "marker":
             previous = str(role)
-    return f'<div class="hermes-nb-history">{"".join(out)}</div>'
+    return printable(f'<div class="hermes-nb-history">{"".join(out)}</div>')
 
 
 def session_html(messages: Iterable[dict[str, Any]], *, title: str | None = None) -> str:
     """A whole session: its title in bold, then every message."""
-    head = f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>' if title else ""
+    head = printable(f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>') if title else ""
     return head + messages_html(list(messages), numbered=True)
 
 

@@ -26,6 +26,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
+from hermes_nb.safe_output import safe_bundles
 from hermes_nb.ui.live_output import LiveOutput
 
 __all__ = [
@@ -275,7 +276,7 @@ class TurnDisplay:
         card.duration = event.duration
         card.result = event.result
         card.live = LiveOutput()  # the result holds it all now
-        for output in event.outputs:
+        for output in safe_bundles(event.outputs):
             if output not in card.outputs:
                 card.outputs.append(output)
         card.touch()
@@ -344,6 +345,7 @@ class TurnDisplay:
         Outputs may arrive before the call's ``ToolStarted`` event has been applied
         (they come from the cell thread, the event from a queue); they wait for it.
         """
+        outputs = safe_bundles(list(outputs))  # only images we show, and text
         card = self.cards.get(call_id)
         if card is None:
             self._early_outputs.setdefault(call_id, []).extend(outputs)

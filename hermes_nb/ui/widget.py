@@ -25,6 +25,7 @@ from typing import Any
 
 from hermes_nb.agent.events import Event
 from hermes_nb.runcomm import MIME_TYPE, RunInfo
+from hermes_nb.safe_output import printable, safe_bundle
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     card_body_html,
@@ -146,13 +147,10 @@ class _CardView:
 
 
 def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output."""
-    data = bundle.get("data", bundle)
-    return {
-        "output_type": "display_data",
-        "data": dict(data),
-        "metadata": dict(bundle.get("metadata") or {}),
-    }
+    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output (only an
+    image we show, and text: ``hermes_nb.safe_output``)."""
+    safe = safe_bundle(bundle)
+    return {"output_type": "display_data", "data": safe["data"], "metadata": {}}
 
 
 class WidgetRenderer:
@@ -189,12 +187,13 @@ class WidgetRenderer:
     # -- widget bookkeeping -------------------------------------------------------
 
     def _new(self, cls: Any, **kwargs: Any) -> Any:
-        widget = cls(**kwargs)
+        widget = cls(**printable(kwargs))
         self._created.append(widget)
         self.widgets_created += 1
         return widget
 
     def _set(self, widget: Any, name: str, value: Any) -> None:
+        value = printable(value)
         if getattr(widget, name) != value:
             setattr(widget, name, value)
             self.updates_sent += 1
