@@ -17,13 +17,20 @@ from typing import Any
 from hermes_nb import diskstate, fsio, journal, models
 from hermes_nb import index as _index
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
-from hermes_nb.errors import HermesError, NothingToUndoError, RunClaimedError, SessionNotFoundError
+from hermes_nb.errors import (
+    HermesError,
+    NothingToUndoError,
+    RunClaimedError,
+    SessionNotFoundError,
+    UnsafePathError,
+)
 
 __all__ = [
     "delete_session",
     "discard_if_empty",
     "fork_session",
     "move_to_trash",
+    "refuse_links",
     "rename_session",
     "retry_last",
     "undo_last",
@@ -155,6 +162,24 @@ def discard_if_empty(session_id: str) -> bool:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, models.SESSION_DIR, session_id)
         return True
+def refuse_links(folder: Path, *paths: Path) -> None:
+    """``UnsafePathError`` when one of ``paths`` (beside the sessions) is a symbolic link.
+
+    A folder someone else made (a clone, a shared drive) may hold ``.trash`` or a
+    ``.bak`` that leads anywhere; moving a session through it would write outside the
+    folder. Such a folder is left as it is and the user told which link to remove.
+    """
+    for path in paths:
+        if path.is_symlink():
+            try:
+                shown = path.relative_to(folder.parent.parent)
+            except ValueError:
+                shown = path
+            raise UnsafePathError(
+                f"Refusing to write through the symbolic link {shown.as_posix()}; remove it first."
+            )
+
+
 def move_to_trash(folder: Path, session_id: str) -> Path:
     """Move ``<id>.json`` (and its ``.bak``) into ``folder/.trash``, never overwriting.
 
@@ -167,7 +192,10 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
     if not path.exists():
         raise SessionNotFoundError(f"No session {session_id!r} in {folder}.")
     trash = folder / ".trash"
+    bak = path.with_name(path.name + ".bak")
+    refuse_links(folder, path, bak, journal.beside(path), trash)
     trash.mkdir(mode=0o700, exist_ok=True)
+    refuse_links(folder, trash)  # made by someone else between the look and the mkdir
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = trash / f"{session_id}-{stamp}.json"
     n = 1
@@ -181,7 +209,6 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
     else:
         os.replace(path, target)
     journal.beside(path).unlink(missing_ok=True)
-    bak = path.with_name(path.name + ".bak")
     if bak.exists():
         os.replace(bak, target.with_name(target.name + ".bak"))
     return target

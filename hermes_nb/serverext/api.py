@@ -24,6 +24,7 @@ from typing import Any
 from hermes_nb import index as _index
 from hermes_nb import runmarks
 from hermes_nb.config import os_file_lock
+from hermes_nb.errors import UnsafePathError
 from hermes_nb.index import IndexRow
 from hermes_nb.serverext.liveness import LockTable, held_locks
 from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
@@ -378,19 +379,23 @@ def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str)
 
     place = locate(root, notebook)
     path = place.session_file(session_id)
-    if path.is_symlink():
-        raise ApiError(403, "Refusing to move a session file that is a symbolic link.")
+    lock_file = place.session_dir / f"{session_id}.json.lock"
+    index_lock = place.index_file.with_name(place.index_file.name + ".lock")
+    place.refuse_links(path, lock_file, index_lock, place.index_file)
     import filelock
 
     data = _load(place, session_id)
     try:
-        with os_file_lock(place.session_dir / f"{session_id}.json.lock", timeout=5.0):
+        with os_file_lock(lock_file, timeout=5.0):
             data = _load(place, session_id)
             if data.get("active_stream_id") and _run_live(
                 place, held_locks(), session_id, data.get("active_stream_owner")
             ):
                 raise ApiError(409, "That session has a run in progress; stop it first.")
-            target = move_to_trash(place.session_dir, session_id)
+            try:
+                target = move_to_trash(place.session_dir, session_id)
+            except UnsafePathError as exc:
+                raise ApiError(403, str(exc)) from None
     except filelock.Timeout:
         raise ApiError(409, "That session is being saved; try again.") from None
     _index.remove_row(place.index_file, place.session_dir, session_id)

@@ -65,6 +65,18 @@ class NotebookPlace:
         return path
 
 
+    def refuse_links(self, *paths: Path) -> None:
+        """403 when a file the server would write or lock is a symbolic link: it could
+        lead anywhere, inside the root or out of it."""
+        from hermes_nb.errors import UnsafePathError
+        from hermes_nb.session_ops import refuse_links
+
+        try:
+            refuse_links(self.session_dir, *paths)
+        except UnsafePathError as exc:
+            raise ApiError(403, str(exc)) from None
+
+
 def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     """Check a request's ``notebook`` parameter and find its sessions folder.
 

@@ -1,0 +1,111 @@
+"""The server extension as an attacker meets it, through a real ``jupyter server``:
+links planted beside the sessions, a user who may read but not write, hostile query
+values, hostile session contents, and a delete of a session another kernel runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_harness import Server
+
+from hermes_nb import models
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = "work/analysis.ipynb"
+Q = "?notebook=work/analysis.ipynb"
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("root") / "served"
+    (root / "work").mkdir(parents=True)
+    (root / NOTEBOOK).write_text("{}")
+    srv = Server(root)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The test's store points at the served notebook's sessions folder (emptied)."""
+    folder = server.root / "work" / ".hermes_nb" / "sessions"
+    if folder.exists():
+        for path in list(folder.iterdir()):
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+    models.set_session_dir(folder)
+    monkeypatch.setattr(models, "SESSION_DIR", folder)
+    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
+    models.SESSIONS.clear()
+    yield folder
+    models.SESSIONS.clear()
+
+
+def answered(title: str, messages: list[dict[str, object]] | None = None) -> str:
+    session = models.new_session(title=title, notebook="analysis.ipynb", model="replay:x")
+    session.messages = messages or [
+        {"role": "user", "content": "Hi", "run_id": "r1"},
+        {"role": "assistant", "content": "Hello **there**."},
+    ]
+    session.save()
+    return session.session_id
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (not following links) with its bytes; empty lock
+    files (left by taking a lock) are not content."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            out[str(path.relative_to(folder))] = b"-> " + os.readlink(path).encode()
+        elif path.is_file() and not path.name.endswith(".lock"):
+            out[str(path.relative_to(folder))] = path.read_bytes()
+    return out
+
+
+# -- links beside the sessions ------------------------------------------------------
+
+
+@pytest.mark.parametrize("planted", [".trash", "{sid}.json.bak", "{sid}.json.lock", "_index.json.lock"])
+def test_delete_refuses_to_write_through_a_planted_link(
+    server: Server, store: Path, tmp_path: Path, planted: str
+) -> None:
+    sid = answered("Linked")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = store / planted.format(sid=sid)
+    link.unlink(missing_ok=True)  # a lock file the save left
+    if planted == ".trash":
+        link.symlink_to(outside, target_is_directory=True)
+    else:
+        link.symlink_to(outside / "written-here")
+    before = tree(store)
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}{Q}", method="DELETE")
+    assert status == 403, (status, body)
+    message = json.loads(body)["message"]
+    assert "symbolic link" in message and planted.format(sid=sid) in message
+    assert list(outside.iterdir()) == []
+    assert tree(store) == before
+    assert server.get_json(f"hermes-nb/sessions/{sid}{Q}")["session"]["title"] == "Linked"
+    link.unlink()
+
+
+def test_agent_delete_refuses_a_trash_that_is_a_link(session_dir: Path, tmp_path: Path) -> None:
+    from hermes_nb.errors import UnsafePathError
+    from hermes_nb.session_ops import delete_session
+
+    sid = answered("Kernel side")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (session_dir / ".trash").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match=r"symbolic link .*\.trash"):
+        delete_session(sid)
+    assert list(outside.iterdir()) == []
+    assert (session_dir / f"{sid}.json").exists()
