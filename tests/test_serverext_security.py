@@ -70,6 +70,23 @@ def tree(folder: Path) -> dict[str, bytes]:
     return out
 
 
+@pytest.fixture(scope="module")
+def readonly_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose authorizer lets users read and never write."""
+    root = tmp_path_factory.mktemp("readonly") / "served"
+    (root / "work").mkdir(parents=True)
+    (root / NOTEBOOK).write_text("{}")
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+    srv = Server(
+        root,
+        extra_args=("--ServerApp.authorizer_class=readonly_authorizer.ReadOnlyAuthorizer",),
+        env={"PYTHONPATH": path},
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 # -- links beside the sessions ------------------------------------------------------
 
 
@@ -109,3 +126,35 @@ def test_agent_delete_refuses_a_trash_that_is_a_link(session_dir: Path, tmp_path
         delete_session(sid)
     assert list(outside.iterdir()) == []
     assert (session_dir / f"{sid}.json").exists()
+
+
+# -- who may do what ----------------------------------------------------------------
+
+
+def test_a_user_who_may_only_read_cannot_delete_or_answer(
+    readonly_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = readonly_server.root / "work" / ".hermes_nb" / "sessions"
+    models.set_session_dir(folder)
+    monkeypatch.setattr(models, "SESSION_DIR", folder)
+    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
+    models.SESSIONS.clear()
+    sid = answered("Shared read-only")
+    before = tree(folder)
+    status, _, body = readonly_server.request(f"hermes-nb/sessions/{sid}{Q}", method="DELETE")
+    assert status == 403, body
+    reply = json.dumps({"answer": "yes"}).encode()
+    status, _, _ = readonly_server.request(
+        "hermes-nb/replies/" + "ab" * 16, method="POST", body=reply
+    )
+    assert status == 403
+    assert tree(folder) == before
+    assert not (folder / ".trash").exists()
+    # reading is still allowed
+    listing = readonly_server.get_json(f"hermes-nb/sessions{Q}")
+    assert [s["session_id"] for s in listing["sessions"]] == [sid]
+    shown = readonly_server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert "<strong>there</strong>" in shown["html"]
+    status, _, body = readonly_server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=md")
+    assert status == 200 and b"Hello **there**." in body
+    models.SESSIONS.clear()

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,18 @@ from hermes_nb.errors import UnsafePathError
 from hermes_nb.index import IndexRow
 from hermes_nb.serverext.liveness import LockTable, held_locks
 from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
+from hermes_nb.serverext.render import (
+    MAX_PAGE,
+    PAGE,
+    json_chunks,
+    markdown_chunks,
+    page_of,
+    rendered,
+)
 
 __all__ = [
     "delete_session",
+    "export_chunks",
     "export_session",
     "get_run",
     "get_session",
@@ -229,8 +239,16 @@ def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
-    """``GET sessions/ID``: the session's facts and its whole transcript."""
+def get_session(
+    root: str | os.PathLike[str],
+    notebook: Any,
+    session_id: str,
+    offset: int | None = None,
+    limit: int = PAGE,
+) -> dict[str, Any]:
+    """``GET sessions/ID[?offset=N&limit=M]``: the session's facts and a page of its
+    transcript (the latest ``PAGE`` messages by default); ``page`` says which."""
+    from hermes_nb.ui.markdown import escape
     from hermes_nb.ui.session_html import messages_html, session_html
     from hermes_nb.ui.transcript import render_history
 
@@ -239,11 +257,23 @@ def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) ->
     locks = held_locks()
     status = _file_status(place, locks, data)
     title = str(data.get("title") or "")
-    messages = _messages(data)
-    html = session_html(messages, title=title)
-    pending = _pending_turn(data) if status != "ok" and data.get("active_stream_id") else []
+    page = page_of(_messages(data), offset, limit)
+    del data["messages"]  # the rest of a large session is not needed any more
+    if page.offset == 0:
+        html = rendered(lambda ms: session_html(ms, title=title), page.messages)
+    else:
+        head = f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>' if title else ""
+        html = head + rendered(messages_html, page.messages)
+    if not page.whole:
+        note = (
+            f"Messages {page.offset + 1}-{page.end} of {page.total}; "
+            "export the session to read all of them."
+        )
+        html = f'<div class="hermes-nb-page-note"><i>{escape(note)}</i></div>' + html
+    at_end = page.end == page.total
+    pending = _pending_turn(data) if at_end and status != "ok" and data.get("active_stream_id") else []
     if pending:
-        html += messages_html(pending, live=status == "running")
+        html += rendered(lambda ms: messages_html(ms, live=status == "running"), pending)
     return {
         "session": {
             "session_id": session_id,
@@ -254,7 +284,8 @@ def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) ->
             "status": status,
         },
         "html": html,
-        "markdown": render_history(messages + pending, title=title),
+        "markdown": rendered(lambda ms: render_history(ms, title=title), page.messages + pending),
+        "page": page.as_json(),
     }
 
 
@@ -301,9 +332,10 @@ def get_run(
         live = _run_live(place, held_locks(), session_id, data.get("active_stream_owner"))
         state = "live" if live else "pending"
     counts = count_saved([m for m in turn if m.get("role") != "user"])
+    shown = turn if len(turn) <= MAX_PAGE else turn[:1] + turn[-(MAX_PAGE - 1) :]
     return {
         "state": state,
-        "html": messages_html(turn, live=state == "live") if turn else "",
+        "html": rendered(lambda ms: messages_html(ms, live=state == "live"), shown) if turn else "",
         "updated_at": os.stat(path).st_mtime,
         "summary": {"tool_calls": counts.tool_calls, "text_chars": counts.text_chars},
     }
@@ -356,21 +388,26 @@ def interrupted_runs(root: str | os.PathLike[str], notebook: Any) -> dict[str, A
     return {"runs": runs}
 
 
-def export_session(
+def export_chunks(
     root: str | os.PathLike[str], notebook: Any, session_id: str, fmt: str
-) -> tuple[str, str, bytes]:
-    """``GET sessions/ID/export``: (file name, content type, body)."""
-    from hermes_nb.ui.transcript import history_markdown
-
+) -> tuple[str, str, Iterator[bytes]]:
+    """``GET sessions/ID/export``: (file name, content type, the body's chunks)."""
     if fmt not in ("md", "json"):
         raise ApiError(400, "format must be md or json")
     place = locate(root, notebook)
     data = _load(place, session_id)
     if fmt == "json":
-        body = json.dumps(data, indent=1, ensure_ascii=False)
-        return f"{session_id}.json", "application/json; charset=utf-8", body.encode("utf-8")
-    text = history_markdown(_messages(data), title=str(data.get("title") or ""))
-    return f"{session_id}.md", "text/markdown; charset=utf-8", text.encode("utf-8")
+        return f"{session_id}.json", "application/json; charset=utf-8", json_chunks(data)
+    title = str(data.get("title") or "")
+    return f"{session_id}.md", "text/markdown; charset=utf-8", markdown_chunks(_messages(data), title)
+
+
+def export_session(
+    root: str | os.PathLike[str], notebook: Any, session_id: str, fmt: str
+) -> tuple[str, str, bytes]:
+    """``export_chunks`` with the body whole."""
+    name, content_type, chunks = export_chunks(root, notebook, session_id, fmt)
+    return name, content_type, b"".join(chunks)
 
 
 def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:

@@ -8,14 +8,15 @@ and only up to a size bound.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hermes_nb import journal
+from hermes_nb import journal, jsonstream
 from hermes_nb.models import validate_session_id
 
 __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
@@ -104,11 +105,12 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     )
 
 
-def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
-    """A regular file's bytes; None when missing or not readable.
+@contextmanager
+def _opened(path: Path, place: NotebookPlace) -> Iterator[int | None]:
+    """A descriptor on a regular file inside the root; None when missing, not
+    readable, not a regular file (a FIFO, device or folder) or over ``MAX_FILE_BYTES``.
 
-    Refuses (403) a file that resolves outside the root; never opens a FIFO, device or
-    directory, nor a file over ``MAX_FILE_BYTES``.
+    403 for a file that resolves outside the root.
     """
     real = path.resolve()
     if not _inside(real, place.root):
@@ -117,27 +119,39 @@ def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
     try:
         fd = os.open(real, flags)
     except OSError:
-        return None
+        yield None
+        return
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
+        yield fd if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES else None
     finally:
         os.close(fd)
 
 
+def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
+    """A regular file's bytes; None when missing or not readable (see ``_opened``)."""
+    with _opened(path, place) as fd:
+        if fd is None:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+
+
 def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
     """A session file's JSON object; None when missing or not a readable session
-    (the same refusals as ``read_bytes``)."""
-    raw = read_bytes(path, place)
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+    (the same refusals as ``read_bytes``).
+
+    Parsed a window at a time (``jsonstream``): the peak is the objects plus a window,
+    not three times the file, and a request parsing a large file lets the server's
+    event loop run between windows.
+    """
+    with _opened(path, place) as fd:
+        if fd is None:
+            return None
+        try:
+            data = jsonstream.load_object(fd, MAX_FILE_BYTES)
+        except (ValueError, UnicodeDecodeError, RecursionError, OverflowError, OSError):
+            return None
     return data if isinstance(data, dict) else None
 
 
