@@ -56,6 +56,7 @@ class Server:
                 *self.extra_args,
             ],
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
+            cwd=self.root,  # not the checkout: ``-m`` puts the cwd first on sys.path
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
