@@ -158,3 +158,79 @@ def test_a_user_who_may_only_read_cannot_delete_or_answer(
     status, _, body = readonly_server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=md")
     assert status == 200 and b"Hello **there**." in body
     models.SESSIONS.clear()
+
+
+# -- hostile requests and hostile sessions ---------------------------------------------
+
+HOSTILE = [
+    ".", "./", "./.", "%2E", "..", "../", "../x.ipynb", "/etc/passwd", "%2Fetc%2Fpasswd",
+    "C:%5Cx.ipynb", "%5C%5Cserver%5Cshare", "%00", "a%00b.ipynb", "x" * 5000,
+    "a%2F" * 2000 + "x.ipynb", "%FF%FE", "%C0%AF", "%ED%A0%80", "work%2Fanalysis.ipynb%2F..",
+    "~", "%20", "%0A", "work%2F",
+    "work%2F.hermes_nb%2Fsessions%2F_index.json",
+]  # fmt: skip
+OTHER = [
+    "&offset=-1", "&offset=x", "&offset=99999999999999", "&limit=0", "&limit=%FF", "&limit=5000",
+    "&all=%FF", "&format=%FF", "&format=..%2F..", "&offset=%D9%A3",
+]  # fmt: skip
+
+
+def test_no_hostile_query_value_gets_a_500(server: Server, store: Path) -> None:
+    sid = answered("Target")
+    routes = [
+        "hermes-nb/sessions", f"hermes-nb/sessions/{sid}", f"hermes-nb/sessions/{sid}/runs/r1",
+        f"hermes-nb/sessions/{sid}/export", "hermes-nb/interrupted",
+    ]  # fmt: skip
+    failures = []
+    for route in routes:
+        for value in HOSTILE:
+            for method in ("GET", "DELETE") if route.endswith(sid) else ("GET",):
+                status, _, body = server.request(f"{route}?notebook={value}", method=method)
+                listing = route in ("hermes-nb/sessions", "hermes-nb/interrupted")
+                if status >= 500 or status == 200 and not listing:
+                    failures.append((method, route, value[:40], status, body[:120]))
+        for extra in OTHER:
+            status, _, body = server.request(f"{route}{Q}{extra}")
+            if status >= 500:
+                failures.append(("GET", route, extra, status, body[:120]))
+    assert failures == [], "\n".join(map(str, failures))
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}?notebook=./.")
+    assert status == 400 and "not a folder" in json.loads(body)["message"]
+    assert (store / f"{sid}.json").exists()
+
+
+def test_a_lone_surrogate_is_exported(server: Server, store: Path) -> None:
+    sid = answered("Half \udcff an emoji", [
+        {"role": "user", "content": "name: caf\udce9", "run_id": "r1"},
+        {"role": "assistant", "content": "I read caf\udce9 and \ud83d alone."},
+    ])  # fmt: skip
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=json")
+    assert status == 200, body
+    assert json.loads(body)["messages"][1]["content"] == "I read caf\udce9 and \ud83d alone."
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=md")
+    assert status == 200, body
+    assert b"I read caf" in body
+    shown = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert "I read caf" in shown["html"]
+
+
+def test_arguments_nested_five_thousand_deep_are_served(server: Server, store: Path) -> None:
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    sid = answered("Deep", [
+        {"role": "user", "content": "go", "run_id": "r1"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "python", "arguments": deep}},
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        {"role": "assistant", "content": "Finished the deep call."},
+    ])  # fmt: skip
+    shown = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert "Finished the deep call." in shown["html"] and "Finished the deep call." in shown["markdown"]
+    run = server.get_json(f"hermes-nb/sessions/{sid}/runs/r1{Q}")
+    assert "Finished the deep call." in run["html"]
+    for fmt in ("md", "json"):
+        status, _, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format={fmt}")
+        assert status == 200, (fmt, body[:200])
+        assert b"Finished the deep call." in body
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=json")
+    assert json.loads(body)["messages"][1]["tool_calls"][0]["function"]["arguments"] == deep

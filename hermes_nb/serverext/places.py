@@ -24,6 +24,8 @@ __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes"
 #: A session file larger than this is not read by the server (a request must not be
 #: able to make it read gigabytes).
 MAX_FILE_BYTES = 256 * 1024 * 1024
+#: A longer notebook path in a request is refused (no file system takes it whole).
+MAX_PATH_CHARS = 1024
 
 
 class ApiError(Exception):
@@ -87,6 +89,10 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     if not isinstance(notebook, str) or not notebook.strip() or "\x00" in notebook:
         raise ApiError(400, "Give the notebook's path: ?notebook=dir/name.ipynb")
     rel = PurePosixPath(notebook.replace("\\", "/"))
+    if not rel.parts or rel.name in ("", ".", ".."):  # ".", "./", "./.": a folder, not a notebook
+        raise ApiError(400, "Give the notebook's path, not a folder: ?notebook=dir/name.ipynb")
+    if len(notebook) > MAX_PATH_CHARS or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in rel.parts):
+        raise ApiError(400, "That notebook path is too long.")
     if rel.is_absolute() or notebook.startswith(("/", "\\")) or ":" in rel.parts[0]:
         raise ApiError(403, "The notebook path must be relative to the server root.")
     if ".." in rel.parts:
