@@ -33,6 +33,7 @@ __all__ = [
     "refuse_links",
     "rename_session",
     "retry_last",
+    "running_elsewhere",
     "undo_last",
 ]
 
@@ -126,11 +127,45 @@ def delete_session(session_id: str) -> Path:
         if cached is not None:
             _refuse_if_running(cached, "deleting it")
         folder = models.SESSION_DIR
+        if running_elsewhere(folder, session_id):
+            raise RunClaimedError(
+                f"Session {session_id} is running in another kernel; stop it first."
+            )
         target = move_to_trash(folder, session_id)
         with models.LOCK:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, folder, session_id)
         return target
+
+
+def running_elsewhere(folder: Path, session_id: str) -> bool:
+    """Whether another process runs ``session_id`` now, asked of the disk, not of the
+    cache: a copy cached before another kernel started a run does not know of it, and
+    deleting then would let that run's next save bring the session back.
+
+    The running kernel holds ``<id>.run.lock`` for the whole run (from before its
+    request is written), and the OS drops it when the kernel dies; it is looked up in
+    the table of held locks, never taken (taking it, even for a moment, could make a
+    kernel starting a run at that instant believe the run is claimed elsewhere).
+    """
+    from hermes_nb import liveness
+
+    cached = models.SESSIONS.get(session_id)
+    if cached is not None and cached.active_stream_id:
+        if (cached.active_stream_owner or {}).get("pid") == os.getpid():
+            return False  # our own run (its checkpoints save this same object)
+    locks = liveness.held_locks()
+    owner = None
+    if locks.held is None:  # no lock table here: the owner the file records
+        try:
+            data, _, _ = diskstate.read_folded(folder / f"{session_id}.json")
+        except (HermesError, OSError):
+            data = {}
+        if data.get("active_stream_id"):
+            owner = data.get("active_stream_owner")
+            if isinstance(owner, dict) and owner.get("pid") == os.getpid():
+                return False
+    return locks.run_is_live(folder / f"{session_id}.run.lock", owner)
 
 
 def discard_if_empty(session_id: str) -> bool:

@@ -27,7 +27,7 @@ from hermes_nb import runmarks
 from hermes_nb.config import os_file_lock
 from hermes_nb.errors import UnsafePathError
 from hermes_nb.index import IndexRow
-from hermes_nb.serverext.liveness import LockTable, held_locks
+from hermes_nb.liveness import LockTable, held_locks
 from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
 from hermes_nb.serverext.render import (
     MAX_PAGE,
@@ -425,10 +425,11 @@ def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str)
     try:
         with os_file_lock(lock_file, timeout=5.0):
             data = _load(place, session_id)
-            if data.get("active_stream_id") and _run_live(
-                place, held_locks(), session_id, data.get("active_stream_owner")
+            locks = held_locks()  # the run lock is held from before the file says pending
+            if (locks.held is not None or data.get("active_stream_id")) and _run_live(
+                place, locks, session_id, data.get("active_stream_owner")
             ):
-                raise ApiError(409, "That session has a run in progress; stop it first.")
+                raise ApiError(409, f"Session {session_id} is running in another kernel; stop it first.")
             try:
                 target = move_to_trash(place.session_dir, session_id)
             except UnsafePathError as exc:
