@@ -143,3 +143,21 @@ def test_a_thousand_sessions_list_quickly(server: Server, store: Path) -> None:
     assert len(listing["sessions"]) == 1000
     assert listing["sessions"][0]["session_id"] == "s0999"
     assert listing["sessions"][0]["status"] == "ok"
+
+
+def test_a_transcript_page_over_http(server: Server, store: Path) -> None:
+    session = models.new_session(title="Paged", notebook="analysis.ipynb", model="replay:x")
+    session.messages = [
+        m for n in range(300)
+        for m in ({"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"})
+    ]  # fmt: skip
+    session.save()
+    sid = session.session_id
+    latest = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert latest["page"] == {"offset": 200, "count": 400, "total": 600}
+    assert "answer 299" in latest["html"] and "Messages 201-600 of 600" in latest["html"]
+    first = server.get_json(f"hermes-nb/sessions/{sid}{Q}&offset=0&limit=2")
+    assert first["page"] == {"offset": 0, "count": 2, "total": 600}
+    assert "answer 0" in first["markdown"] and "question 1" not in first["markdown"]
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}{Q}&limit=5000")
+    assert status == 400 and b"limit must be a whole number" in body
