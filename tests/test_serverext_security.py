@@ -114,6 +114,26 @@ def test_delete_refuses_to_write_through_a_planted_link(
     link.unlink()
 
 
+@pytest.mark.parametrize("planted", ["_index.json", "_index.json.lock"])
+def test_listing_reads_and_writes_no_index_through_a_link(
+    server: Server, store: Path, tmp_path: Path, planted: str
+) -> None:
+    answered("Listed")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    elsewhere = [{"session_id": "stolen", "title": "Someone else's", "notebook": "analysis.ipynb"}]
+    (outside / "_index.json").write_text(json.dumps(elsewhere))
+    (store / "_index.json").unlink()  # the listing rebuilds a missing index
+    (store / planted).unlink(missing_ok=True)
+    (store / planted).symlink_to(outside / "_index.json" if planted == "_index.json" else outside / "made")
+    status, _, body = server.request(f"hermes-nb/sessions{Q}")
+    assert status == 403, body
+    assert planted in json.loads(body)["message"] and b"stolen" not in body
+    assert sorted(p.name for p in outside.iterdir()) == ["_index.json"]
+    assert json.loads((outside / "_index.json").read_text()) == elsewhere
+    (store / planted).unlink()
+
+
 def test_agent_delete_refuses_a_trash_that_is_a_link(session_dir: Path, tmp_path: Path) -> None:
     from hermes_nb.errors import UnsafePathError
     from hermes_nb.session_ops import delete_session

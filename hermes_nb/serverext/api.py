@@ -69,6 +69,7 @@ _ROWS_LOCK = threading.Lock()
 
 def _cached(place: NotebookPlace) -> _Cached | None:
     """The parsed index, read again only when ``_index.json`` changed; None without one."""
+    _refuse_index_links(place)
     try:
         st = os.stat(place.index_file)
     except FileNotFoundError:
@@ -99,7 +100,14 @@ def _read_rows(place: NotebookPlace) -> list[IndexRow]:
     return cached.rows if cached is not None else _rows_without_index(place)
 
 
+def _refuse_index_links(place: NotebookPlace) -> None:
+    """403 when the index or its lock is a symbolic link: reading the index (and
+    rebuilding it when it is missing) must neither read nor write through one."""
+    place.refuse_links(place.index_file, place.index_file.with_name(place.index_file.name + ".lock"))
+
+
 def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
+    _refuse_index_links(place)
     if not place.session_dir.is_dir() or not any(place.session_dir.glob("*.json")):
         return []
     try:
