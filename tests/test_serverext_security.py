@@ -134,6 +134,19 @@ def test_listing_reads_and_writes_no_index_through_a_link(
     (store / planted).unlink()
 
 
+def test_a_session_file_linked_from_outside_is_not_listed(server: Server, store: Path, tmp_path: Path) -> None:
+    answered("Mine")
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"session_id": "leak", "title": "Secret title", "notebook": "analysis.ipynb",
+                                  "messages": [{"role": "user", "content": "x"}]}))  # fmt: skip
+    (store / "leak.json").symlink_to(secret)
+    (store / "_index.json").unlink()  # rebuilt from the files by the next reader
+    for query in (Q, Q + "&all=1"):
+        status, _, body = server.request(f"hermes-nb/sessions{query}")
+        assert status == 200 and b"Secret title" not in body and b"Mine" in body, body
+    (store / "leak.json").unlink()
+
+
 def test_agent_delete_refuses_a_trash_that_is_a_link(session_dir: Path, tmp_path: Path) -> None:
     from hermes_nb.errors import UnsafePathError
     from hermes_nb.session_ops import delete_session

@@ -202,7 +202,24 @@ def list_sessions_body(root: str | os.PathLike[str], notebook: Any, all_: bool =
 
 
 def _filtered(place: NotebookPlace, rows: list[IndexRow], all_: bool) -> list[IndexRow]:
-    return rows if all_ else [r for r in rows if r.notebook == place.name]
+    hidden = _links_leading_out(place)
+    return [r for r in rows if (all_ or r.notebook == place.name) and r.id not in hidden]
+
+
+def _links_leading_out(place: NotebookPlace) -> set[str]:
+    """Ids whose session file is a symbolic link leading out of the root: an index
+    rebuilt by a kernel may hold their rows, which must not reach a listing."""
+    out: set[str] = set()
+    try:
+        with os.scandir(place.session_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and entry.is_symlink():
+                    real = Path(entry.path).resolve()
+                    if real != place.root and place.root not in real.parents:
+                        out.add(entry.name[: -len(".json")])
+    except OSError:
+        pass
+    return out
 
 
 def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
