@@ -405,8 +405,8 @@ def interrupted_runs(root: str | os.PathLike[str], notebook: Any) -> dict[str, A
     marked = runmarks.marked(place.session_dir)  # a run that died before its row said pending
     rows = [
         r
-        for r in _read_rows(place)
-        if r.notebook == place.name and (r.pending or r.stopped == "interrupted" or r.id in marked)
+        for r in _filtered(place, _read_rows(place), False)
+        if r.pending or r.stopped == "interrupted" or r.id in marked
     ]
     locks = held_locks()
     runs = [run for r in rows if (run := _interrupted_run(place, locks, r)) is not None]
