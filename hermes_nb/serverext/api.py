@@ -107,20 +107,39 @@ def _refuse_index_links(place: NotebookPlace) -> None:
 
 
 def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
+    """Rows read from the session files themselves, kept until the folder changes.
+
+    The server does not write the index (a kernel does on its next save); it reads
+    the files with its own reader, which stays inside the root and parses a window
+    at a time, so a large session does not hold the event loop's thread meanwhile.
+    """
     _refuse_index_links(place)
-    if not place.session_dir.is_dir() or not any(place.session_dir.glob("*.json")):
-        return []
     try:
-        return _index.read_rows(place.index_file, place.session_dir)  # rebuilds the index
+        st = os.stat(place.session_dir)
     except OSError:
-        return _scan(place)
+        return []
+    key = "scan\x00" + str(place.session_dir)
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _ROWS_LOCK:
+        cached = _ROWS.get(key)
+        if cached is not None and cached.signature == signature:
+            return cached.rows
+    rows = _scan(place)
+    with _ROWS_LOCK:
+        _ROWS[key] = _Cached(signature, rows)
+        while len(_ROWS) > _CACHE_SIZE:
+            _ROWS.popitem(last=False)
+    return rows
 
 
 def _scan(place: NotebookPlace) -> list[IndexRow]:
     """Rows from the session files themselves (the index could not be used)."""
     rows = []
     for path in place.session_dir.glob("*.json"):
-        data = read_session(path, place) if path.name != "_index.json" else None
+        try:
+            data = read_session(path, place) if not path.name.startswith("_") else None
+        except ApiError:  # a link leading out of the root
+            continue
         if data is not None and data.get("session_id") == path.stem:
             try:
                 rows.append(IndexRow.from_session_dict(data))
