@@ -267,3 +267,29 @@ def test_arguments_nested_five_thousand_deep_are_served(server: Server, store: P
         assert b"Finished the deep call." in body
     status, _, body = server.request(f"hermes-nb/sessions/{sid}/export{Q}&format=json")
     assert json.loads(body)["messages"][1]["tool_calls"][0]["function"]["arguments"] == deep
+
+
+def test_a_session_of_odd_shapes_is_served(server: Server, store: Path) -> None:
+    """A crafted session file: calls that are not lists, functions that are not objects,
+    ids and contents of any type. Every route answers; none fails."""
+    odd = [
+        {"role": "user", "content": 123, "run_id": "r1"},
+        {"role": "assistant", "tool_calls": 5},
+        {"role": "assistant", "tool_calls": "abc"},
+        {"role": "assistant", "tool_calls": [{"function": "x"}, None, 7]},
+        {"role": "assistant", "tool_calls": [{"id": {"a": 1}, "function": {"name": 5, "arguments": [1, 2]}}]},
+        {"role": "tool", "tool_call_id": [1], "content": {"x": 1}},
+        {"role": None, "content": None},
+        {"role": "marker", "kind": 5, "content": [None]},
+        {"role": "assistant", "content": "Still here."},
+    ]
+    data = {"session_id": "odd_one", "title": 5, "notebook": "analysis.ipynb", "messages": odd,
+            "pending_messages": 7}  # fmt: skip
+    (store / "odd_one.json").write_text(json.dumps(data))
+    for route in ("", "/runs/r1", "/export?format=md", "/export?format=json"):
+        path = f"hermes-nb/sessions/odd_one{route}" + ("&" if "?" in route else "?") + Q[1:]
+        status, _, body = server.request(path)
+        assert status == 200, (route, body[:300])
+        assert b"Still here." in body
+    for route in ("hermes-nb/sessions", "hermes-nb/interrupted"):
+        assert server.request(f"{route}{Q}")[0] == 200

@@ -36,6 +36,7 @@ from hermes_nb.serverext.render import (
     markdown_chunks,
     page_of,
     rendered,
+    well_formed,
 )
 
 __all__ = [
@@ -266,7 +267,8 @@ def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
 
 
 def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in data.get("messages") or [] if isinstance(m, dict)]
+    messages = data.get("messages")
+    return [well_formed(m) for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
 def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -276,7 +278,7 @@ def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(request, str):
         out.append({"role": "user", "content": request, "at": data.get("pending_started_at")})
     pending = data.get("pending_messages")
-    out.extend(m for m in (pending if isinstance(pending, list) else []) if isinstance(m, dict))
+    out.extend(well_formed(m) for m in (pending if isinstance(pending, list) else []) if isinstance(m, dict))
     partial = data.get("pending_partial_text")
     if isinstance(partial, str) and partial:
         out.append({"role": "assistant", "content": partial, "partial": True})

@@ -29,6 +29,7 @@ __all__ = [
     "markdown_chunks",
     "page_of",
     "rendered",
+    "well_formed",
 ]
 
 #: messages in a transcript page when the request names no ``limit``
@@ -83,6 +84,35 @@ def page_of(messages: list[dict[str, Any]], offset: int | None, limit: int) -> P
     else:
         start = min(offset, total)
     return Page(start, total, messages[start : start + limit])
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _call(call: Any) -> dict[str, Any] | None:
+    """A tool call the renderers can draw, or None for something that is not one."""
+    if not isinstance(call, dict):
+        return None
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    name, arguments = function.get("name"), function.get("arguments")
+    if isinstance(name, str) and isinstance(arguments, (str, dict)) and isinstance(call.get("id"), (str, type(None))):
+        return call
+    if not isinstance(arguments, (str, dict)):
+        arguments = json.dumps(arguments) if arguments is not None else "{}"
+    fixed = {"name": name if isinstance(name, str) else "tool", "arguments": arguments}
+    call_id = call.get("id")
+    return {**call, "id": call_id if isinstance(call_id, (str, type(None))) else str(call_id), "function": fixed}
+
+
+def well_formed(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with its tool calls in the shape the renderers expect: a session
+    file may hold anything where a list of calls belongs."""
+    calls = message.get("tool_calls")
+    if calls is None or isinstance(calls, list) and all(_call(c) is c for c in calls):
+        return message
+    kept = [c for c in map(_call, calls if isinstance(calls, list) else []) if c is not None]
+    return {**message, "tool_calls": kept}
 
 
 # --------------------------------------------------------------------------- depth
