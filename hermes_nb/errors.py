@@ -14,7 +14,8 @@ without a traceback.
     │   ├── UnsafeSaveError
     │   │   └── SessionChangedError
     │   ├── NothingToUndoError         (also ValueError)
-    │   └── RunClaimedError
+    │   ├── RunClaimedError
+    │   └── UnsafePathError
     ├── ProviderError
     │   ├── AuthenticationError
     │   ├── RateLimitError
@@ -49,6 +50,7 @@ __all__ = [
     "TurnLimitError",
     "UnknownModelError",
     "UnreadableSessionError",
+    "UnsafePathError",
     "UnsafeSaveError",
 ]
 
@@ -108,6 +110,10 @@ class NothingToUndoError(SessionError, ValueError):
 
 class RunClaimedError(SessionError):
     """The run belongs to another live kernel."""
+
+
+class UnsafePathError(SessionError):
+    """A file we would write is a symbolic link (it could lead anywhere); left alone."""
 
 
 class ProviderError(HermesError):

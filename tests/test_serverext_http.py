@@ -3,99 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from dead_run import leave_dead_run
+from server_harness import Server
 
 from hermes_nb import models
 
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = "work/analysis.ipynb"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A jupyter server process serving ``root``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.token = secrets.token_hex(16)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/"
-        self.log = root.parent / f"server-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(self.root.parent / "jupyter-config"),
-            "JUPYTER_RUNTIME_DIR": str(self.root.parent / "jupyter-runtime"),
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter_server", "--no-browser",
-                f"--ServerApp.root_dir={self.root}", "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}",
-                "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
-            ],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("jupyter server exited:\n" + self.log.read_text())
-            try:
-                if self.request("api/status")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("jupyter server did not start:\n" + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def request(
-        self, path: str, *, method: str = "GET", token: bool = True, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, method=method, headers=dict(headers or {}))
-        if token:
-            req.add_header("Authorization", f"token {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
-
-    def get_json(self, path: str) -> Any:
-        status, _, body = self.request(path)
-        assert status == 200, (status, body)
-        return json.loads(body)
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +144,61 @@ def test_a_thousand_sessions_list_quickly(server: Server, store: Path) -> None:
     assert len(listing["sessions"]) == 1000
     assert listing["sessions"][0]["session_id"] == "s0999"
     assert listing["sessions"][0]["status"] == "ok"
+
+
+def test_a_transcript_page_over_http(server: Server, store: Path) -> None:
+    session = models.new_session(title="Paged", notebook="analysis.ipynb", model="replay:x")
+    session.messages = [
+        m for n in range(300)
+        for m in ({"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"})
+    ]  # fmt: skip
+    session.save()
+    sid = session.session_id
+    latest = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert latest["page"] == {"offset": 200, "count": 400, "total": 600}
+    assert "answer 299" in latest["html"] and "Messages 201-600 of 600" in latest["html"]
+    first = server.get_json(f"hermes-nb/sessions/{sid}{Q}&offset=0&limit=2")
+    assert first["page"] == {"offset": 0, "count": 2, "total": 600}
+    assert "answer 0" in first["markdown"] and "question 1" not in first["markdown"]
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}{Q}&limit=5000")
+    assert status == 400 and b"limit must be a whole number" in body
+
+
+def test_the_server_answers_while_a_large_session_is_served(server: Server, store: Path) -> None:
+    """Kernels and saves share the server's event loop: while a route reads and draws a
+    session of 60,000 messages, three ``/api/status`` requests in a row are answered
+    before the route's answer begins."""
+    import threading
+    import urllib.request
+
+    messages = []
+    for n in range(15_000):
+        messages += [
+            {"role": "user", "content": f"Question {n} about part {n} of the data."},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": f"c{n}", "type": "function",
+             "function": {"name": "python", "arguments": json.dumps({"code": f"print({n})"})}}]},
+            {"role": "tool", "tool_call_id": f"c{n}", "content": f"{n}\n" * 20},
+            {"role": "assistant", "content": f"Part {n} is **fine**."},
+        ]  # fmt: skip
+    data = {"session_id": "large_one", "title": "Large", "notebook": "analysis.ipynb", "messages": messages}
+    (store / "large_one.json").write_text(json.dumps(data))
+    for route in (f"hermes-nb/sessions/large_one{Q}", f"hermes-nb/sessions/large_one/export{Q}&format=md"):
+        order: list[str] = []
+        started = threading.Event()
+
+        def slow(route: str = route, order: list[str] = order, started: threading.Event = started) -> None:
+            req = urllib.request.Request(server.base + route, headers={"Authorization": f"token {server.token}"})
+            started.set()
+            with urllib.request.urlopen(req, timeout=300) as resp:  # returns once the answer begins
+                order.append(f"route {resp.status}")
+                resp.read()
+
+        worker = threading.Thread(target=slow)
+        worker.start()
+        started.wait(10)
+        time.sleep(0.1)  # the route's request has reached the server
+        for _ in range(3):
+            status, _, _ = server.request("api/status", timeout=300)
+            order.append(f"status {status}")
+        worker.join(300)
+        assert order == ["status 200"] * 3 + ["route 200"], route
