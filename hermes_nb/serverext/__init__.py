@@ -15,14 +15,9 @@ __all__ = ["load_jupyter_server_extension"]
 
 def load_jupyter_server_extension(server_app: Any) -> None:
     """Register the handlers on a running ``ServerApp``."""
-    from jupyter_server.utils import url_path_join
-
-    from hermes_nb.serverext.find_run import find_run_handlers
     from hermes_nb.serverext.handlers import setup_handlers
 
     setup_handlers(server_app.web_app, server_app.root_dir)
-    base = url_path_join(server_app.web_app.settings["base_url"], "hermes-nb")
-    server_app.web_app.add_handlers(".*$", find_run_handlers(base, server_app.root_dir))
     server_app.log.info("hermes_nb: sessions API at %shermes-nb/", server_app.base_url)
 
 

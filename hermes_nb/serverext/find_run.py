@@ -4,16 +4,16 @@ sessions that a request started, newest first.
 A page closed during a run before the notebook was saved reopens to an ``%%agent``
 cell with no output, although the session holds the whole run. The page asks here
 with the cell's request and shows the run it is told of (``GET sessions/ID/runs/RUN``).
-Read-only, like the rest of the API; authenticated (``APIHandler``).
+Read-only, like the rest of the API; served by ``handlers.FindRunHandler`` (a read of
+``contents``, off the event loop).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-__all__ = ["MAX_REQUEST_CHARS", "find_run", "find_run_handlers"]
+__all__ = ["MAX_REQUEST_CHARS", "find_run"]
 
 #: a longer cell is not looked up (the request travels in the URL)
 MAX_REQUEST_CHARS = 8000
@@ -77,30 +77,3 @@ def find_run(root: str | os.PathLike[str], notebook: Any, request: Any) -> dict[
         }
     }
 
-
-def find_run_handlers(base: str, root_dir: str) -> list[tuple[str, Any, dict[str, Any]]]:
-    """The route, for ``web_app.add_handlers``."""
-    import tornado.web
-    from jupyter_server.base.handlers import APIHandler
-    from jupyter_server.utils import url_path_join
-
-    from hermes_nb.serverext.places import ApiError
-
-    class FindRunHandler(APIHandler):
-        def initialize(self, root_dir: str) -> None:
-            self.root_dir = root_dir
-
-        @tornado.web.authenticated
-        def get(self) -> None:
-            try:
-                result = find_run(
-                    self.root_dir,
-                    self.get_query_argument("notebook", None),
-                    self.get_query_argument("request", None),
-                )
-            except ApiError as err:
-                raise tornado.web.HTTPError(err.status, err.message, reason=err.message) from None
-            self.set_header("Cache-Control", "no-store")
-            self.finish(json.dumps(result))
-
-    return [(url_path_join(base, "runs"), FindRunHandler, {"root_dir": root_dir})]

@@ -28,6 +28,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from hermes_nb.serverext import api
+from hermes_nb.serverext.find_run import find_run
 from hermes_nb.serverext.link_handlers import link_handlers
 from hermes_nb.serverext.places import ApiError
 from hermes_nb.serverext.render import MAX_PAGE, PAGE
@@ -120,6 +121,13 @@ class InterruptedHandler(_Base):
         await self.answer(api.interrupted_runs)
 
 
+class FindRunHandler(_Base):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.answer(find_run, self.get_query_argument("request", None))
+
+
 class ExportHandler(_Base):
     @tornado.web.authenticated
     @authorized
@@ -160,6 +168,7 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
             (url_path_join(base, "sessions", _ID, "runs", _ID), RunHandler, kwargs),
             (url_path_join(base, "sessions", _ID, "export"), ExportHandler, kwargs),
             (url_path_join(base, "interrupted"), InterruptedHandler, kwargs),
+            (url_path_join(base, "runs"), FindRunHandler, kwargs),
             *link_handlers(base),
         ],
     )
