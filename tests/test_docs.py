@@ -4,20 +4,23 @@
 into warnings). The examples are checked against the code, so the guide cannot name a
 setting, a command or an option that does not exist:
 
-* every ``AgentMagics.NAME`` in the guide or the README is a configurable trait, and the
-  configuration page's table lists every one;
+* every ``AgentMagics.NAME`` in the guide or the README is a configurable trait (a method
+  on the architecture page), and the configuration page's table lists every one;
 * every ``%agent SUB`` is a subcommand (``cmd_SUB`` in ``hermes_nb/commands.py``) with
   the options it is given, and the commands page lists every subcommand;
 * every ``%%agent --OPTION`` is an option of the cell magic;
 * every ``python`` block is valid IPython: its ``%config`` values are accepted by the
   traits, its ``%agent``/``%%agent`` lines parse, a profile block (``c.AgentMagics...``)
   configures ``AgentMagics``, and a block of plain Python (no magics, no ``c.``) runs;
-* the ``mcp.json`` example parses, and the keys the MCP page lists are keys it reads.
+* the ``mcp.json`` example parses, and the keys the MCP page lists are keys it reads;
+* the architecture page names every module of the package, and what it names as
+  ``module.name`` (``models.get_session``, ``agent/loop.Agent``) exists.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import shutil
@@ -125,9 +128,13 @@ def test_the_guide_gives_the_readme_s_two_commands_as_they_are() -> None:
 
 
 def test_every_setting_the_docs_name_exists() -> None:
+    """The user's pages name settings; the architecture page may name methods too."""
     for name, text in EVERYTHING.items():
         named = set(re.findall(r"AgentMagics\.([A-Za-z_]\w*)", text))
-        assert named <= SETTINGS, (name, named - SETTINGS)
+        if name == "architecture.md":
+            assert all(hasattr(AgentMagics, n) for n in named), (name, named)
+        else:
+            assert named <= SETTINGS, (name, named - SETTINGS)
 
 
 def test_the_configuration_page_lists_every_setting() -> None:
@@ -272,3 +279,79 @@ def test_the_mcp_example_is_a_configuration_hermes_nb_reads() -> None:
     keys = re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|", PAGES["mcp.md"], flags=re.M)
     listed = {k.strip("`") for row in keys for k in row.split(", ")}
     assert listed and listed <= MCP_KEYS, listed - MCP_KEYS
+
+
+# -- the architecture page -----------------------------------------------------------------
+
+
+def package_modules() -> set[str]:
+    """Every module of hermes_nb as the architecture page names it: top-level modules by
+    name (``cell_loop``), the rest by their path in the package (``agent/tools/pyexec``)."""
+    package = ROOT / "hermes_nb"
+    found = set()
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        if "labextension" in parts or parts[-1] == "__init__":
+            continue
+        found.add("/".join(parts))
+    return found
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    page = PAGES["architecture.md"]
+    words = set(re.findall(r"[a-z_]+", page))
+    missing = sorted(m for m in package_modules() if m.split("/")[-1] not in words)
+    assert missing == [], missing
+    for package in ("agent", "ui", "mcp", "context", "serverext", "agent/providers", "agent/tools"):
+        assert f"hermes_nb/{package}/" in page or f"{package.split('/')[-1]}/" in page, package
+
+
+def test_what_the_architecture_page_names_exists() -> None:
+    checked = 0
+    for dotted in re.findall(r"`([a-z_/]+(?:\.[A-Za-z_]\w*)+)", PAGES["architecture.md"]):
+        parts = dotted.replace("/", ".").split(".")
+        if parts[-1] in ("py", "json", "ts"):
+            continue  # a file name
+        found: Any = None
+        for i in range(len(parts), 0, -1):  # the longest start that is a module
+            try:
+                found = importlib.import_module("hermes_nb." + ".".join(parts[:i]))
+            except ModuleNotFoundError:
+                continue
+            break
+        if found is None:
+            continue  # not a module path: ``hermes_nb.run`` (a comm name), ``_index.json``
+        for name in parts[i:]:
+            assert hasattr(found, name), dotted
+            found = getattr(found, name)
+        checked += 1
+    assert checked >= 30, checked
+
+
+def test_the_classes_the_architecture_page_names_have_what_it_says() -> None:
+    """``Run.start``, ``Session.save``: a class of hermes_nb with that name has it."""
+    import hermes_nb.magics  # noqa: F401  (loads the modules a run uses)
+    import hermes_nb.serverext.handlers  # noqa: F401
+
+    for module in sorted(package_modules()):
+        importlib.import_module("hermes_nb." + module.replace("/", "."))
+    classes: dict[str, list[type]] = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("hermes_nb"):
+            for value in vars(module).values():
+                if isinstance(value, type) and value.__module__ == name:
+                    classes.setdefault(value.__name__, []).append(value)
+    named = re.findall(r"`([A-Z]\w*)((?:\.\w+)+)", PAGES["architecture.md"])
+    assert len(named) >= 10
+    for cls, attrs in named:
+        assert cls in classes, cls
+        path = attrs.strip(".").split(".")
+        assert any(_has_path(c, path) for c in classes[cls]), cls + attrs
+
+
+def _has_path(obj: Any, path: list[str]) -> bool:
+    for name in path:
+        if not hasattr(obj, name):
+            return False
+        obj = getattr(obj, name)
+    return True
