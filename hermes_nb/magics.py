@@ -63,7 +63,7 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     export.add_argument("--output", "-o")
     sub.add_parser("model").add_argument("spec", nargs="?")
     mcp = sub.add_parser("mcp")
-    mcp.add_argument("action", nargs="?", choices=("restart",))
+    mcp.add_argument("action", nargs="?", choices=("restart", "trust", "untrust"))
     mcp.add_argument("name", nargs="?")
     return cell, line
 

@@ -45,16 +45,23 @@ def test_the_users_folder_follows_the_environment(user_dir: Path, tmp_path: Path
     assert config_paths(None) == [(tmp_path / "home").resolve() / ".jupyter" / "hermes_nb" / "mcp.json"]
 
 
-def test_the_notebooks_file_wins_over_the_users_and_the_setting_over_both(user_dir: Path, tmp_path: Path) -> None:
+def test_a_folder_never_replaces_the_users_servers_and_the_setting_wins_over_the_users_file(
+    user_dir: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "nb"
     write(user_dir / "hermes_nb" / "mcp.json", {"mcpServers": {
         "a": {"command": "user-a"}, "b": {"command": "user-b"}, "c": {"command": "user-c"}}})
     write(folder / ".hermes_nb" / "mcp.json", {"mcpServers": {
-        "b": {"command": "nb-b", "args": ["x"]}, "c": {"url": "http://127.0.0.1:9/mcp"}}})
-    servers, problems = load_servers(folder, {"c": {"command": "setting-c"}})
-    assert problems == []
-    assert {n: s.target() for n, s in servers.items()} == {"a": "user-a", "b": "nb-b x", "c": "setting-c"}
-    assert servers["b"].source.endswith(".hermes_nb/mcp.json")
+        "b": {"command": "nb-b", "args": ["x"]}, "d": {"url": "http://127.0.0.1:9/mcp"},
+        "s": {"command": "nb-s"}}})
+    servers, problems = load_servers(folder, {"c": {"command": "setting-c"}, "s": {"command": "setting-s"}})
+    assert {n: s.target() for n, s in servers.items()} == {
+        "a": "user-a", "b": "user-b", "c": "setting-c", "s": "setting-s", "d": "http://127.0.0.1:9/mcp"}
+    [line] = problems
+    assert "ignoring b, s" in line and "never replaces your servers" in line
+    assert [n for n, s in servers.items() if s.from_folder] == ["d"]
+    assert servers["d"].source.endswith(".hermes_nb/mcp.json")
+    assert {servers["a"].scope, servers["c"].scope} == {"user", "setting"}
 
 
 def test_a_disabled_entry_hides_a_server_from_a_file_read_before(user_dir: Path, tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def stop_servers() -> Iterator[None]:
+def stop_servers(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stop the servers after each test; approvals go to a config folder of the test's own."""
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path_factory.mktemp("jupyter-config")))
     yield
     manager().shutdown()
 
@@ -94,15 +96,26 @@ def test_a_bad_config_file_is_one_line_and_the_run_goes_on(nb: Notebook) -> None
     assert path.read_text(encoding="utf-8") == "{broken"  # left as it was
 
 
-def test_the_notebooks_file_is_read(nb: Notebook, replays: list[ReplayProvider]) -> None:
+def test_the_notebooks_file_is_read_and_its_servers_start_only_once_approved(
+    nb: Notebook, replays: list[ReplayProvider]
+) -> None:
     path = nb.folder / ".hermes_nb" / "mcp.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps({"mcpServers": {"t": {"command": sys.executable, "args": [SERVER]}}}))
     listing = nb.run("%agent mcp").ok().out
-    assert listing.startswith("t  [stdio]"), listing
-    nb.use_script("ok")
-    nb.run("%%agent\nHi.").ok()
+    assert listing.startswith("t  [stdio]") and "waiting for your approval" in listing, listing
+    nb.use_script("ok", "ok again")
+    cell = nb.run("%%agent\nHi.").ok()
+    assert "t__add" not in offered_tools(replays)
+    [line] = [ln for ln in cell.err.splitlines() if "wait for your approval" in ln]
+    assert "%agent mcp trust" in line and "%agent mcp untrust" in line and ": t (" in line
+    assert "Approved t" in nb.run("%agent mcp trust").ok().out
+    nb.run("%%agent\nHi again.").ok()
     assert "t__add" in offered_tools(replays)
+    assert "approved folder server" in nb.run("%agent mcp").ok().out
+    assert "Withdrew the approval of t" in nb.run("%agent mcp untrust").ok().out
+    assert "waiting for your approval" in nb.run("%agent mcp").ok().out
+    assert "waits for your approval" in nb.run("%agent mcp restart t").usage_error()
 
 
 def test_without_the_sdk_the_cell_says_what_to_install(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:

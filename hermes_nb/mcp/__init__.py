@@ -4,7 +4,8 @@ The SDK speaks the protocol; this package only configures servers (``settings``)
 keeps them running for the kernel's lifetime on a loop of its own (``runtime``,
 ``connection``, ``manager``), makes sure a stdio server dies with the kernel
 (``launcher``) and turns their tools and results into hermes_nb's (``tools``,
-``results``). Nothing here imports the SDK until a server is configured.
+``results``). A notebook folder's servers wait for the user's approval (``trust``).
+Nothing here imports the SDK until a server is configured.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from hermes_nb.agent.tools.registry import Tool
 
-__all__ = ["describe", "restart", "tools_for_run"]
+__all__ = ["approve_folder", "describe", "restart", "revoke_folder", "tools_for_run"]
 
 
 def tools_for_run(
@@ -25,10 +26,19 @@ def tools_for_run(
     start_timeout: float,
 ) -> tuple[list[Tool], list[str]]:
     """The MCP tools a run may use, and one line per problem (config or start)."""
-    from hermes_nb.mcp.settings import load_servers
+    from hermes_nb.mcp.settings import folder_config, load_servers
+    from hermes_nb.mcp.trust import waiting, waiting_line
 
     servers, problems = load_servers(folder, setting)
+    held = waiting(servers, folder)
+    if held and folder is not None:
+        problems.append(waiting_line(held, folder_config(folder)))
+        servers = {n: c for n, c in servers.items() if n not in held}
     if not servers:
+        from hermes_nb.mcp.manager import _MANAGER
+
+        if _MANAGER is not None:  # approvals withdrawn, or the file changed: stop theirs
+            _MANAGER.prepare({}, folder, call_timeout=call_timeout, start_timeout=start_timeout)
         return [], problems
     try:
         import mcp  # noqa: F401
@@ -51,8 +61,10 @@ def describe(
     from hermes_nb.mcp.manager import _MANAGER
     from hermes_nb.mcp.settings import config_paths, load_servers
     from hermes_nb.mcp.tools import tool_name
+    from hermes_nb.mcp.trust import waiting
 
     servers, problems = load_servers(folder, setting)
+    held = set(waiting(servers, folder))
     lines = list(problems)
     if not servers:
         paths = " or ".join(str(p) for p in config_paths(folder))
@@ -62,6 +74,10 @@ def describe(
     for name, config in servers.items():
         conn = conns.get(name)
         state: str = conn.state if conn is not None and conn.config == config else "not started"
+        if name in held:
+            state = "waiting for your approval (%agent mcp trust)"
+        elif config.from_folder:
+            state += ", approved folder server"
         if conn is not None and conn.state == "running" and conn.start_seconds is not None:
             state += f" (started in {conn.start_seconds:.2f} s)"
         if conn is not None and conn.state == "failed" and conn.error:
@@ -83,11 +99,46 @@ def restart(name: str, setting: dict[str, Any], folder: Path | None, start_timeo
     from hermes_nb.errors import McpError
     from hermes_nb.mcp.manager import manager
     from hermes_nb.mcp.settings import load_servers
+    from hermes_nb.mcp.trust import is_trusted
 
     servers, _ = load_servers(folder, setting)
     config = servers.get(name)
     if config is None:
         known = ", ".join(servers) or "none"
         raise McpError(f"no MCP server named {name!r} is configured (configured: {known})")
+    if not is_trusted(config, folder):
+        raise McpError(f"the folder's server {name!r} waits for your approval: %agent mcp trust {name}")
     conn = manager().restart(config, folder, start_timeout)
     return f"Restarted {name}: {len(conn.tools)} tools, started in {conn.start_seconds or 0:.2f} s."
+
+
+def approve_folder(name: str | None, setting: dict[str, Any], folder: Path) -> str:
+    """``%agent mcp trust [NAME]``: approve the folder's servers as they are written now."""
+    from hermes_nb.errors import McpError
+    from hermes_nb.mcp.settings import folder_config, load_servers
+    from hermes_nb.mcp.trust import approve, waiting
+
+    servers, _ = load_servers(folder, setting)
+    ours = {n: c for n, c in servers.items() if c.from_folder}
+    if name is not None and name not in ours:
+        raise McpError(f"{folder_config(folder)} has no server named {name!r} to approve"
+                       + (f" (it has: {', '.join(ours)})" if ours else ""))
+    held = [n for n in waiting(ours, folder) if name is None or n == name]
+    if not held:
+        return "Nothing waits for approval here." if ours else f"No servers in {folder_config(folder)}."
+    path = approve([ours[n] for n in held], folder)
+    return (f"Approved {', '.join(held)} from {folder_config(folder)} as written now (kept in {path}; "
+            "a change to an entry asks again). They start at the next run.")
+
+
+def revoke_folder(name: str | None, folder: Path) -> str:
+    """``%agent mcp untrust [NAME]``: withdraw approvals for this folder and stop those servers."""
+    from hermes_nb.mcp.manager import _MANAGER
+    from hermes_nb.mcp.trust import revoke
+
+    gone = revoke(folder, None if name is None else [name])
+    if not gone:
+        return "No approved folder server " + (f"named {name!r} " if name else "") + "here."
+    if _MANAGER is not None:
+        _MANAGER.stop(gone)
+    return f"Withdrew the approval of {', '.join(gone)}; they are stopped and wait for approval again."

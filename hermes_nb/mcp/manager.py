@@ -81,6 +81,15 @@ class McpManager:
         conn.start(start_timeout)
         return conn
 
+    def stop(self, names: list[str]) -> None:
+        """Stop these folder servers now (their approval was withdrawn)."""
+        with self._lock:
+            conns = [c for n, c in self.connections.items() if n in names and c.config.from_folder]
+            for conn in conns:
+                del self.connections[conn.name]
+        for conn in conns:
+            conn.stop()
+
     def shutdown(self) -> None:
         """Stop every server (in parallel, each bounded by the SDK's shutdown steps)."""
         with self._lock:
