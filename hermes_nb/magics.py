@@ -389,7 +389,7 @@ class AgentMagics(Magics):
             mcp_start_timeout=self.mcp_start_timeout,
         )
         for notice in notices:
-            print(notice, file=sys.stderr)
+            print(redact(notice), file=sys.stderr)
         return registry
 
     def toolset(self) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from hermes_nb.errors import McpError
+from hermes_nb.redact import redact
 
 if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -86,7 +87,7 @@ class Connection:
                 self._life = self._runtime.submit(self._lifetime(transport, ready))
                 self.tools = wait(ready, timeout)
             except BaseException as exc:
-                self.error = self._reason(exc, timeout)  # before the stop closes the stderr file
+                self.error = redact(self._reason(exc, timeout))  # before the stop closes the stderr file
                 self._stop_now()
                 self.state = "failed"
                 if isinstance(exc, KeyboardInterrupt):
@@ -235,7 +236,8 @@ class Connection:
         return f" (stderr: {line})" if line else ""
 
     def stderr_tail(self) -> str:
-        """The last line the server wrote to stderr (stdio servers), for messages."""
+        """The last line the server wrote to stderr (stdio servers), for messages: redacted,
+        since a server that fails often prints its configuration, keys included."""
         errlog = self._errlog
         if errlog is None:
             return ""
@@ -246,7 +248,7 @@ class Connection:
         except (OSError, ValueError):
             return ""
         lines = [ln.strip() for ln in data.splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else ""
+        return redact(lines[-1])[:300] if lines else ""
 
 
 async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
