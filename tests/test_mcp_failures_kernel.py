@@ -37,11 +37,16 @@ def test_a_failing_server_leaves_no_child_after_the_run_nor_after_the_kernel_is_
         with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
             load(k)
             configure(k, servers)
-            for i, answer in enumerate(["First.", "Second."]):
-                out = k.run(f"%%agent\nRun {i}.", timeout=120).text()
-                assert answer in out and "did not start: cannot start: no database" in out, out
-                assert len(child_pids(pidfile)) == i + 1
-                assert wait_for(lambda: not any(alive(p) for p in child_pids(pidfile)), 10, "the children to end")
+            out = k.run("%%agent\nRun.", timeout=120).text()
+            assert "First." in out and "did not start: cannot start: no database" in out, out
+            assert len(child_pids(pidfile)) == 1
+            assert wait_for(lambda: not any(alive(p) for p in child_pids(pidfile)), 10, "the child to end")
+            retried = k.run("%agent mcp restart forker", timeout=120).text()  # a second start, now
+            assert "cannot start: no database" in retried, retried
+            assert len(child_pids(pidfile)) == 2
+            assert wait_for(lambda: not any(alive(p) for p in child_pids(pidfile)), 10, "the children to end")
+            out = k.run("%%agent\nAgain.", timeout=120).text()
+            assert "Second." in out and "left out of this run" in out, out  # backing off: not started
             k.kill()
             assert not any(alive(p) for p in child_pids(pidfile))
     finally:
@@ -64,6 +69,10 @@ def test_a_secret_a_failing_server_prints_is_not_in_the_cell_nor_the_session(tmp
             shown = ran.text() + ran.html() + json.dumps(ran.displays)
             assert "Done." in shown and "leaky" in shown and "GITHUB_TOKEN=***" in shown, shown
             assert TOKEN not in shown
+            # the line outlives the run: it is in the transcript that replaces the live view
+            assert ran.clears >= 1
+            final = json.dumps(ran.displays[-1])
+            assert "MCP server 'leaky' did not start" in final and "GITHUB_TOKEN=***" in final, final
             listing = k.run("%agent mcp").text()
             assert "GITHUB_TOKEN=***" in listing and TOKEN not in listing, listing
     [saved] = sessions(tmp_path)

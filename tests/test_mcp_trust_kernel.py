@@ -104,13 +104,14 @@ def test_folder_servers_start_only_once_approved_and_a_changed_file_asks_again(
             assert headers.get("Authorization") == f"Bearer {SECRET}"  # expanded once approved
 
             marker.unlink()
-            requests = len(recorder.requests)
             changed = dict(folder_servers, toucher={"command": "sh", "args": ["-c", f"touch '{marker}'; true"]})
             write_folder_config(tmp_path, changed)
             again = k.run("%%agent\nAfter the change.", timeout=120)
             assert "wait for your approval: toucher " in again.text(), again.text()
             assert not marker.exists()
-            assert len(recorder.requests) > requests  # the unchanged one stays approved
+            listing = k.run("%agent mcp").text().splitlines()
+            assert [ln for ln in listing if ln.startswith("toucher ") and "waiting for your approval" in ln]
+            assert [ln for ln in listing if ln.startswith("web ") and "approved folder server" in ln], listing
 
 
 def test_a_folder_cannot_replace_a_server_of_the_users(tmp_path: Path) -> None:

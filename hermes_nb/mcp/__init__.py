@@ -10,6 +10,7 @@ Nothing here imports the SDK until a server is configured.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,13 @@ def tools_for_run(
     *,
     call_timeout: float,
     start_timeout: float,
+    start_wait: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Tool], list[str]]:
-    """The MCP tools a run may use, and one line per problem (config or start)."""
+    """The MCP tools a run may use, and one line per problem (config or start).
+
+    Servers not up within ``start_wait`` seconds join a later run (see ``manager``);
+    ``progress`` hears which ones the run waits for, when that takes a moment."""
     from hermes_nb.mcp.settings import folder_config, load_servers
     from hermes_nb.mcp.trust import waiting, waiting_line
 
@@ -48,7 +54,7 @@ def tools_for_run(
     from hermes_nb.mcp.manager import manager
 
     prepared = manager().prepare(
-        servers, folder, call_timeout=call_timeout, start_timeout=start_timeout
+        servers, folder, call_timeout=call_timeout, start_timeout=start_timeout, wait=start_wait, progress=progress
     )
     return prepared.tools, problems + prepared.notices
 
@@ -82,6 +88,10 @@ def describe(
             state += f" (started in {conn.start_seconds:.2f} s)"
         if conn is not None and conn.state == "failed" and conn.error:
             state += f": {conn.error}"
+            if conn.failures:
+                from hermes_nb.mcp.manager import retry_hint
+
+                state += f" ({retry_hint(conn)})"
         lines.append(f"{name}  [{config.transport}] {config.target()}  {state}  (policy {config.policy})")
         if config.extra:
             lines.append(f"    unknown keys ignored: {', '.join(config.extra)}")

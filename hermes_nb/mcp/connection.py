@@ -67,6 +67,10 @@ class Connection:
         self._ended.set()
         self._errlog: IO[str] | None = None
         self._lock = threading.Lock()
+        self._abort = threading.Event()  # set by stop(): a start in progress gives up
+        #: start failures in a row, and when the manager may try again (time.monotonic())
+        self.failures = 0
+        self.retry_at = 0.0
 
     @property
     def name(self) -> str:
@@ -76,8 +80,10 @@ class Connection:
 
     def start(self, timeout: float) -> None:
         """Connect and list the tools; McpError (one line) when that fails."""
+        self.state = "starting"  # at once: the manager reads it while we wait for the lock
         with self._lock:
             self._stop_now()
+            self._abort.clear()
             self.state, self.error, self.tools = "starting", None, []
             started = time.monotonic()
             ready: concurrent.futures.Future[list[ToolInfo]] = concurrent.futures.Future()
@@ -85,7 +91,7 @@ class Connection:
                 transport = self._transport()
                 self._ended.clear()
                 self._life = self._runtime.submit(self._lifetime(transport, ready))
-                self.tools = wait(ready, timeout)
+                self.tools = wait(ready, timeout, self._abort)
             except BaseException as exc:
                 self.error = redact(self._reason(exc, timeout))  # before the stop closes the stderr file
                 self._stop_now()
@@ -97,6 +103,7 @@ class Connection:
             self.state = "running"
 
     def stop(self) -> None:
+        self._abort.set()  # a start holding the lock gives up within a slice
         with self._lock:
             self._stop_now()
             self.state = "stopped"
@@ -226,6 +233,8 @@ class Connection:
     # -- messages ---------------------------------------------------------------------
 
     def _reason(self, exc: BaseException, timeout: float) -> str:
+        if isinstance(exc, concurrent.futures.CancelledError):
+            return "stopped while starting"
         if isinstance(exc, TimeoutError):
             return f"no answer within {timeout:g} s{self._stderr_hint()}"
         hint = self._stderr_hint()
