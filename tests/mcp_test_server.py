@@ -71,6 +71,34 @@ def whoami() -> str:
     return str(os.getpid())
 
 
+# names that clash once made to fit a chat API's [A-Za-z0-9_-]{1,64}
+LONG = "look_up_a_record_in_the_archive_by_its_full_identifier_and_return_it"
+
+
+@server.tool(name="lookup.user")
+def lookup_user_dotted() -> str:
+    """Answer with this tool's own name."""
+    return "lookup.user"
+
+
+@server.tool(name="lookup_user")
+def lookup_user_plain() -> str:
+    """Answer with this tool's own name."""
+    return "lookup_user"
+
+
+@server.tool(name=LONG + "_first")
+def long_first() -> str:
+    """Answer with which of the two long names this is."""
+    return "first"
+
+
+@server.tool(name=LONG + "_second")
+def long_second() -> str:
+    """Answer with which of the two long names this is."""
+    return "second"
+
+
 if __name__ == "__main__":
     pidfile = os.environ.get("MCP_TEST_PIDFILE")
     if pidfile:

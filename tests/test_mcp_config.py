@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace as NS
 
@@ -13,7 +14,7 @@ from hermes_nb.agent.images import ToolImage
 from hermes_nb.errors import McpError
 from hermes_nb.mcp.results import to_tool_output
 from hermes_nb.mcp.settings import config_paths, expand, load_servers, parse_server
-from hermes_nb.mcp.tools import tool_name
+from hermes_nb.mcp.tools import assign_names, tool_name
 
 
 @pytest.fixture
@@ -109,10 +110,26 @@ def test_variables_are_expanded_and_a_missing_one_is_named() -> None:
 
 @pytest.mark.parametrize(
     ("server", "tool", "expected"),
-    [("units", "convert", "units__convert"), ("my.srv", "get file", "my_srv__get_file"), ("s", "x" * 80, "s__" + "x" * 61)],
+    [("units", "convert", "units__convert"), ("my.srv", "get file", "my_srv__get_file_"), ("s", "x" * 80, "s__" + "x" * 52 + "_")],
 )
-def test_tool_names_are_server__tool_and_valid_everywhere(server: str, tool: str, expected: str) -> None:
-    assert tool_name(server, tool) == expected
+def test_tool_names_are_server__tool_or_a_valid_name_with_a_hash(server: str, tool: str, expected: str) -> None:
+    name = tool_name(server, tool)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name)
+    assert name == expected if expected.endswith(tool[-3:]) else name.startswith(expected) and len(name) == len(expected) + 8
+    assert tool_name(server, tool) == name  # stable
+
+
+def test_names_that_would_clash_stay_distinct_and_stable() -> None:
+    long_a, long_b = "q" * 70 + "a", "q" * 70 + "b"
+    pairs = [("s", "get.user"), ("s", "get_user"), ("s", long_a), ("s", long_b), ("a", "b__c"), ("a__b", "c")]
+    names = assign_names(pairs)
+    assert len(set(names.values())) == len(pairs)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", n) for n in names.values())
+    assert names[("s", "get_user")] == "s__get_user" and names[("s", "get.user")].startswith("s__get_user_")
+    assert names[("a", "b__c")] == "a__b__c" and names[("a__b", "c")].startswith("a__b__c_")
+    # another tool coming or going does not rename the others
+    fewer = assign_names(pairs[:1] + pairs[2:3])
+    assert fewer[("s", "get.user")] == names[("s", "get.user")] and fewer[("s", long_a)] == names[("s", long_a)]
 
 
 def test_text_and_images_become_the_models_text_and_the_cards_outputs() -> None:

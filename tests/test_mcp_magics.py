@@ -149,3 +149,16 @@ def test_a_hung_server_is_waited_for_only_mcp_start_wait_and_the_cell_says_so(nb
     again = nb.run("%%agent\nHello again.").ok()
     assert "Again." in again.out and "'hung' is still starting" in again.out
     assert "MCP: starting" not in again.err  # not waited for a second time
+
+
+def test_percent_agent_mcp_shows_renamed_tools_and_keeps_its_columns_for_long_names(nb: Notebook) -> None:
+    configure(nb, tool_policies={"echo": "allow"})
+    assert nb.run("%agent mcp restart t").ok().out.startswith("Restarted t:")
+    tool_lines = [ln for ln in nb.run("%agent mcp").ok().out.splitlines() if ln.startswith("    t__")]
+    assert len(tool_lines) >= 10, tool_lines
+    [dotted] = [ln for ln in tool_lines if "(the server's 'lookup.user')" in ln]
+    assert dotted.split()[0].startswith("t__lookup_user_")
+    assert any(ln.split()[0] == "t__lookup_user" for ln in tool_lines)
+    columns = {ln.index(ln.split()[1], len("    ") + len(ln.split()[0])) for ln in tool_lines}
+    assert len(columns) == 1, tool_lines  # every policy starts in the same column
+    assert max(len(ln.split()[0]) for ln in tool_lines) > 32  # the long names, past the old width

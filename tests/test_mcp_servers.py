@@ -377,3 +377,20 @@ def test_a_hung_server_holds_a_run_only_for_the_wait_and_the_next_run_not_at_all
     assert mgr.connections["hung"].state == "starting"
     mgr.shutdown()  # a start in progress gives up at once
     assert mgr.connections["hung"].state == "stopped"
+
+
+def test_tools_whose_names_clash_once_made_valid_each_answer_under_their_own_name(mgr: McpManager) -> None:
+    from hermes_nb.mcp.tools import assign_names
+
+    prepared = prepare(mgr, stdio(policy="allow"))
+    registry = ToolRegistry(prepared.tools)
+    long = "look_up_a_record_in_the_archive_by_its_full_identifier_and_return_it"
+    answers = {"lookup.user": "lookup.user", "lookup_user": "lookup_user", long + "_first": "first", long + "_second": "second"}
+    wanted = list(answers)
+    names = assign_names(("t", w) for w in wanted)
+    assert len(set(names.values())) == 4
+    for tool in wanted:
+        found = registry.get(names[("t", tool)])
+        assert found is not None, (tool, names)
+        out = found.call({})
+        assert (out.text, out.is_error) == (answers[tool], False)

@@ -66,7 +66,7 @@ def describe(
     that applies (``tool_policies``, by full tool name, wins over the server's entry)."""
     from hermes_nb.mcp.manager import _MANAGER
     from hermes_nb.mcp.settings import config_paths, load_servers
-    from hermes_nb.mcp.tools import tool_name
+    from hermes_nb.mcp.tools import assign_names
     from hermes_nb.mcp.trust import waiting
 
     servers, problems = load_servers(folder, setting)
@@ -77,6 +77,11 @@ def describe(
         lines.append(f"No MCP servers configured (put them in {paths}, or AgentMagics.mcp_servers).")
         return "\n".join(lines)
     conns = _MANAGER.connections if _MANAGER is not None else {}
+    running = {
+        n: c for n, c in conns.items() if n in servers and c.config == servers[n] and c.state == "running"
+    }
+    names = assign_names((n, info.name) for n, c in running.items() for info in c.tools)
+    width = max((len(full) for full in names.values()), default=0)
     for name, config in servers.items():
         conn = conns.get(name)
         state: str = conn.state if conn is not None and conn.config == config else "not started"
@@ -96,11 +101,13 @@ def describe(
         if config.extra:
             lines.append(f"    unknown keys ignored: {', '.join(config.extra)}")
         policies = dict(config.tool_policies)
-        for info in conn.tools if conn is not None and conn.state == "running" else ():
-            full = tool_name(name, info.name)
+        for info in running[name].tools if name in running else ():
+            full = names[(name, info.name)]
             policy = (tool_policies or {}).get(full) or policies.get(info.name, config.policy)
             summary = info.description.strip().splitlines()[0][:70].strip() if info.description else ""
-            lines.append(f"    {full:<32} {policy:<5}  {summary}")
+            if full != f"{name}__{info.name}":  # renamed to fit the chat APIs: say which tool it is
+                summary = f"(the server's {info.name!r}) {summary}"
+            lines.append(f"    {full:<{width}}  {policy:<5}  {summary}".rstrip())
     return "\n".join(lines)
 
 
