@@ -162,3 +162,18 @@ def test_percent_agent_mcp_shows_renamed_tools_and_keeps_its_columns_for_long_na
     columns = {ln.index(ln.split()[1], len("    ") + len(ln.split()[0])) for ln in tool_lines}
     assert len(columns) == 1, tool_lines  # every policy starts in the same column
     assert max(len(ln.split()[0]) for ln in tool_lines) > 32  # the long names, past the old width
+
+
+def test_a_failed_mcp_call_is_saved_as_failed(nb: Notebook, replays: list[ReplayProvider]) -> None:
+    configure(nb, policy="allow")
+    nb.use_script(
+        {"tool_calls": [{"name": "t__fail", "arguments": {"reason": "no such table"}}]},
+        {"tool_calls": [{"name": "t__echo", "arguments": {"text": "Error rate: 0.1%"}}]},
+        "Done.",
+    )
+    nb.run("%%agent\nTry both.").ok()
+    failed, echoed = [m for m in nb.on_disk()["messages"] if m["role"] == "tool"]
+    assert failed["is_error"] is True and "no such table" in failed["content"]
+    assert "is_error" not in echoed and echoed["content"] == "Error rate: 0.1%"
+    sent = [m for p in replays for request in p.requests for m in request if m.get("role") == "tool"]
+    assert sent and all("is_error" not in m for m in sent)  # a flag for the user, not the API

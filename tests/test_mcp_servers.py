@@ -394,3 +394,14 @@ def test_tools_whose_names_clash_once_made_valid_each_answer_under_their_own_nam
         assert found is not None, (tool, names)
         out = found.call({})
         assert (out.text, out.is_error) == (answers[tool], False)
+
+
+def test_the_start_failure_quotes_npms_404_not_where_its_log_went(mgr: McpManager) -> None:
+    """npm's own stderr for a package that is not in the registry (recorded from
+    ``npx -y @modelcontextprotocol/server-does-not-exist-hermes``), replayed by a real command."""
+    recorded = Path(__file__).with_name("mcp_fixtures") / "npx_e404_stderr.txt"
+    config = parse_server("npx", {"command": "sh", "args": ["-c", f"cat '{recorded}' >&2; exit 1"]})
+    assert config is not None
+    [notice] = prepare(mgr, config).notices
+    assert "npm error 404 Not Found - GET https://registry.npmjs.org/" in notice, notice
+    assert "complete log" not in notice

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -256,8 +257,28 @@ class Connection:
             data = os.pread(fd, 2000, max(0, size - 2000)).decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
-        lines = [ln.strip() for ln in data.splitlines() if ln.strip()]
-        return redact(lines[-1])[:300] if lines else ""
+        cause = stderr_cause(data)
+        return redact(cause)[:300] if cause else ""
+
+
+#: lines that say where to read more, not what went wrong (npm's closing line, a bare code)
+_NOISE = re.compile(
+    r"complete log of this run can be found|^npm (?:error|ERR!)(?: code \S+| \d{3})?\s*$|"
+    r"^npm (?:error|ERR!) (?:\d{3} )?(?:Note that you can also|tarball, folder, http url)",
+    re.IGNORECASE,
+)
+_NPM = re.compile(r"^npm (?:error|ERR!) ", re.IGNORECASE)
+
+
+def stderr_cause(text: str) -> str:
+    """The line of a server's stderr that says why it failed: npm's first real error
+    line (its 404, not where its log went), else the last line (a traceback's)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not _NOISE.search(ln)]
+    npm = [ln for ln in useful if _NPM.match(ln)]
+    if npm:
+        return npm[0]
+    return (useful or lines or [""])[-1]
 
 
 async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
