@@ -66,7 +66,7 @@ def describe(
     that applies (``tool_policies``, by full tool name, wins over the server's entry)."""
     from hermes_nb.mcp.manager import _MANAGER
     from hermes_nb.mcp.settings import config_paths, load_servers
-    from hermes_nb.mcp.tools import assign_names
+    from hermes_nb.mcp.tools import READ_RESOURCE, assign_names, offered
     from hermes_nb.mcp.trust import waiting
 
     servers, problems = load_servers(folder, setting)
@@ -80,7 +80,7 @@ def describe(
     running = {
         n: c for n, c in conns.items() if n in servers and c.config == servers[n] and c.state == "running"
     }
-    names = assign_names((n, info.name) for n, c in running.items() for info in c.tools)
+    names = assign_names((n, tool) for n, c in running.items() for tool in offered(c))
     width = max((len(full) for full in names.values()), default=0)
     for name, config in servers.items():
         conn = conns.get(name)
@@ -101,12 +101,15 @@ def describe(
         if config.extra:
             lines.append(f"    unknown keys ignored: {', '.join(config.extra)}")
         policies = dict(config.tool_policies)
-        for info in running[name].tools if name in running else ():
-            full = names[(name, info.name)]
-            policy = (tool_policies or {}).get(full) or policies.get(info.name, config.policy)
-            summary = info.description.strip().splitlines()[0][:70].strip() if info.description else ""
-            if full != f"{name}__{info.name}":  # renamed to fit the chat APIs: say which tool it is
-                summary = f"(the server's {info.name!r}) {summary}"
+        conn = running.get(name)
+        described = {info.name: info.description for info in conn.tools} if conn is not None else {}
+        described.setdefault(READ_RESOURCE, "Read one of the server's resources by its URI (added by hermes_nb)")
+        for tool in offered(conn) if conn is not None else ():
+            full = names[(name, tool)]
+            policy = (tool_policies or {}).get(full) or policies.get(tool, config.policy)
+            summary = described[tool].strip().splitlines()[0][:70].strip() if described[tool] else ""
+            if full != f"{name}__{tool}":  # renamed to fit the chat APIs: say which tool it is
+                summary = f"(the server's {tool!r}) {summary}"
             lines.append(f"    {full:<{width}}  {policy:<5}  {summary}".rstrip())
     return "\n".join(lines)
 

@@ -58,6 +58,8 @@ class Connection:
         self.state: State = "stopped"
         self.error: str | None = None
         self.tools: list[ToolInfo] = []
+        #: whether the server offers resources (its links can then be read)
+        self.has_resources = False
         self.start_seconds: float | None = None
         self._runtime = runtime
         self.folder = folder
@@ -160,6 +162,7 @@ class Connection:
                 info = Implementation(name="hermes_nb", version=hermes_nb.__version__)
                 client = await stack.enter_async_context(Client(transport[0], client_info=info))
                 tools = await _list_tools(client)
+                self.has_resources = _offers_resources(client)
                 self._client = client
                 ready.set_result(tools)
                 await stop.wait()
@@ -212,15 +215,22 @@ class Connection:
         ``concurrent.futures.CancelledError`` when ``cancel`` is set: the SDK then
         tells the server the request was cancelled.
         """
+        return self._request(lambda client: client.call_tool(tool, arguments), tool, timeout, cancel)
+
+    def read(self, uri: str, timeout: float, cancel: threading.Event | None) -> Any:
+        """The server's ``ReadResourceResult`` for ``uri``; errors as for ``call``."""
+        return self._request(lambda client: client.read_resource(uri), "read_resource", timeout, cancel)
+
+    def _request(self, make: Any, what: str, timeout: float, cancel: threading.Event | None) -> Any:
         client = self._client
         if self.state != "running" or client is None:
             raise McpError(f"the MCP server {self.name!r} is not running ({self.error or self.state})")
-        future = self._runtime.submit(client.call_tool(tool, arguments))
+        future = self._runtime.submit(make(client))
         try:
             return wait(future, timeout, cancel)
         except TimeoutError:
             raise McpError(
-                f"{self.name}/{tool} did not answer within {timeout:g} s, so the call was cancelled "
+                f"{self.name}/{what} did not answer within {timeout:g} s, so the call was cancelled "
                 "(raise the server's 'timeout' or AgentMagics.mcp_timeout if it needs longer)"
             ) from None
         except concurrent.futures.CancelledError:
@@ -229,7 +239,7 @@ class Connection:
             if _closed(exc):
                 self._died("stopped during a call")
                 raise McpError(f"the MCP server {self.name!r} stopped during this call") from None
-            raise McpError(f"{self.name}/{tool} failed: {_leaf(exc)}") from None
+            raise McpError(f"{self.name}/{what} failed: {_leaf(exc)}") from None
 
     # -- messages ---------------------------------------------------------------------
 
@@ -292,6 +302,13 @@ async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
         if not cursor:
             break
     return tools
+
+
+def _offers_resources(client: Any) -> bool:
+    try:
+        return client.server_capabilities.resources is not None
+    except Exception:  # not negotiated: then it offers none we know of
+        return False
 
 
 def _leaf(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ from hermes_nb.errors import McpError
 from hermes_nb.mcp.connection import Connection
 from hermes_nb.mcp.runtime import LoopThread
 from hermes_nb.mcp.settings import ServerConfig
-from hermes_nb.mcp.tools import assign_names, make_tools
+from hermes_nb.mcp.tools import assign_names, make_tools, offered
 
 __all__ = ["BACKOFF", "McpManager", "Prepared", "manager", "retry_hint"]
 
@@ -106,7 +106,7 @@ class McpManager:
             elif conn.state == "failed":
                 notices.append(_failed(conn))
         running = [c for c in conns if c.state == "running"]
-        names = assign_names((c.name, info.name) for c in running for info in c.tools)
+        names = assign_names((c.name, tool) for c in running for tool in offered(c))
         tools = [t for c in running for t in make_tools(c, call_timeout, names)]
         return Prepared(tools, sorted(notices))
 

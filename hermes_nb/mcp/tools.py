@@ -22,9 +22,17 @@ from typing import Any
 from hermes_nb.agent.toolrun import CANCELLED
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, current_cancel
 from hermes_nb.mcp.connection import Connection, ToolInfo
-from hermes_nb.mcp.results import to_tool_output
+from hermes_nb.mcp.results import resource_output, to_tool_output
 
-__all__ = ["assign_names", "make_tools", "tool_name"]
+__all__ = ["READ_RESOURCE", "assign_names", "make_tools", "offered", "tool_name"]
+
+#: the tool hermes_nb adds to a server that offers resources: it reads one by URI
+READ_RESOURCE = "read_resource"
+_READ_SCHEMA = {
+    "type": "object",
+    "properties": {"uri": {"type": "string", "description": "The resource's URI, as the server gave it"}},
+    "required": ["uri"],
+}
 
 _BAD = re.compile(r"[^A-Za-z0-9_-]")
 _MAX = 64
@@ -59,13 +67,22 @@ def assign_names(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]
     return names
 
 
+def offered(conn: Connection) -> list[str]:
+    """The tool names a running server offers through hermes_nb: its own, plus
+    ``read_resource`` when it has resources (so a resource link it gives can be read)."""
+    names = [info.name for info in conn.tools]
+    if conn.has_resources and READ_RESOURCE not in names:
+        names.append(READ_RESOURCE)
+    return names
+
+
 def make_tools(conn: Connection, default_timeout: float, names: dict[tuple[str, str], str] | None = None) -> list[Tool]:
-    """One Tool per tool the running server listed, named by ``names`` (see ``assign_names``)."""
+    """One Tool per tool the running server offers, named by ``names`` (see ``assign_names``)."""
     config = conn.config
     policies = dict(config.tool_policies)
     timeout = config.timeout or default_timeout
-    names = names or assign_names((config.name, info.name) for info in conn.tools)
-    return [
+    names = names or assign_names((config.name, name) for name in offered(conn))
+    tools = [
         Tool(
             name=names[(config.name, info.name)],
             description=info.description or f"{info.name} (from the MCP server {config.name!r})",
@@ -75,6 +92,28 @@ def make_tools(conn: Connection, default_timeout: float, names: dict[tuple[str, 
         )
         for info in conn.tools
     ]
+    if READ_RESOURCE in offered(conn) and READ_RESOURCE not in {i.name for i in conn.tools}:
+        tools.append(
+            Tool(
+                name=names[(config.name, READ_RESOURCE)],
+                description=f"Read a resource of the MCP server {config.name!r} by its URI "
+                "(for instance one a tool of that server linked to).",
+                parameters=dict(_READ_SCHEMA),
+                func=_reader(conn, timeout),
+                policy=policies.get(READ_RESOURCE, config.policy),  # type: ignore[arg-type]
+            )
+        )
+    return tools
+
+
+def _reader(conn: Connection, timeout: float) -> Any:
+    def read_mcp_resource(uri: str) -> ToolOutput:
+        try:
+            return resource_output(conn.read(uri, timeout, current_cancel()))
+        except concurrent.futures.CancelledError:
+            return ToolOutput(CANCELLED, is_error=True)
+
+    return read_mcp_resource
 
 
 def _caller(conn: Connection, name: str, timeout: float) -> Any:

@@ -1,0 +1,99 @@
+"""Against the MCP project's reference server, server-everything (npm), over stdio.
+
+The package is installed once into a cache folder (``$HERMES_NB_TEST_CACHE``, default
+``~/.cache/hermes_nb-tests``) from the npm registry; later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_mcp_servers import call, completed, run_agent
+
+from hermes_nb.agent.tools import ToolRegistry
+from hermes_nb.mcp.manager import McpManager, Prepared
+from hermes_nb.mcp.settings import parse_server
+
+pytestmark = pytest.mark.slow
+
+EVERYTHING = "@modelcontextprotocol/server-everything@2026.8.31"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HERMES_NB_TEST_CACHE") or Path.home() / ".cache" / "hermes_nb-tests")
+
+
+@pytest.fixture(scope="module")
+def everything_js() -> Path:
+    """server-everything's entry point, installed into the cache on first use."""
+    folder = cache_dir() / "npm"
+    entry = folder / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+    if not entry.is_file():
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is needed to install the reference MCP server"
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--silent", EVERYTHING],
+                       check=True, timeout=600)
+    return entry
+
+
+@pytest.fixture
+def everything(everything_js: Path) -> Iterator[tuple[McpManager, Prepared]]:
+    config = parse_server("ev", {"command": shutil.which("node") or "node", "args": [str(everything_js), "stdio"],
+                                 "policy": "allow"})
+    assert config is not None
+    mgr = McpManager()
+    try:
+        yield mgr, mgr.prepare({"ev": config}, None, call_timeout=60.0, start_timeout=120.0)
+    finally:
+        mgr.shutdown()
+
+
+def test_its_tools_are_listed_and_called(everything: tuple[McpManager, Prepared]) -> None:
+    _, prepared = everything
+    assert prepared.notices == []
+    tool = ToolRegistry(prepared.tools).get("ev__get-sum")
+    assert tool is not None
+    assert "42" in tool.call({"a": 19, "b": 23}).text
+
+
+def test_an_embedded_text_resource_reaches_the_model_as_its_text(everything: tuple[McpManager, Prepared]) -> None:
+    _, prepared = everything
+    result, events = run_agent(prepared, [call("ev__get-resource-reference", resourceType="Text", resourceId=1), "ok"])
+    [done] = completed(events)
+    assert "Resource 1: This is a plaintext resource" in done.result and not done.is_error
+    sent = [m for m in result.messages if m["role"] == "tool"][0]["content"]
+    assert "Resource 1: This is a plaintext resource" in sent
+
+
+def test_a_resource_link_can_be_read_through_the_servers_read_resource_tool(everything: tuple[McpManager, Prepared]) -> None:
+    _, prepared = everything
+    result, events = run_agent(prepared, [
+        call("ev__get-resource-links", count=2),
+        call("ev__read_resource", uri="demo://resource/dynamic/text/2"),
+        "ok",
+    ])
+    links, read = completed(events)
+    assert "[resource demo://resource/dynamic/text/2" in links.result
+    assert not read.is_error and "Resource 2" in read.result, read.result
+
+
+def test_content_for_the_user_is_shown_and_not_sent_to_the_model(everything: tuple[McpManager, Prepared]) -> None:
+    _, prepared = everything
+    result, events = run_agent(prepared, [
+        call("ev__get-annotated-message", messageType="success", includeImage=True),
+        call("ev__get-annotated-message", messageType="debug", includeImage=False),
+        "ok",
+    ])
+    user_only, for_model = completed(events)
+    assert "Operation completed successfully" not in user_only.result  # what the model reads
+    shown = [o["data"] for o in user_only.outputs]
+    assert {"text/plain": "Operation completed successfully"} in shown and any("image/png" in d for d in shown)
+    saved = [m for m in result.messages if m["role"] == "tool"]
+    assert "Operation completed successfully" not in saved[0]["content"] and not saved[0].get("images")
+    assert "Debug: Cache hit ratio" in for_model.result and "Debug: Cache hit ratio" in saved[1]["content"]
