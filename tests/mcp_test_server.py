@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("hermes-test")
@@ -69,6 +69,22 @@ def picture() -> Image:
 def whoami() -> str:
     """This server's process id."""
     return str(os.getpid())
+
+
+@server.tool()
+async def slow(steps: int = 6, every: float = 0.5) -> str:
+    """Take steps * every seconds, saying nothing."""
+    await asyncio.sleep(steps * every)
+    return "finished"
+
+
+@server.tool()
+async def slow_with_progress(ctx: Context, steps: int = 6, every: float = 0.5) -> str:
+    """Take steps * every seconds, reporting progress at each step."""
+    for i in range(steps):
+        await asyncio.sleep(every)
+        await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+    return "finished"
 
 
 # names that clash once made to fit a chat API's [A-Za-z0-9_-]{1,64}

@@ -43,13 +43,13 @@ def everything_js() -> Path:
 
 
 @pytest.fixture
-def everything(everything_js: Path) -> Iterator[tuple[McpManager, Prepared]]:
+def everything(everything_js: Path, tmp_path: Path) -> Iterator[tuple[McpManager, Prepared]]:
     config = parse_server("ev", {"command": shutil.which("node") or "node", "args": [str(everything_js), "stdio"],
                                  "policy": "allow"})
     assert config is not None
     mgr = McpManager()
     try:
-        yield mgr, mgr.prepare({"ev": config}, None, call_timeout=60.0, start_timeout=120.0)
+        yield mgr, mgr.prepare({"ev": config}, tmp_path, call_timeout=60.0, start_timeout=120.0)
     finally:
         mgr.shutdown()
 
@@ -97,3 +97,26 @@ def test_content_for_the_user_is_shown_and_not_sent_to_the_model(everything: tup
     saved = [m for m in result.messages if m["role"] == "tool"]
     assert "Operation completed successfully" not in saved[0]["content"] and not saved[0].get("images")
     assert "Debug: Cache hit ratio" in for_model.result and "Debug: Cache hit ratio" in saved[1]["content"]
+
+
+def test_the_server_is_given_the_notebooks_folder_as_its_only_root(
+    everything: tuple[McpManager, Prepared], tmp_path: Path
+) -> None:
+    _, prepared = everything
+    tool = ToolRegistry(prepared.tools).get("ev__get-roots-list")
+    assert tool is not None, sorted(t.name for t in prepared.tools)
+    out = tool.call({}).text
+    assert tmp_path.resolve().as_uri() in out and out.count("file://") == 1, out
+
+
+def test_a_tool_that_needs_task_mode_is_not_offered(everything: tuple[McpManager, Prepared]) -> None:
+    mgr, prepared = everything
+    names = {t.name for t in prepared.tools}
+    assert "ev__simulate-research-query" not in names and "ev__get-sum" in names
+
+
+def test_nothing_is_declared_that_a_notebook_cannot_honestly_do(everything: tuple[McpManager, Prepared]) -> None:
+    """Sampling and elicitation are not declared, so their demo tools are not offered."""
+    _, prepared = everything
+    names = {t.name for t in prepared.tools}
+    assert not {"ev__trigger-sampling-request", "ev__trigger-elicitation-request"} & names, names

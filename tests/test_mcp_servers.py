@@ -405,3 +405,18 @@ def test_the_start_failure_quotes_npms_404_not_where_its_log_went(mgr: McpManage
     [notice] = prepare(mgr, config).notices
     assert "npm error 404 Not Found - GET https://registry.npmjs.org/" in notice, notice
     assert "complete log" not in notice
+
+
+# -- client capabilities -----------------------------------------------------------------
+
+
+def test_progress_keeps_a_long_call_alive_past_its_timeout_and_silence_does_not(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow", timeout=1.5))
+    result, events = run_agent(prepared, [
+        call("t__slow_with_progress", steps=6, every=0.5),  # 3 s in all, a word every 0.5 s
+        call("t__slow", steps=6, every=0.5),  # 3 s in silence
+        {"text": "ok"},
+    ])
+    talking, silent = completed(events)
+    assert (talking.result, talking.is_error) == ("finished", False)
+    assert silent.is_error and "did not answer within 1.5 s" in silent.result

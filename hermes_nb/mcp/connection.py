@@ -160,7 +160,9 @@ class Connection:
                 for resource in transport[1:]:  # an HTTP client to close with the connection
                     await stack.enter_async_context(resource)
                 info = Implementation(name="hermes_nb", version=hermes_nb.__version__)
-                client = await stack.enter_async_context(Client(transport[0], client_info=info))
+                client = await stack.enter_async_context(
+                    Client(transport[0], client_info=info, list_roots_callback=self._roots)
+                )
                 tools = await _list_tools(client)
                 self.has_resources = _offers_resources(client)
                 self._client = client
@@ -176,6 +178,16 @@ class Connection:
         finally:
             self._client = None
             self._ended.set()
+
+    async def _roots(self, context: Any) -> Any:
+        """``roots/list``: the notebook's folder, the one place a server is told it may work in."""
+        from mcp.types import ListRootsResult, Root
+
+        folder = self.folder
+        if folder is None:
+            return ListRootsResult(roots=[])
+        root = Root.model_validate({"uri": folder.resolve().as_uri(), "name": folder.name or str(folder)})
+        return ListRootsResult(roots=[root])
 
     def _transport(self) -> tuple[Any, ...]:
         """(SDK transport, resources to close with it); ``${VAR}`` expanded here."""
@@ -215,22 +227,34 @@ class Connection:
         ``concurrent.futures.CancelledError`` when ``cancel`` is set: the SDK then
         tells the server the request was cancelled.
         """
-        return self._request(lambda client: client.call_tool(tool, arguments), tool, timeout, cancel)
+        heard = [0.0]
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            heard[0] = time.monotonic()  # the server is working: the timeout counts from now
+            log.debug("%s/%s progress %s/%s %s", self.name, tool, done, total, message or "")
+
+        return self._request(
+            lambda client: client.call_tool(tool, arguments, progress_callback=progress),
+            tool, timeout, cancel, alive_at=lambda: heard[0],
+        )
 
     def read(self, uri: str, timeout: float, cancel: threading.Event | None) -> Any:
         """The server's ``ReadResourceResult`` for ``uri``; errors as for ``call``."""
         return self._request(lambda client: client.read_resource(uri), "read_resource", timeout, cancel)
 
-    def _request(self, make: Any, what: str, timeout: float, cancel: threading.Event | None) -> Any:
+    def _request(
+        self, make: Any, what: str, timeout: float, cancel: threading.Event | None, alive_at: Any = None
+    ) -> Any:
         client = self._client
         if self.state != "running" or client is None:
             raise McpError(f"the MCP server {self.name!r} is not running ({self.error or self.state})")
         future = self._runtime.submit(make(client))
         try:
-            return wait(future, timeout, cancel)
+            return wait(future, timeout, cancel, alive_at)
         except TimeoutError:
             raise McpError(
-                f"{self.name}/{what} did not answer within {timeout:g} s, so the call was cancelled "
+                f"{self.name}/{what} did not answer within {timeout:g} s (nor report progress), so the call "
+                "was cancelled "
                 "(raise the server's 'timeout' or AgentMagics.mcp_timeout if it needs longer)"
             ) from None
         except concurrent.futures.CancelledError:
@@ -297,6 +321,8 @@ async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
     for _ in range(100):  # a server that pages forever must not hang the start
         page = await client.list_tools(cursor=cursor, cache_mode="refresh" if refresh else "use")
         for t in page.tools:
+            if getattr(getattr(t, "execution", None), "task_support", None) == "required":
+                continue  # task mode (a call answered later, by polling) is not supported: not offered
             tools.append(ToolInfo(t.name, t.description or t.title or "", dict(t.input_schema)))
         cursor = page.next_cursor
         if not cursor:
