@@ -120,3 +120,26 @@ def test_nothing_is_declared_that_a_notebook_cannot_honestly_do(everything: tupl
     _, prepared = everything
     names = {t.name for t in prepared.tools}
     assert not {"ev__trigger-sampling-request", "ev__trigger-elicitation-request"} & names, names
+
+
+def test_over_streamable_http_its_tools_are_listed_and_called(everything_js: Path) -> None:
+    from test_mcp_servers import free_port, wait_until
+
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("node") or "node", str(everything_js), "streamableHttp"],
+                            env={**os.environ, "PORT": str(port)}, stderr=subprocess.PIPE, text=True)
+    mgr = McpManager()
+    try:
+        assert proc.stderr is not None
+        assert wait_until(lambda: "listening" in proc.stderr.readline(), 60)
+        config = parse_server("web", {"url": f"http://127.0.0.1:{port}/mcp", "policy": "allow"})
+        assert config is not None
+        prepared = mgr.prepare({"web": config}, None, call_timeout=60.0, start_timeout=120.0)
+        assert prepared.notices == []
+        _, events = run_agent(prepared, [call("web__echo", message="over HTTP"), "ok"])
+        [echo] = completed(events)
+        assert "over HTTP" in echo.result and not echo.is_error
+    finally:
+        mgr.shutdown()
+        proc.terminate()
+        proc.wait(10)
