@@ -164,7 +164,7 @@ class Connection:
                     Client(transport[0], client_info=info, list_roots_callback=self._roots)
                 )
                 tools = await _list_tools(client)
-                self.has_resources = _offers_resources(client)
+                self.has_resources = await _offers_resources(client)
                 self._client = client
                 ready.set_result(tools)
                 await stop.wait()
@@ -330,10 +330,17 @@ async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
     return tools
 
 
-def _offers_resources(client: Any) -> bool:
+async def _offers_resources(client: Any) -> bool:
+    """Whether the server has resources to read: it declares them and lists some (a
+    server built on a framework may declare the capability with nothing behind it)."""
     try:
-        return client.server_capabilities.resources is not None
-    except Exception:  # not negotiated: then it offers none we know of
+        if client.server_capabilities.resources is None:
+            return False
+        if (await client.list_resources()).resources:
+            return True
+        return bool((await client.list_resource_templates()).resource_templates)
+    except Exception:  # not negotiated, or the listing failed: then none we can offer
+        log.debug("listing resources failed", exc_info=True)
         return False
 
 
