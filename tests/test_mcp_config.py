@@ -155,3 +155,14 @@ def test_structured_content_and_resources_are_given_as_text() -> None:
     out = to_tool_output(NS(content=[text_res, blob_res, link]))
     assert out.text == "hello\n[resource file:///a.bin, application/zip, 3 bytes]\n[resource file:///b: b]"
     assert to_tool_output(NS(content=[])).text == "(no output)"
+
+
+def test_a_huge_folder_file_is_one_line_and_not_read_whole(user_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / ".hermes_nb" / "mcp.json"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        f.write(b'{"mcpServers": {"x": {"command": "ok", "description": "')
+        f.write(b"a" * (2 * 1024 * 1024))
+        f.write(b'"}}}')
+    servers, [problem] = load_servers(tmp_path)
+    assert servers == {} and "larger than 1024 KB" in problem

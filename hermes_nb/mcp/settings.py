@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 CONFIG_NAME = "mcp.json"
+#: a config file is a few KB; a folder's could be anything, so reading it is bounded
+MAX_CONFIG_BYTES = 1024 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN = {
     "command", "args", "env", "cwd", "url", "headers", "type", "transport",
@@ -155,10 +157,14 @@ def load_servers(
 
 
 def _read(path: Path, scope: str) -> tuple[dict[str, ServerConfig | None], list[str]]:
-    if not path.is_file():
+    if not path.is_file():  # a FIFO or a device is not read (it could hang or never end)
         return {}, []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            return {}, [f"MCP: cannot read {path}: larger than {MAX_CONFIG_BYTES // 1024} KB"]
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         return {}, [f"MCP: cannot read {path}: {exc}"]
     return parse_servers(data, str(path), scope)
