@@ -166,3 +166,23 @@ def test_a_huge_folder_file_is_one_line_and_not_read_whole(user_dir: Path, tmp_p
         f.write(b'"}}}')
     servers, [problem] = load_servers(tmp_path)
     assert servers == {} and "larger than 1024 KB" in problem
+
+
+def test_a_servers_form_is_asked_field_by_field_and_a_bad_value_declines_it() -> None:
+    from hermes_nb.mcp.elicit import ask_form
+
+    schema = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer"}, "ok": {"type": "boolean"},
+        "pet": {"type": "string", "enum": ["cat", "dog"]}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
+        "line": {"type": "string", "default": "It was a dark night."}}}
+
+    def answers(*given: str):  # type: ignore[no-untyped-def]
+        queue = list(given)
+        return lambda prompt: queue.pop(0)
+
+    assert ask_form("s", "Who?", schema, answers("y", "Ada", "36", "yes", "cat", "a, b", "")) == (
+        "accept", {"name": "Ada", "age": 36, "ok": True, "pet": "cat", "tags": ["a", "b"], "line": "It was a dark night."})
+    assert ask_form("s", "Who?", schema, answers("n")) == ("decline", None)
+    assert ask_form("s", "Who?", schema, answers("y", "")) == ("decline", None)  # name is required
+    assert ask_form("s", "Who?", schema, answers("y", "Ada", "old")) == ("decline", None)
+    assert ask_form("s", "Who?", schema, answers("y", "Ada", "", "", "cow")) == ("decline", None)

@@ -115,11 +115,17 @@ def test_a_tool_that_needs_task_mode_is_not_offered(everything: tuple[McpManager
     assert "ev__simulate-research-query" not in names and "ev__get-sum" in names
 
 
-def test_nothing_is_declared_that_a_notebook_cannot_honestly_do(everything: tuple[McpManager, Prepared]) -> None:
-    """Sampling and elicitation are not declared, so their demo tools are not offered."""
+def test_sampling_is_not_declared_and_elicitation_is_declined_where_nobody_can_answer(
+    everything: tuple[McpManager, Prepared],
+) -> None:
+    """Sampling is not declared, so its demo tool is not offered; elicitation is, and a
+    question asked where there is no one to answer it is declined."""
     _, prepared = everything
     names = {t.name for t in prepared.tools}
-    assert not {"ev__trigger-sampling-request", "ev__trigger-elicitation-request"} & names, names
+    assert "ev__trigger-sampling-request" not in names, names
+    _, events = run_agent(prepared, [call("ev__trigger-elicitation-request"), "ok"])
+    [asked] = completed(events)
+    assert "declined" in asked.result and not asked.is_error, asked.result
 
 
 def test_over_streamable_http_its_tools_are_listed_and_called(everything_js: Path) -> None:
@@ -143,3 +149,30 @@ def test_over_streamable_http_its_tools_are_listed_and_called(everything_js: Pat
         mgr.shutdown()
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.kernel
+def test_a_servers_question_is_asked_in_the_cell_and_the_answer_reaches_it(everything_js: Path, tmp_path: Path) -> None:
+    import json
+
+    from kernel_harness import kernel
+    from sse_server import ServerProcess, text_reply, tool_reply
+    from test_kernel import kernel_env, load, sessions
+
+    servers = {"ev": {"command": shutil.which("node") or "node", "args": [str(everything_js), "stdio"], "policy": "allow"}}
+    replies = [tool_reply([("call_1", "ev__trigger-elicitation-request", {})]), text_reply("Thanks.")]
+    with ServerProcess(replies) as server, kernel(tmp_path, kernel_env(server, tmp_path)) as k:
+        load(k)
+        k.run(f"%config AgentMagics.mcp_servers = {json.dumps(servers)}\n%config AgentMagics.mcp_start_wait = 120.0")
+        running = k.submit("%%agent\nAsk me.", allow_stdin=True)
+        prompt = k.answer_input("y", timeout=120)
+        assert "Answer it?" in prompt
+        assert k.answer_input("Ada Lovelace").startswith("String (string)")  # the name, the one required field
+        for _ in range(12):  # every other field keeps its default or stays empty
+            k.answer_input("")
+        done = k.collect(running, timeout=120)
+        assert "Thanks." in done.text(), done.text()
+        assert "The MCP server 'ev' asks" in done.text()
+    [saved] = sessions(tmp_path)
+    [result] = [m["content"] for m in saved["messages"] if m.get("role") == "tool"]
+    assert "User provided the requested information" in result and "Ada Lovelace" in result, result

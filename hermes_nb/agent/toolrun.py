@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
+from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry, asking_through
 from hermes_nb.errors import ToolError
 from hermes_nb.redact import redact
 
@@ -134,7 +134,8 @@ class ToolRunner:
     def _execute(self, tool: Tool, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutput:
         def call() -> ToolOutput:
             try:
-                return tool.call(arguments, cancel, self.policy_of(tool))
+                with asking_through(None if tool.needs_kernel else self.kernel_runner):
+                    return tool.call(arguments, cancel, self.policy_of(tool))
             except ToolError as exc:
                 return ToolOutput(f"Error: {exc}", is_error=True)
             except (Exception, SystemExit) as exc:

@@ -71,6 +71,9 @@ class Connection:
         self._errlog: IO[str] | None = None
         self._lock = threading.Lock()
         self._abort = threading.Event()  # set by stop(): a start in progress gives up
+        #: while a call runs: how to ask the user (see ``elicit``), and its last sign of life
+        self._asker: Any = None
+        self._heard: list[float] = [0.0]
         #: start failures in a row, and when the manager may try again (time.monotonic())
         self.failures = 0
         self.retry_at = 0.0
@@ -161,7 +164,12 @@ class Connection:
                     await stack.enter_async_context(resource)
                 info = Implementation(name="hermes_nb", version=hermes_nb.__version__)
                 client = await stack.enter_async_context(
-                    Client(transport[0], client_info=info, list_roots_callback=self._roots)
+                    Client(
+                        transport[0],
+                        client_info=info,
+                        list_roots_callback=self._roots,
+                        elicitation_callback=self._elicit,
+                    )
                 )
                 tools = await _list_tools(client)
                 self.has_resources = await _offers_resources(client)
@@ -178,6 +186,35 @@ class Connection:
         finally:
             self._client = None
             self._ended.set()
+
+    async def _elicit(self, context: Any, params: Any) -> Any:
+        """``elicitation/create``: asked in the cell during a call (see ``elicit``), else declined."""
+        from mcp.types import ElicitResult
+
+        from hermes_nb.mcp.elicit import ask_form
+
+        asker = self._asker
+        schema = getattr(params, "requested_schema", None)
+        if asker is None or getattr(params, "mode", "form") == "url" or not isinstance(schema, dict):
+            return ElicitResult(action="decline")
+        message, heard = str(getattr(params, "message", "")), self._heard
+
+        def ask() -> Any:
+            def on_cell_thread() -> Any:
+                try:
+                    return ask_form(self.name, message, schema)
+                except Exception:  # StdinNotImplementedError, EOFError: nobody to answer
+                    return ("decline", None)
+
+            heard[0] = float("inf")  # the user is answering: the call's timeout waits
+            try:
+                return asker(on_cell_thread)
+            finally:
+                heard[0] = time.monotonic()
+
+        answer = await asyncio.to_thread(ask)
+        action, content = answer if isinstance(answer, tuple) else ("decline", None)
+        return ElicitResult(action=action, content=content)
 
     async def _roots(self, context: Any) -> Any:
         """``roots/list``: the notebook's folder, the one place a server is told it may work in."""
@@ -220,23 +257,32 @@ class Connection:
     # -- calls ------------------------------------------------------------------------
 
     def call(
-        self, tool: str, arguments: dict[str, Any], timeout: float, cancel: threading.Event | None
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout: float,
+        cancel: threading.Event | None,
+        asker: Any = None,
     ) -> Any:
         """The server's ``CallToolResult``; McpError on timeout or a dead server.
 
         ``concurrent.futures.CancelledError`` when ``cancel`` is set: the SDK then
         tells the server the request was cancelled.
         """
-        heard = [0.0]
+        heard = self._heard = [0.0]
+        self._asker = asker
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             heard[0] = time.monotonic()  # the server is working: the timeout counts from now
             log.debug("%s/%s progress %s/%s %s", self.name, tool, done, total, message or "")
 
-        return self._request(
-            lambda client: client.call_tool(tool, arguments, progress_callback=progress),
-            tool, timeout, cancel, alive_at=lambda: heard[0],
-        )
+        try:
+            return self._request(
+                lambda client: client.call_tool(tool, arguments, progress_callback=progress),
+                tool, timeout, cancel, alive_at=lambda: heard[0],
+            )
+        finally:
+            self._asker = None
 
     def read(self, uri: str, timeout: float, cancel: threading.Event | None) -> Any:
         """The server's ``ReadResourceResult`` for ``uri``; errors as for ``call``."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hermes_nb.agent.toolrun import CANCELLED
-from hermes_nb.agent.tools.registry import Tool, ToolOutput, current_cancel
+from hermes_nb.agent.tools.registry import Tool, ToolOutput, current_asker, current_cancel
 from hermes_nb.mcp.connection import Connection, ToolInfo
 from hermes_nb.mcp.results import resource_output, to_tool_output
 
@@ -119,7 +119,7 @@ def _reader(conn: Connection, timeout: float) -> Any:
 def _caller(conn: Connection, name: str, timeout: float) -> Any:
     def call_mcp_tool(**arguments: Any) -> ToolOutput:
         try:
-            return to_tool_output(conn.call(name, arguments, timeout, current_cancel()))
+            return to_tool_output(conn.call(name, arguments, timeout, current_cancel(), current_asker()))
         except concurrent.futures.CancelledError:
             # the same words as a call the loop cancels itself: this one may return first
             return ToolOutput(CANCELLED, is_error=True)
