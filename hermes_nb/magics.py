@@ -64,7 +64,7 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     export.add_argument("--output", "-o")
     sub.add_parser("model").add_argument("spec", nargs="?")
     mcp = sub.add_parser("mcp")
-    mcp.add_argument("action", nargs="?", choices=("restart",))
+    mcp.add_argument("action", nargs="?", choices=("restart", "trust", "untrust"))
     mcp.add_argument("name", nargs="?")
     return cell, line
 
@@ -139,6 +139,11 @@ class AgentMagics(Magics):
         config=True
     )
     mcp_start_timeout = Float(30.0, help="Seconds an MCP server may take to start.").tag(config=True)
+    mcp_start_wait = Float(
+        10.0,
+        help="Seconds a run waits for MCP servers it starts before its first model request; "
+        "one still starting then goes on starting and joins a later run.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -152,6 +157,7 @@ class AgentMagics(Magics):
         self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
         self._toolset: Any = None  # hermes_nb.toolset.Toolset, made at the first run (or prewarm)
+        self._tool_notices: list[str] = []  # the MCP lines of the run being prepared
         self._ready = True
 
     @default("model")
@@ -323,6 +329,8 @@ class AgentMagics(Magics):
 
         def prepare(run: streaming.Run, show: Callable[[Notice], None]) -> None:
             # in the transcript, which replaces whatever the cell showed
+            for line in self._tool_notices:
+                show(Notice(line))
             self._compress(run, provider, lambda line: show(Notice(redact(line))))
 
         try:
@@ -393,6 +401,7 @@ class AgentMagics(Magics):
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:
         from hermes_nb.agent.loop import Agent
 
+        self._tool_notices = []
         registry = self._tools() if tools else None
         agent = Agent(
             provider,
@@ -413,10 +422,21 @@ class AgentMagics(Magics):
             mcp_folder=self._folder(),
             mcp_timeout=self.mcp_timeout,
             mcp_start_timeout=self.mcp_start_timeout,
+            mcp_start_wait=self.mcp_start_wait,
+            progress=self._say_live(),
         )
-        for notice in notices:
-            print(notice, file=sys.stderr)
+        self._tool_notices = [redact(notice) for notice in notices]  # shown in the run's transcript
         return registry
+
+    def _say_live(self) -> Callable[[str], None] | None:
+        """How to show a line only for as long as the run's view is not up (it replaces
+        the cell's output), or None where nobody watches the cell live and the line
+        would stay in the saved output (nbclient, nbval: no Jupyter server, no VS Code)."""
+        user_ns = self.shell.user_ns if self.shell is not None else {}
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and not os.environ.get("JPY_SESSION_NAME") and "__vsc_ipynb_file__" not in user_ns:
+            return None
+        return lambda line: print(line, file=sys.stderr)
 
     def toolset(self) -> Any:
         """This kernel's tools (built once, see toolset.py)."""

@@ -276,7 +276,8 @@ def test_the_mcp_example_is_a_configuration_hermes_nb_reads() -> None:
     servers, problems = parse_servers(json.loads(example), "mcp.md")
     assert problems == [] and len(servers) == 3
     assert all(s is not None and not s.extra for s in servers.values())
-    keys = re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|", PAGES["mcp.md"], flags=re.M)
+    table = PAGES["mcp.md"].split("\n| key | meaning |\n", 1)[1].split("\n\n", 1)[0]
+    keys = re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|", table, flags=re.M)
     listed = {k.strip("`") for row in keys for k in row.split(", ")}
     assert listed and listed <= MCP_KEYS, listed - MCP_KEYS
 

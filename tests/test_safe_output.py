@@ -37,6 +37,16 @@ def test_an_mcp_image_that_is_not_an_image_becomes_a_note(mime: str) -> None:
     assert "not an image" in out.text and "<script" not in out.text
 
 
+@pytest.mark.parametrize("mime", ["text/html", "application/javascript"])
+def test_content_for_the_user_only_is_checked_like_the_rest(mime: str) -> None:
+    block = image_block(b64(SCRIPT), mime)
+    block.annotations = SimpleNamespace(audience=["user"])
+    out = to_tool_output(SimpleNamespace(content=[block], is_error=False))
+    [bundle] = out.outputs
+    assert set(bundle["data"]) == {"text/plain"} and "not an image" in bundle["data"]["text/plain"]
+    assert out.images == () and "<script" not in out.text
+
+
 def test_a_real_png_is_kept_whatever_its_label_says() -> None:
     result = SimpleNamespace(content=[image_block(b64(PNG), "text/html")], is_error=False)
     out = to_tool_output(result)

@@ -65,3 +65,20 @@ def test_marker_state() -> None:
     assert marker_state([{"role": "marker", "kind": "error"}]) == "failed"
     assert marker_state([{"role": "marker", "kind": "turn_limit"}]) == "done"
     assert marker_state([{"role": "assistant", "content": "a"}]) == "done"
+
+
+def test_a_call_saved_as_failed_reads_failed_wherever_the_session_is_shown() -> None:
+    from hermes_nb.ui.history_text import render_history_plain
+    from hermes_nb.ui.transcript import render_history
+
+    messages = [
+        {"role": "user", "content": "Look it up."},
+        {"role": "assistant", "content": "", "tool_calls": [call("c1", "wiki__search", q="x"), call("c2", "wiki__search", q="y")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "upstream said no", "is_error": True},
+        {"role": "tool", "tool_call_id": "c2", "content": "upstream said yes"},
+    ]
+    assert card_classes(messages_html(messages)) == ["failed", "done"]
+    summaries = [line for line in render_history(messages).splitlines() if "<summary>" in line]
+    assert [line.endswith("— failed</summary>") for line in summaries] == [True, False]
+    plain = render_history_plain(messages)
+    assert [line.endswith("— failed") for line in plain.splitlines() if line.strip().startswith("⚙")] == [True, False]

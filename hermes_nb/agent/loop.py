@@ -358,6 +358,8 @@ class _Run:
         )
         self.open_calls = [c for c in self.open_calls if c[0] != call_id]
         message: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": output.text}
+        if output.is_error:  # kept, so the saved call reads as failed whatever its text says
+            message["is_error"] = True
         if output.images:
             message["images"] = self._save_images(output)
         self._add(message, close_call=call_id)

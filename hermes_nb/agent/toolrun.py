@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hermes_nb.agent.tools.capture import Tap, tapping
-from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
+from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry, asking_through
 from hermes_nb.depth import TooDeepError, loads_bounded
 from hermes_nb.errors import ToolError
 from hermes_nb.redact import redact
@@ -152,7 +152,7 @@ class ToolRunner:
     ) -> ToolOutput:
         def call() -> ToolOutput:  # on the thread the tool runs on: the tap is set there
             try:
-                with tapping(tap):
+                with tapping(tap), asking_through(None if tool.needs_kernel else self.kernel_runner):
                     return tool.call(arguments, cancel, self.policy_of(tool))
             except ToolError as exc:
                 return ToolOutput(f"Error: {exc}", is_error=True)

@@ -51,8 +51,9 @@ def _arguments(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _call_status(result: str | None, live: bool) -> ToolStatus:
-    """A saved call's status, from its result text (a session file keeps no flag).
+def _call_status(result: str | None, live: bool, is_error: bool = False) -> ToolStatus:
+    """A saved call's status: its result's ``is_error`` flag where the session keeps one,
+    else guessed from the result text (files written before the flag existed).
 
     A call without a result in a turn that is not running anymore was cut short by
     the kernel stopping (a cancel or a restore writes a result).
@@ -60,7 +61,7 @@ def _call_status(result: str | None, live: bool) -> ToolStatus:
     if result is None:
         return "running" if live else "interrupted"
     refused = status_of_result(result)
-    if refused != "failed":
+    if refused != "failed" or is_error:
         return refused
     head = result.strip().lower()
     if head.startswith(("[error]", "error", "traceback")) or "\n[error]\n" in result:
@@ -68,18 +69,20 @@ def _call_status(result: str | None, live: bool) -> ToolStatus:
     return "done"
 
 
-def _card(call: Any, results: dict[str, str], live: bool) -> str:
+def _card(call: Any, results: dict[str, dict[str, Any]], live: bool) -> str:
     if not isinstance(call, dict):
         return ""
     raw = call.get("function")
     function: dict[str, Any] = raw if isinstance(raw, dict) else {}
     call_id = str(call.get("id"))
-    result = results.get(call_id)
+    found = results.get(call_id)
+    result = None if found is None else _text(found.get("content"))
+    failed = found is not None and found.get("is_error") is True
     card = ToolCard(
         call_id=call_id,
         name=str(function.get("name") or "tool"),
         arguments=_arguments(function.get("arguments")),
-        status=_call_status(result, live),
+        status=_call_status(result, live, failed),
         result=result,
     )
     return block_html(card)
@@ -107,7 +110,7 @@ def messages_html(
     running rather than cancelled.
     """
     results = {
-        str(m.get("tool_call_id")): _text(m.get("content"))
+        str(m.get("tool_call_id")): m
         for m in messages
         if isinstance(m, dict) and m.get("role") == "tool"
     }

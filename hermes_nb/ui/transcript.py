@@ -278,6 +278,8 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
         summary, shown = f"⚙ {name}(…)", _fence(str(args), "json")
     if result is None:
         summary += " — no result"
+    elif result.get("is_error") is True:
+        summary += " — failed"
     lines = [f"<details><summary>{escape(summary)}</summary>", "", shown]
     if result is not None:
         card = ToolCard(result=content_text(result.get("content")))
