@@ -73,8 +73,10 @@ def to_provider_messages(
             continue
         if role not in _KEYS:
             continue  # markers are for the user only; unknown roles no API accepts
-        _answer_missing(out, expected)
-        pictures.flush(out)
+        if expected:
+            _answer_missing(out, expected)
+        if pictures.pending:
+            pictures.flush(out)
         cleaned = _clean(message)
         if role == "user" and message.get("context"):
             # the namespace summary is only worth sending with the newest request
@@ -96,7 +98,8 @@ class _Images:
         self.loader = loader
         self.pending: list[dict[str, Any]] = []
         newest: list[tuple[int, int]] = []
-        for position in range(len(messages) - 1, -1, -1):
+        # which images are the newest few only matters to a model that is sent them
+        for position in range(len(messages) - 1 if loader is not None else -1, -1, -1):
             refs = _refs(messages[position])
             for n in range(len(refs) - 1, -1, -1):
                 if len(newest) < MAX_IMAGES_PER_REQUEST and refs[n].get("path"):
@@ -221,14 +224,26 @@ def drop_failed_requests(
     final one: ``%agent resume`` continues it.
     """
     messages = list(messages)
-    starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    drop: set[int] = set()
-    for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(messages)
-        rest = messages[start + 1 : end]
-        failed = bool(rest) and all(m.get("role") == "marker" for m in rest) and any(
-            m.get("kind") == "error" for m in rest
-        )
-        if failed and not (keep_last and end == len(messages)):
-            drop.update(range(start, end))
-    return [m for i, m in enumerate(messages) if i not in drop]
+    drop: list[tuple[int, int]] = []
+    start = -1  # the current turn's user message
+    only_markers = error = False
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "user":
+            if start >= 0 and only_markers and error:
+                drop.append((start, i))
+            start, only_markers, error = i, True, False
+        elif role == "marker":
+            error = error or m.get("kind") == "error"
+        else:
+            only_markers = False
+    if start >= 0 and only_markers and error and not keep_last:
+        drop.append((start, len(messages)))
+    if not drop:  # the common case: one pass, no copy per turn
+        return messages
+    kept: list[dict[str, Any]] = []
+    at = 0
+    for begin, end in drop:
+        kept += messages[at:begin]
+        at = end
+    return kept + messages[at:]
