@@ -131,7 +131,6 @@ for _p in _profiles[1:]:
         pass
 _st.sort_stats("tottime").print_stats(25)
 _st.sort_stats("cumulative").print_stats(60)
-_st.print_callers("_clean_messages|drop_failed|_messages_json|snapshot|from_dict")
 print(_out.getvalue())
 """
 
