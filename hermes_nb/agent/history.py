@@ -16,7 +16,7 @@ from typing import Any
 from hermes_nb.agent.images import MAX_IMAGES_PER_REQUEST, describe_refs
 from hermes_nb.context.variables import render_context
 
-__all__ = ["MISSING_RESULT", "ImageLoader", "drop_failed_requests", "to_provider_messages"]
+__all__ = ["MISSING_RESULT", "CleanCache", "ImageLoader", "drop_failed_requests", "to_provider_messages"]
 
 log = logging.getLogger("hermes_nb.agent.history")
 
@@ -35,11 +35,40 @@ _KEYS: dict[str, tuple[str, ...]] = {
 ImageLoader = Callable[[dict[str, Any]], "str | None"]
 
 
+#: (id of a message, whether it is the last user message) -> (the message, its cleaned copy)
+_Entries = dict[tuple[int, bool], tuple[dict[str, Any], dict[str, Any]]]
+
+
+class CleanCache:
+    """The cleaned copies one history was given, by message identity, for the next.
+
+    A turn of a long session starts by cleaning its whole history; the next turn's
+    history is the same message objects plus the turn. Handing back the same cleaned
+    objects saves cleaning them again and lets the request body's encoder reuse their
+    bytes (``BodyEncoder`` compares by identity): 100,000 messages are then cleaned
+    and encoded once per session, not once per turn. An entry holds its message, so
+    no other object can take its id; it is used only for the same message in the
+    same place (last user message or not). Cleaned copies are never changed after
+    they are made (the loop and the providers only read them).
+    """
+
+    def __init__(self) -> None:
+        self._entries: _Entries = {}
+        self._system: dict[str, Any] | None = None
+
+    def system(self, prompt: str) -> dict[str, Any]:
+        held = self._system
+        if held is None or held["content"] != prompt:
+            held = self._system = {"role": "system", "content": prompt}
+        return held
+
+
 def to_provider_messages(
     messages: Iterable[dict[str, Any]],
     system_prompt: str | None = None,
     *,
     images: ImageLoader | None = None,
+    cache: CleanCache | None = None,
 ) -> list[dict[str, Any]]:
     """Clean copies of ``messages`` for a provider, with ``system_prompt`` first.
 
@@ -53,10 +82,17 @@ def to_provider_messages(
     removed, and every assistant tool call gets exactly one result right after its
     message: a missing one gets MISSING_RESULT, a duplicate or orphan result is
     dropped. Nothing else is merged or reordered. The input is not modified.
+
+    ``cache`` (only without ``images``) hands back the cleaned copies of messages it
+    saw in the previous call, and keeps this call's.
     """
     out: list[dict[str, Any]] = []
+    if images is not None:
+        cache = None
+    seen: _Entries = cache._entries if cache is not None else {}
+    kept: _Entries = {}
     if system_prompt:
-        out.append({"role": "system", "content": system_prompt})
+        out.append(cache.system(system_prompt) if cache is not None else {"role": "system", "content": system_prompt})
     messages = list(messages)
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     pictures = _Images(messages, images)
@@ -67,7 +103,11 @@ def to_provider_messages(
             call_id = message.get("tool_call_id")
             if call_id in expected:
                 expected.remove(call_id)
-                out.append(pictures.tool_result(_clean(message), message, position))
+                # no images are sent with a cache: a result's note depends on it alone
+                result = _reused(message, False, seen, kept)
+                if result is None:
+                    result = _keep(message, False, kept, pictures.tool_result(_clean(message), message, position))
+                out.append(result)
             else:
                 log.debug("dropping tool result without a matching call: %r", call_id)
             continue
@@ -77,18 +117,41 @@ def to_provider_messages(
             _answer_missing(out, expected)
         if pictures.pending:
             pictures.flush(out)
-        cleaned = _clean(message)
-        if role == "user" and message.get("context"):
-            # the namespace summary is only worth sending with the newest request
-            cleaned["content"] = _with_context(
-                cleaned["content"], message["context"], position == last_user
-            )
+        last = position == last_user
+        cleaned = _reused(message, last, seen, kept)
+        if cleaned is None:
+            cleaned = _keep(message, last, kept, _clean_with_context(message, last))
         if role == "assistant":
             expected = [c["id"] for c in cleaned.get("tool_calls", [])]
         out.append(cleaned)
     _answer_missing(out, expected)
     pictures.flush(out)
+    if cache is not None:
+        cache._entries = kept
     return out
+
+
+def _reused(message: dict[str, Any], last: bool, seen: _Entries, kept: _Entries) -> dict[str, Any] | None:
+    """The cleaned copy the previous call made of this very message, if any."""
+    key = (id(message), last)
+    hit = seen.get(key)
+    if hit is None or hit[0] is not message:
+        return None
+    kept[key] = hit
+    return hit[1]
+
+
+def _keep(message: dict[str, Any], last: bool, kept: _Entries, cleaned: dict[str, Any]) -> dict[str, Any]:
+    kept[(id(message), last)] = (message, cleaned)
+    return cleaned
+
+
+def _clean_with_context(message: dict[str, Any], last: bool) -> dict[str, Any]:
+    cleaned = _clean(message)
+    if message["role"] == "user" and message.get("context"):
+        # the namespace summary is only worth sending with the newest request
+        cleaned["content"] = _with_context(cleaned["content"], message["context"], last)
+    return cleaned
 
 
 class _Images:
