@@ -2,7 +2,8 @@
 
 In a real kernel against the local test server (a separate process, so its CPU is not
 counted), a ``%%agent`` run of 20 sequential ``python`` tool calls (21 model requests)
-on a session of 10 and of 100,000 messages (~370 bytes each, 37 MB; compression off).
+on a session of 10 and of 100,000 messages (~330 bytes each, 33 MB; compression off),
+twice in a row in one kernel: the first run reads the session, the second does not.
 For each it prints the kernel's CPU time for the run, split by where each thread spent
 it (per-thread CPU clocks around each part; a part's time excludes nested parts):
 
@@ -157,28 +158,32 @@ def _env(folder: Path, url: str) -> dict[str, str]:
     }
 
 
-def run_once(n: int, profile: bool = False) -> dict[str, float]:
-    """Kernel CPU seconds of one run on N messages: in total and by part."""
+def run_once(n: int, profile: bool = False) -> list[dict[str, float]]:
+    """Kernel CPU seconds of two runs in a row on N messages, in total and by part: the
+    first reads the session, the second finds it (and its cleaned history) in memory."""
     replies = [
         tool_reply([(f"call_{i}", "python", {"code": f"v{i} = {i} * 2"})]) for i in range(TOOL_CALLS)
     ]
     replies.append(text_reply("done"))
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(replies) as server:
+    found: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp, ServerProcess(replies, loop=True) as server:
         folder = Path(tmp)
         (folder / NOTEBOOK).write_text("{}")
         _make_session(folder, n)
         with kernel(folder, _env(folder, server.url)) as k:
             setup = k.run(SETUP + "import json, time\n" + ACCOUNT + (PROFILE if profile else ""), timeout=120)
             assert setup.status == "ok", setup.text()
-            k.run(MEASURE_START + ("\n_main_prof.enable()" if profile else ""))
-            ran = k.run("%%agent\nrun the tools", timeout=600)
-            assert "done" in ran.text(), ran.text()[-500:]
-            out = k.run(MEASURE_END)
+            for turn in range(2):
+                k.run(MEASURE_START + ("\n_main_prof.enable()" if profile and turn else ""))
+                ran = k.run(f"%%agent\nrun the tools ({turn + 1})", timeout=600)
+                assert "done" in ran.text(), ran.text()[-500:]
+                out = k.run(MEASURE_END)
+                found.append(json.loads(out.stdout.split("RESULT", 1)[1]))
             if profile:
                 print(k.run(PROFILE_END, timeout=120).stdout)
         sent = len(server.requests())
-    assert sent == TOOL_CALLS + 1, sent
-    return json.loads(out.stdout.split("RESULT", 1)[1])
+    assert sent == 2 * (TOOL_CALLS + 1), sent
+    return found
 
 
 USE = """
@@ -218,21 +223,24 @@ def main() -> None:
     if "--sizes" in sys.argv:
         sizes = [int(s) for s in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
     profile = "--profile" in sys.argv
-    results: dict[int, dict[str, float]] = {}
+    results: dict[int, list[dict[str, float]]] = {}
     for n in sizes:
         started = time.perf_counter()
         results[n] = run_once(n, profile=profile and n == sizes[-1])
-        print(f"  ran {n} messages in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    base = results[sizes[0]]["cpu"]
+        print(f"  ran {n} messages twice in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     print(f"a run of {TOOL_CALLS} python tool calls ({TOOL_CALLS + 1} requests), kernel CPU seconds:")
-    for n, r in results.items():
-        named = ("load", "store", "history", "encode", "send")
-        other = r["cpu"] - sum(r[p] for p in named)
-        split = ", ".join(f"{p} {r[p]:5.2f}" for p in named)
-        print(
-            f"  {n:>7,} messages: total {r['cpu']:6.2f} ({r['cpu'] / base:5.2f}x the {sizes[0]}-message run); "
-            f"{split}, other {other:5.2f}; gc {r['gc']:5.2f}"
-        )
+    for turn, label in enumerate(("first run (reads the session)", "second run")):
+        print(f" {label}:")
+        base = results[sizes[0]][turn]["cpu"]
+        for n, runs in results.items():
+            r = runs[turn]
+            named = ("load", "store", "history", "encode", "send")
+            other = r["cpu"] - sum(r[p] for p in named)
+            split = ", ".join(f"{p} {r[p]:4.2f}" for p in named)
+            print(
+                f"  {n:>7,} messages: total {r['cpu']:5.2f} ({r['cpu'] / base:4.2f}x the {sizes[0]}-message run); "
+                f"{split}, other {other:4.2f}; gc {r['gc']:4.2f}"
+            )
     used = use_once(sizes[-1])
     print(
         f"%agent use of {sizes[-1]:,} messages ({used['file'] / 1e6:.0f} MB file): {used['wall']:.2f} s wall, "

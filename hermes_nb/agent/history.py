@@ -35,8 +35,9 @@ _KEYS: dict[str, tuple[str, ...]] = {
 ImageLoader = Callable[[dict[str, Any]], "str | None"]
 
 
-#: (id of a message, whether it is the last user message) -> (the message, its cleaned copy)
-_Entries = dict[tuple[int, bool], tuple[dict[str, Any], dict[str, Any]]]
+#: id of a message -> its cleaned copy (the last user message is never kept: its
+#: namespace summary goes away when it is no longer the last)
+_Entries = dict[int, dict[str, Any]]
 
 
 class CleanCache:
@@ -48,12 +49,14 @@ class CleanCache:
     bytes (``BodyEncoder`` compares by identity): 100,000 messages are then cleaned
     and encoded once per session, not once per turn. An entry holds its message, so
     no other object can take its id; it is used only for the same message in the
-    same place (last user message or not). Cleaned copies are never changed after
-    they are made (the loop and the providers only read them).
+    same place. Cleaned copies are never changed after they are made (the loop and
+    the providers only read them).
     """
 
     def __init__(self) -> None:
-        self._entries: _Entries = {}
+        #: the cleaned copies, and the messages they were made of: held (and read
+        #: together) so that no other object can take their ids
+        self._state: tuple[_Entries, list[dict[str, Any]]] = ({}, [])
         self._system: dict[str, Any] | None = None
 
     def system(self, prompt: str) -> dict[str, Any]:
@@ -89,8 +92,8 @@ def to_provider_messages(
     out: list[dict[str, Any]] = []
     if images is not None:
         cache = None
-    seen: _Entries = cache._entries if cache is not None else {}
-    kept: _Entries = {}
+    seen, held = cache._state if cache is not None else ({}, [])
+    kept: _Entries | None = {} if cache is not None else None
     if system_prompt:
         out.append(cache.system(system_prompt) if cache is not None else {"role": "system", "content": system_prompt})
     messages = list(messages)
@@ -126,23 +129,25 @@ def to_provider_messages(
         out.append(cleaned)
     _answer_missing(out, expected)
     pictures.flush(out)
-    if cache is not None:
-        cache._entries = kept
+    if cache is not None and kept is not None:
+        cache._state = (kept, messages)
+    del held  # the previous call's messages: alive until now, while their ids were looked up
     return out
 
 
-def _reused(message: dict[str, Any], last: bool, seen: _Entries, kept: _Entries) -> dict[str, Any] | None:
+def _reused(message: dict[str, Any], last: bool, seen: _Entries, kept: _Entries | None) -> dict[str, Any] | None:
     """The cleaned copy the previous call made of this very message, if any."""
-    key = (id(message), last)
-    hit = seen.get(key)
-    if hit is None or hit[0] is not message:
+    if kept is None or last:
         return None
-    kept[key] = hit
-    return hit[1]
+    hit = seen.get(id(message))  # its message is held by the cache: the id is its own
+    if hit is not None:
+        kept[id(message)] = hit
+    return hit
 
 
-def _keep(message: dict[str, Any], last: bool, kept: _Entries, cleaned: dict[str, Any]) -> dict[str, Any]:
-    kept[(id(message), last)] = (message, cleaned)
+def _keep(message: dict[str, Any], last: bool, kept: _Entries | None, cleaned: dict[str, Any]) -> dict[str, Any]:
+    if kept is not None and not last:
+        kept[id(message)] = cleaned
     return cleaned
 
 
