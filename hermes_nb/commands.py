@@ -79,8 +79,8 @@ def cmd_new(m: AgentMagics, opts: Any) -> None:
 
 
 def cmd_use(m: AgentMagics, opts: Any) -> None:
-    session = m._use(" ".join(opts.id))
-    print(f"Using session {session.session_id}: {session.title} ({len(session.messages)} messages)")
+    row = m._use_summary(" ".join(opts.id))
+    print(f"Using session {row.id}: {row.title} ({row.message_count} messages)")
 
 
 def cmd_history(m: AgentMagics, opts: Any) -> None:

@@ -474,6 +474,15 @@ class AgentMagics(Magics):
         self._switch(session.session_id)
         return session
 
+    def _use_summary(self, query: str) -> models.IndexRow:
+        """Switch to the session ``query`` names; its messages are read by the next
+        command that needs them, not here (``models.session_summary``)."""
+        from hermes_nb.lookup import resolve_session_id
+
+        row = models.session_summary(resolve_session_id(query, self.notebook))
+        self._switch(row.id)
+        return row
+
     def _cell_code(self) -> str | None:
         """The running cell's code (a notebook kernel knows it; a terminal does not)."""
         kernel: Any = getattr(self.shell, "kernel", None)

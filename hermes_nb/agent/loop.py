@@ -29,7 +29,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
-from hermes_nb.agent.history import drop_failed_requests, to_provider_messages
+from hermes_nb.agent.history import CleanCache, drop_failed_requests, to_provider_messages
 from hermes_nb.agent.images import MAX_IMAGES_PER_CALL, ImageStore
 from hermes_nb.agent.providers.base import (
     Provider,
@@ -58,6 +58,9 @@ from hermes_nb.redact import redact
 __all__ = ["Agent", "TurnResult"]
 
 log = logging.getLogger("hermes_nb.agent")
+
+#: the cleaned history of the last turn, reused by the next (``CleanCache``)
+_CLEANED = CleanCache()
 
 Sink = Callable[[Event], None]
 
@@ -173,7 +176,7 @@ class _Run:
         loader = self.agent.images.data_url if self.agent.vision else None
         tools = self._tool_schemas()
         try:
-            base = to_provider_messages(before, self.agent.system_prompt, images=loader)
+            base = to_provider_messages(before, self.agent.system_prompt, images=loader, cache=_CLEANED)
             for _ in range(self.agent.max_turns):
                 if self.cancel.is_set():
                     return self._finish("cancelled")
