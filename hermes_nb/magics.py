@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from traitlets import Any as TraitAny
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
-from hermes_nb import commands, config, models, session_ops, streaming
+from hermes_nb import commands, config, models, running_cell, session_ops, streaming
 from hermes_nb.errors import HermesError
 from hermes_nb.redact import redact
 
@@ -230,7 +229,7 @@ class AgentMagics(Magics):
         notices += models.consume_warnings()
         for notice in notices:
             print(redact(notice), file=sys.stderr)  # a server's stderr line may hold a key
-        resumed_here = self._resumed_in_this_cell()
+        resumed_here = running_cell.resumes(self.shell, self.current_session_id)
         for report in restored:  # no "continue it with" above the run this cell continues
             commands.show_restored([report], resume_hint=not resumed_here(report.session_id))
         self.notices = notices + [r.notice() for r in restored]
@@ -320,7 +319,7 @@ class AgentMagics(Magics):
             title=fallback_title(text) if self.auto_title and text else None,
         )
         display = self.display
-        if display == "auto" and self._headless():
+        if display == "auto" and running_cell.headless(self.shell):
             # nobody will see a live view, and nbclient (jupyter execute) would store
             # every widget's state in the notebook: only the final transcript
             display = "static"
@@ -483,42 +482,8 @@ class AgentMagics(Magics):
         self._switch(row.id)
         return row
 
-    def _cell_code(self) -> str | None:
-        """The running cell's code (a notebook kernel knows it; a terminal does not)."""
-        kernel: Any = getattr(self.shell, "kernel", None)
-        try:
-            return str(kernel.get_parent()["content"]["code"])
-        except (AttributeError, KeyError, TypeError):
-            return None
-
-    def _headless(self) -> bool:
-        """Whether the running cell was sent by a runner nobody watches: nbclient
-        (``jupyter execute``), nbval and papermill send ``allow_stdin: false``; a
-        notebook page, which can answer ``input()``, sends true."""
-        kernel: Any = getattr(self.shell, "kernel", None)
-        try:
-            return kernel.get_parent()["content"]["allow_stdin"] is False
-        except (AttributeError, KeyError, TypeError):
-            return False
-
     def _alone_in_cell(self) -> bool:
-        """Whether the running cell holds nothing but this line command, so its run may
-        replace the cell's output."""
-        code = self._cell_code() or ""
-        lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        return len(lines) == 1
-
-    def _resumed_in_this_cell(self) -> Callable[[str], bool]:
-        """Whether the running cell goes on to ``%agent resume`` a session (as the page's
-        Resume cell does), by its id, a start of it, or the latest session."""
-        wanted = [m.group(1) for m in _RESUME_LINE.finditer(self._cell_code() or "")]
-
-        def resumed(session_id: str) -> bool:
-            return any(
-                session_id.startswith(w) if w else session_id == self.current_session_id for w in wanted
-            )
-
-        return resumed
+        return running_cell.alone_in_cell(self.shell)
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
@@ -531,9 +496,6 @@ class AgentMagics(Magics):
         start_title(session_id, text, provider)
 
 
-
-
-_RESUME_LINE = re.compile(r"^[ \t]*%agent[ \t]+resume(?:[ \t]+(\S+))?[ \t]*$", re.MULTILINE)
 
 
 def _make_approver(agent: Any) -> Any:
