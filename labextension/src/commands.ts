@@ -20,7 +20,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { SplitPanel, Widget } from '@lumino/widgets';
 
-import { deleteSession, exportSession, getSession, listSessions } from './api';
+import { deleteSession, exportSession, getSession, ISessionRow, listSessions } from './api';
 import { cellOfRun, insertAndRun, resumeSource, useSource } from './cells';
 import { sessionsIcon } from './icons';
 
@@ -89,7 +89,13 @@ export function addCommands(
     if (typeof args.sessionId === 'string' && args.sessionId) {
       return { panel, sessionId: args.sessionId, title: title || args.sessionId };
     }
-    const { sessions } = await listSessions(panel.context.path);
+    let sessions: ISessionRow[];
+    try {
+      sessions = (await listSessions(panel.context.path)).sessions;
+    } catch (error) {
+      void showErrorMessage('Sessions cannot be listed', (error as Error).message);
+      return null;
+    }
     if (!sessions.length) {
       void showErrorMessage('No agent session', `${panel.context.path} has no agent session yet.`);
       return null;
