@@ -36,6 +36,11 @@ def load_ipython_extension(ipython: Any) -> None:
     load(ipython)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The built JupyterLab extension, for ``jupyter labextension develop``."""
+    return [{"src": "labextension", "dest": "hermes-nb"}]
+
+
 def unload_ipython_extension(ipython: Any) -> None:
     from hermes_nb.magics import unload
 

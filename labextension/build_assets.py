@@ -9,12 +9,17 @@ and npm are there. Without them the build says so and goes on with the prebuilt
 extension, or without one, so the kernel side still installs.
 
     python labextension/build_assets.py    # rebuild (npm run build:prod) and record the hash
+
+The version lives in pyproject.toml: the build refuses a labextension/package.json
+whose version differs (JupyterLab shows the npm version, pip the Python one).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +55,31 @@ def built_hash(output: Path) -> str | None:
         return None
 
 
+def project_version(pyproject: Path) -> str | None:
+    """``[project] version`` of pyproject.toml (no tomllib on Python 3.10)."""
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    section = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    found = section and re.search(r'^version\s*=\s*"([^"]+)"', section.group(1), re.M)
+    return found.group(1) if found else None
+
+
+def check_version(source: Path) -> None:
+    """Fail when package.json's version is not pyproject.toml's, the one place it is set."""
+    wanted = project_version(source.parent / "pyproject.toml")
+    package = source / "package.json"
+    if wanted is None or not package.is_file():
+        return
+    have = json.loads(package.read_text(encoding="utf-8")).get("version")
+    if have != wanted:
+        raise RuntimeError(
+            f"{package} has version {have!r} but pyproject.toml has {wanted!r}: "
+            "set package.json's version to pyproject.toml's"
+        )
+
+
 def _say(message: str) -> None:
     print(f"hermes_nb labextension: {message}", file=sys.stderr, flush=True)
 
@@ -64,6 +94,7 @@ def build(
     if os.environ.get("HERMES_NB_SKIP_LABEXTENSION") == "1":
         _say("HERMES_NB_SKIP_LABEXTENSION=1: not building the JupyterLab extension")
         return
+    check_version(source)
     have_sources = (source / "package.json").is_file()
     if not force and built.is_file() and (
         not have_sources or built_hash(output) == source_hash(source)

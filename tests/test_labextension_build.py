@@ -132,3 +132,59 @@ def test_skip_variable_builds_nothing_even_with_node(
     assert "not building the JupyterLab extension" in capsys.readouterr().err
     assert not (project / "labextension" / "node_modules").exists()
     assert not (project / "hermes_nb" / "labextension").exists()
+
+
+def test_package_json_with_another_version_than_pyproject_fails_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyproject.toml holds the version; the build refuses a package.json that differs."""
+    project = _project(tmp_path)
+    (project / "pyproject.toml").write_text('[project]\nname = "hermes-nb"\nversion = "9.9.9"\n')
+    monkeypatch.delenv("HERMES_NB_SKIP_LABEXTENSION", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # npm would fail if it were called
+    with pytest.raises(RuntimeError, match=r"version '0\.1\.0' but pyproject\.toml has '9\.9\.9'"):
+        _hook().build("wheel", "standard", path=str(project / "labextension"))
+    assert not (project / "hermes_nb" / "labextension").exists()
+
+
+def test_one_version_and_one_jupyterlab_floor_across_python_and_npm() -> None:
+    """The npm package, its build and the Python package carry pyproject's version, and
+    every @jupyterlab package the extension imports has the floor of the ``lab`` extra."""
+    import hermes_nb
+
+    hook = _hook()
+    version = hook.project_version(ROOT / "pyproject.toml")
+    package = json.loads((ROOT / "labextension" / "package.json").read_text())
+    built = json.loads((ROOT / "hermes_nb" / "labextension" / "package.json").read_text())
+    assert version and package["version"] == built["version"] == hermes_nb.__version__ == version
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"jupyterlab>=4.0"' in pyproject
+    # @jupyterlab/<app package> is released with JupyterLab: 4.0 <-> ^4.0.0
+    lab_packages = {
+        name: spec
+        for name, spec in package["dependencies"].items()
+        if name.startswith("@jupyterlab/")
+        and name not in ("@jupyterlab/coreutils", "@jupyterlab/services", "@jupyterlab/rendermime-interfaces")
+    }
+    assert lab_packages and set(lab_packages.values()) == {"^4.0.0"}, lab_packages
+
+
+def test_labextension_develop_links_the_built_extension(tmp_path: Path) -> None:
+    """``jupyter labextension develop --overwrite .`` finds the package's extension and
+    links it (here into a scratch folder, never the environment's)."""
+    target = tmp_path / "labextensions"
+    target.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "jupyterlab.labextensions", "develop", "--overwrite",
+            "--DevelopLabExtensionApp.sys_prefix=False",
+            f"--DevelopLabExtensionApp.labextensions_dir={target}",
+            ".",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    link = target / "hermes-nb"
+    assert link.is_symlink() and link.resolve() == (ROOT / "hermes_nb" / "labextension").resolve()
+    assert json.loads((link / "package.json").read_text())["name"] == "hermes-nb"

@@ -24,13 +24,7 @@ export interface IRunRef {
 }
 
 export type RunState =
-  | 'live'
-  | 'pending'
-  | 'interrupted'
-  | 'cancelled'
-  | 'failed'
-  | 'done'
-  | 'unknown';
+  'live' | 'pending' | 'interrupted' | 'cancelled' | 'failed' | 'done' | 'unknown';
 
 export interface IRunView {
   state: RunState;
@@ -93,10 +87,7 @@ export class APIError extends Error {
 
 function url(endPoint: string, query: Record<string, string>): string {
   const settings = ServerConnection.makeSettings();
-  return (
-    URLExt.join(settings.baseUrl, 'hermes-nb', endPoint) +
-    URLExt.objectToQueryString(query)
-  );
+  return URLExt.join(settings.baseUrl, 'hermes-nb', endPoint) + URLExt.objectToQueryString(query);
 }
 
 async function send(
@@ -107,18 +98,14 @@ async function send(
   const settings = ServerConnection.makeSettings();
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(
-      url(endPoint, query),
-      init,
-      settings
-    );
+    response = await ServerConnection.makeRequest(url(endPoint, query), init, settings);
   } catch (error) {
-    throw new APIError(0, `the server cannot be reached (${error})`);
+    throw new APIError(0, `the server cannot be reached (${String(error)})`);
   }
   if (!response.ok) {
     let message = response.statusText || `HTTP ${response.status}`;
     try {
-      const body = await response.json();
+      const body = (await response.json()) as { message?: string; reason?: string };
       message = body.message || body.reason || message;
     } catch {
       // not JSON: keep the status text
@@ -128,20 +115,14 @@ async function send(
   return response;
 }
 
-async function getJSON<T>(
-  endPoint: string,
-  query: Record<string, string>
-): Promise<T> {
+async function getJSON<T>(endPoint: string, query: Record<string, string>): Promise<T> {
   const response = await send(endPoint, query);
   return (await response.json()) as T;
 }
 
 const id = encodeURIComponent;
 
-export function listSessions(
-  notebook: string,
-  all = false
-): Promise<ISessionList> {
+export function listSessions(notebook: string, all = false): Promise<ISessionList> {
   const query: Record<string, string> = { notebook };
   if (all) {
     query.all = '1';
@@ -149,28 +130,18 @@ export function listSessions(
   return getJSON<ISessionList>('sessions', query);
 }
 
-export function getSession(
-  notebook: string,
-  sessionId: string
-): Promise<ISessionDetail> {
+export function getSession(notebook: string, sessionId: string): Promise<ISessionDetail> {
   return getJSON<ISessionDetail>(`sessions/${id(sessionId)}`, { notebook });
 }
 
-export function getRun(
-  notebook: string,
-  sessionId: string,
-  runId: string
-): Promise<IRunView> {
+export function getRun(notebook: string, sessionId: string, runId: string): Promise<IRunView> {
   return getJSON<IRunView>(`sessions/${id(sessionId)}/runs/${id(runId)}`, {
     notebook
   });
 }
 
 /** The newest run of this notebook's sessions that `request` started, or null. */
-export async function findRun(
-  notebook: string,
-  request: string
-): Promise<IRunRef | null> {
+export async function findRun(notebook: string, request: string): Promise<IRunRef | null> {
   const body = await getJSON<{ run: IRunRef | null }>('runs', {
     notebook,
     request
@@ -178,9 +149,7 @@ export async function findRun(
   return body.run || null;
 }
 
-export async function listInterrupted(
-  notebook: string
-): Promise<IInterruptedRun[]> {
+export async function listInterrupted(notebook: string): Promise<IInterruptedRun[]> {
   const body = await getJSON<{ runs: IInterruptedRun[] }>('interrupted', {
     notebook
   });
@@ -199,16 +168,11 @@ export async function exportSession(
   });
   const disposition = response.headers.get('Content-Disposition') || '';
   const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
-  const filename = match
-    ? decodeURIComponent(match[1])
-    : `${sessionId}.${format}`;
+  const filename = match ? decodeURIComponent(match[1]) : `${sessionId}.${format}`;
   return { blob: await response.blob(), filename };
 }
 
-export async function deleteSession(
-  notebook: string,
-  sessionId: string
-): Promise<void> {
+export async function deleteSession(notebook: string, sessionId: string): Promise<void> {
   await send(`sessions/${id(sessionId)}`, { notebook }, { method: 'DELETE' });
 }
 
@@ -217,15 +181,16 @@ export async function deleteSession(
  * True when the answer was taken; false when the request was already answered or
  * withdrawn (the kernel stopped waiting: Stop, a timeout, another tab).
  */
-export async function postReply(
-  replyId: string,
-  body: Record<string, unknown>
-): Promise<boolean> {
+export async function postReply(replyId: string, body: Record<string, unknown>): Promise<boolean> {
   try {
-    await send(`replies/${id(replyId)}`, {}, {
-      method: 'POST',
-      body: JSON.stringify(body)
-    });
+    await send(
+      `replies/${id(replyId)}`,
+      {},
+      {
+        method: 'POST',
+        body: JSON.stringify(body)
+      }
+    );
     return true;
   } catch (error) {
     if (error instanceof APIError && error.status === 409) {

@@ -6,65 +6,21 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { CommandRegistry } from '@lumino/commands';
 import { Kernel } from '@jupyterlab/services';
 
 import { IInterruptedRun, listInterrupted } from './api';
-import { cellOfRun, insertAndRun, resumeSource } from './cells';
+import { CommandIDs } from './commands';
+import { bannerMessage } from './texts';
 
 const DEAD: Kernel.Status[] = ['dead', 'restarting', 'autorestarting'];
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-/** Words a cut name should not end on ("What is the sum of the…" reads as broken). */
-const DANGLING = new Set(
-  'a an and any as at but by for from in into is are it its my of on or our so than that the then this to was were with your'.split(
-    ' '
-  )
-);
-
-/** A short whole phrase: the first sentence when it fits, else a cut at a word boundary. */
-export function shortPhrase(text: string, limit = 40): string {
-  const first = text
-    .split('\n')
-    .map(line => line.split(/\s+/).join(' ').trim())
-    .find(line => line) ?? '';
-  const sentence = /^(.+?[.!?])(\s|$)/.exec(first)?.[1] ?? first;
-  if (sentence.length <= limit) {
-    return sentence;
-  }
-  let words = sentence.slice(0, limit - 1).split(' ');
-  if (words.length > 1 && sentence[limit - 1] !== ' ') {
-    words = words.slice(0, -1); // the last word was cut
-  }
-  while (words.length > 1 && DANGLING.has(words[words.length - 1].toLowerCase().replace(/[,;:]$/, ''))) {
-    words.pop();
-  }
-  return words.join(' ').replace(/[,;:]$/, '') + '…';
-}
-
-/** How the banner names a run: its session's title, or its request while the session has none. */
-export function runName(run: IInterruptedRun): string {
-  const untitled = !run.title || run.title === 'New session';
-  return shortPhrase((untitled && run.request) || run.title || run.session_id);
-}
-
-/** The banner's text: which run and what its file kept (toasts show 140 characters). */
-export function bannerMessage(run: IInterruptedRun): string {
-  const title = runName(run);
-  return (
-    `Agent run interrupted ("${title}"): saved your request, ` +
-    `${plural(run.tool_calls, 'tool call')}, ` +
-    `${plural(run.text_chars, 'character')} of answer.`
-  );
-}
 
 /** Watches one notebook; shows each interrupted run once per page. */
 export class RestartBanner {
   constructor(
     private readonly panel: NotebookPanel,
-    private readonly shown: Set<string>
+    private readonly shown: Set<string>,
+    private readonly commands: CommandRegistry
   ) {
     const session = panel.sessionContext;
     session.statusChanged.connect(this._onStatus, this);
@@ -76,9 +32,7 @@ export class RestartBanner {
         Notification.dismiss(id);
       }
     });
-    void panel.context.ready
-      .then(() => session.ready)
-      .then(() => this.check());
+    void panel.context.ready.then(() => session.ready).then(() => this.check());
   }
 
   /** Ask the server for interrupted runs and show the new ones. */
@@ -137,8 +91,11 @@ export class RestartBanner {
 
   /** Insert the resume cell below the run's cell (or at the end) and run it. */
   async resume(run: IInterruptedRun): Promise<void> {
-    const after = cellOfRun(this.panel, run.run_id);
-    await insertAndRun(this.panel, resumeSource(run.session_id), after);
+    await this.commands.execute(CommandIDs.resume, {
+      path: this.panel.context.path,
+      sessionId: run.session_id,
+      runId: run.run_id
+    });
   }
 
   private _afterRestart = false;

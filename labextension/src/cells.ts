@@ -20,9 +20,7 @@ export function cellOfRun(panel: NotebookPanel, runId: string): number {
     }
     const outputs = (cell as ICodeCellModel).outputs;
     for (let j = 0; j < outputs.length; j++) {
-      const ref = outputs.get(j).data[RUN_MIME] as
-        | { run_id?: string }
-        | undefined;
+      const ref = outputs.get(j).data[RUN_MIME] as { run_id?: string } | undefined;
       if (ref && ref.run_id === runId) {
         return i;
       }

@@ -3,26 +3,50 @@
  * restart banner, the "Agent sessions" sidebar, the run status item, and the
  * notebook tools' live side (read the document, insert cells, edits as diffs).
  */
-import {
-  ILabShell,
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { RestartBanner } from './banner';
+import { addCommands } from './commands';
 import { watchComms } from './comms';
 import { NotebookOps } from './ops';
 import { UnsavedRuns } from './recover';
 import { RunRendererExtension } from './runview';
 import { SessionsPanel } from './sidebar';
 import { RunStatusItem, RunStatusModel } from './status';
+import { IRunStatusModel } from './tokens';
 
-/** Live runs reported by the kernels' `hermes_nb.run` comms (status item, sidebar). */
-const runs = new RunStatusModel();
+const runStatusModel: JupyterFrontEndPlugin<IRunStatusModel> = {
+  id: 'hermes-nb:run-status-model',
+  description: "Live runs reported by the kernels' `hermes_nb.run` comms.",
+  autoStart: true,
+  provides: IRunStatusModel,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): IRunStatusModel => {
+    const model = new RunStatusModel();
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) => model.watch(panel.sessionContext));
+    return model;
+  }
+};
+
+const commands: JupyterFrontEndPlugin<void> = {
+  id: 'hermes-nb:commands',
+  description: 'Open, export, use, delete and resume agent sessions (also from the palette).',
+  autoStart: true,
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
+    palette: ICommandPalette | null
+  ) => {
+    addCommands(app, tracker, rendermime, palette);
+  }
+};
 
 const runView: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-view',
@@ -51,7 +75,7 @@ const banner: JupyterFrontEndPlugin<void> = {
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
     const shown = new Set<string>();
     tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
-      new RestartBanner(panel, shown);
+      new RestartBanner(panel, shown, app.commands);
     });
   }
 };
@@ -60,15 +84,15 @@ const sidebar: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:sessions',
   description: 'The "Agent sessions" side panel.',
   autoStart: true,
-  requires: [INotebookTracker, IRenderMimeRegistry],
-  optional: [ILayoutRestorer, ILabShell],
+  requires: [INotebookTracker, IRunStatusModel],
+  optional: [ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
-    rendermime: IRenderMimeRegistry,
+    runs: IRunStatusModel,
     restorer: ILayoutRestorer | null
   ) => {
-    const panel = new SessionsPanel(app, tracker, rendermime);
+    const panel = new SessionsPanel(app, tracker);
     // A run starting or ending changes a session's status and update time.
     runs.startedOrEnded.connect(() => panel.schedule(0));
     app.shell.add(panel, 'left', { rank: 600 });
@@ -82,17 +106,9 @@ const status: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-status',
   description: 'A status bar item (Notebook 7: a header item) while an agent run streams.',
   autoStart: true,
-  requires: [INotebookTracker],
+  requires: [IRunStatusModel],
   optional: [IStatusBar],
-  activate: (
-    app: JupyterFrontEnd,
-    tracker: INotebookTracker,
-    statusBar: IStatusBar | null
-  ) => {
-    const model = runs;
-    tracker.widgetAdded.connect((_, panel: NotebookPanel) =>
-      model.watch(panel.sessionContext)
-    );
+  activate: (app: JupyterFrontEnd, model: IRunStatusModel, statusBar: IStatusBar | null) => {
     const item = new RunStatusItem(model);
     if (statusBar) {
       statusBar.registerStatusItem('hermes-nb:run-status', {
@@ -127,4 +143,4 @@ const notebookOps: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [runView, banner, sidebar, status, notebookOps];
+export default [runStatusModel, commands, runView, banner, sidebar, status, notebookOps];

@@ -43,15 +43,26 @@ function samePath(kernelPath: string, panelPath: string): boolean {
   return k === panelPath || k.endsWith('/' + panelPath);
 }
 
+/** A notebook's multiline string (a string or a list of lines) as one string. */
+function joined(value: unknown): string {
+  if (Array.isArray(value)) {
+    return value.join('');
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  return value === undefined || value === null ? '' : JSON.stringify(value);
+}
+
 function outputsText(cell: ICodeCellModel): string {
   const parts: string[] = [];
   for (let i = 0; i < cell.outputs.length; i++) {
-    const out = cell.outputs.get(i).toJSON() as Record<string, any>;
+    const out = cell.outputs.get(i).toJSON() as Record<string, unknown>;
     const kind = out.output_type;
     if (kind === 'stream') {
-      parts.push(String(Array.isArray(out.text) ? out.text.join('') : out.text));
+      parts.push(joined(out.text));
     } else if (kind === 'error') {
-      parts.push(`${out.ename}: ${out.evalue}`);
+      parts.push(`${joined(out.ename)}: ${joined(out.evalue)}`);
     } else if (out.data) {
       const data = out.data as Record<string, unknown>;
       const images = Object.keys(data).filter(m => m.startsWith('image/'));
@@ -59,16 +70,16 @@ function outputsText(cell: ICodeCellModel): string {
       if (images.length) {
         parts.push(`[${images.sort().join(', ')} output]`);
       } else if (text) {
-        parts.push(String(Array.isArray(text) ? text.join('') : text));
+        parts.push(joined(text));
       } else {
         parts.push(`[${Object.keys(data).sort().join(', ')} output]`);
       }
     }
   }
+  // eslint-disable-next-line no-control-regex -- the terminal's colour codes go
   const text = parts.join('\n').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
   return text.length > MAX_OUTPUT_CHARS
-    ? text.slice(0, MAX_OUTPUT_CHARS) +
-        `\n… (${text.length - MAX_OUTPUT_CHARS} more characters)`
+    ? text.slice(0, MAX_OUTPUT_CHARS) + `\n… (${text.length - MAX_OUTPUT_CHARS} more characters)`
     : text;
 }
 
@@ -125,10 +136,7 @@ export class NotebookOps {
     );
   }
 
-  private async _handle(
-    comm: Kernel.IComm,
-    open: KernelMessage.ICommOpenMsg
-  ): Promise<void> {
+  private async _handle(comm: Kernel.IComm, open: KernelMessage.ICommOpenMsg): Promise<void> {
     const req = open.content.data as unknown as IOpRequest;
     const model = this.panel.content.model;
     if (!req || !req.reply_id || !model || !samePath(req.path || '', this.panel.context.path)) {
@@ -137,7 +145,10 @@ export class NotebookOps {
     const state = { closed: false };
     comm.onClose = () => {
       state.closed = true;
-      this._withdraw(req.reply_id, 'This request is closed (answered elsewhere, or the run ended).');
+      this._withdraw(
+        req.reply_id,
+        'This request is closed (answered elsewhere, or the run ended).'
+      );
     };
     try {
       if (req.op === 'read') {
@@ -256,7 +267,7 @@ export class NotebookOps {
         return;
       }
     } catch (error) {
-      diff.settle(`Your answer could not be sent (${error}); nothing was changed.`);
+      diff.settle(`Your answer could not be sent (${String(error)}); nothing was changed.`);
       if (accepted && cell.getSource() === next) {
         cell.setSource(before);
       }

@@ -123,9 +123,7 @@ export class UnsavedRuns {
     private readonly panel: NotebookPanel,
     private readonly host: IRunHost
   ) {
-    void panel.context.ready
-      .then(() => panel.revealed)
-      .then(() => this.scan());
+    void panel.context.ready.then(() => panel.revealed).then(() => this.scan());
   }
 
   async scan(): Promise<void> {

@@ -18,15 +18,7 @@ import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Panel, Widget } from '@lumino/widgets';
 
-import {
-  APIError,
-  getRun,
-  IRunRef,
-  IRunView,
-  RUN_MIME,
-  RunState,
-  WIDGET_MIME
-} from './api';
+import { APIError, getRun, IRunRef, IRunView, RUN_MIME, RunState, WIDGET_MIME } from './api';
 
 /** Ahead of the widget renderer (rank -10 in jupyterlab-widgets). */
 export const RUN_RENDERER_RANK = -100;
@@ -58,9 +50,7 @@ function kernelAlive(host: IRunHost): boolean {
   if (!kernel) {
     return false;
   }
-  return !['dead', 'restarting', 'autorestarting', 'unknown'].includes(
-    kernel.status
-  );
+  return !['dead', 'restarting', 'autorestarting', 'unknown'].includes(kernel.status);
 }
 
 function isRunRef(value: unknown): value is IRunRef {
@@ -117,14 +107,8 @@ export class RunRenderer extends Panel implements IRenderMime.IRenderer {
       return;
     }
     this._clearTimer();
-    this.host.sessionContext.statusChanged.disconnect(
-      this._onKernelStatus,
-      this
-    );
-    this.host.sessionContext.kernelChanged.disconnect(
-      this._onKernelChanged,
-      this
-    );
+    this.host.sessionContext.statusChanged.disconnect(this._onKernelStatus, this);
+    this.host.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
     super.dispose();
   }
 
@@ -151,12 +135,7 @@ export class RunRenderer extends Panel implements IRenderMime.IRenderer {
   /** The widget renderer put a widget view in (not an error or a wait message). */
   private _liveShows(): boolean {
     const live = this._live;
-    return (
-      !!live &&
-      !live.isDisposed &&
-      live instanceof Panel &&
-      live.widgets.length > 0
-    );
+    return !!live && !live.isDisposed && live instanceof Panel && live.widgets.length > 0;
   }
 
   private _showLive(): void {
@@ -307,9 +286,10 @@ export class RunRenderer extends Panel implements IRenderMime.IRenderer {
 }
 
 /** Register the run renderer in every notebook's own rendermime registry. */
-export class RunRendererExtension
-  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
-{
+export class RunRendererExtension implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
   createNew(panel: NotebookPanel): IDisposable {
     const host: IRunHost = {
       rendermime: panel.content.rendermime,

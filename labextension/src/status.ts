@@ -10,27 +10,11 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { COMM_TARGET } from './api';
-
-export interface IRunStatus {
-  session_id: string;
-  run_id: string;
-  model: string;
-  phase: 'running' | 'done' | 'cancelled' | 'failed';
-  elapsed: number;
-  input_tokens: number;
-  output_tokens: number;
-  tool: string | null;
-}
-
-interface ILiveRun {
-  status: IRunStatus;
-  kernelId: string;
-  /** When `status` arrived, to count the elapsed time on between messages. */
-  receivedAt: number;
-}
+import { ILiveRun, IRunStatus, statusText } from './texts';
+import { IRunStatusModel } from './tokens';
 
 /** The live runs of every kernel this page talks to. */
-export class RunStatusModel {
+export class RunStatusModel implements IRunStatusModel {
   get changed(): ISignal<this, void> {
     return this._changed;
   }
@@ -147,30 +131,8 @@ export class RunStatusModel {
   private _startedOrEnded = new Signal<this, void>(this);
 }
 
-function tokens(n: number): string {
-  return n >= 10000 ? `${(n / 1000).toFixed(1)}k` : String(n);
-}
-
-/** "Agent run · model · 12 s · 340 in / 85 out tokens · tool: python". */
-export function statusText(run: ILiveRun, now = Date.now()): string {
-  const s = run.status;
-  const elapsed = Math.max(
-    0,
-    Math.round((s.elapsed || 0) + (now - run.receivedAt) / 1000)
-  );
-  const parts = [
-    `Agent run · ${s.model}`,
-    `${elapsed} s`,
-    `${tokens(s.input_tokens || 0)} in / ${tokens(s.output_tokens || 0)} out tokens`
-  ];
-  if (s.tool) {
-    parts.push(`tool: ${s.tool}`);
-  }
-  return parts.join(' · ');
-}
-
 export class RunStatusItem extends Widget {
-  constructor(private readonly model: RunStatusModel) {
+  constructor(private readonly model: IRunStatusModel) {
     super();
     this.id = 'hermes-nb-run-status';
     this.addClass('hermes-nb-run-status');

@@ -254,4 +254,27 @@ def test_sidebar_actions_export_use_and_delete(lab: LabServer, page: Any) -> Non
     assert (sessions / f"{kitten_id}.json").exists()
     shot(page, "side-03-after-delete")
 
+    # The same actions are commands, with command palette entries; from the palette
+    # (no session named) they ask which of the notebook's sessions
+    ids = ["open-session", "export-session", "export-session-json", "use-session", "delete-session", "resume-session"]
+    assert page.evaluate(
+        "(ids) => ids.every(id => window.jupyterapp.commands.hasCommand('hermes-nb:' + id))", ids
+    )
+    command(page, "apputils:activate-command-palette")
+    palette = page.locator(".lm-CommandPalette-input").first
+    palette.wait_for(timeout=30_000)
+    palette.fill("Export Agent Session as Markdown")
+    page.locator(".lm-CommandPalette-item", has_text="Export Agent Session as Markdown").first.wait_for(
+        timeout=30_000
+    )
+    shot(page, "side-04-palette")
+    palette.press("Enter")
+    picker = page.locator(".jp-Dialog", has_text="which agent session")
+    picker.wait_for(timeout=30_000)
+    options = picker.locator("option").all_text_contents()
+    assert len(options) == 1 and kitten_id in options[0], options
+    with page.expect_download() as download:
+        picker.locator(".jp-Dialog-button.jp-mod-accept").click()
+    assert "What are kittens?" in Path(download.value.path()).read_text()
+
 
