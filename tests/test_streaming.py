@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
 from disk_view import read_session
+from waiting import interrupt_when, streamed_words, wait_for, wait_until
 
 from hermes_nb import config, journal, models, runmarks, session_ops, streaming, turn_history
 from hermes_nb.agent.events import Event
@@ -122,10 +122,7 @@ def row_of(sid: str) -> Any:
 
 def wait_for_pending_row(sid: str) -> None:
     """The index row says pending once the checkpoint thread published the start."""
-    deadline = time.monotonic() + 5
-    while not row_of(sid).pending:
-        assert time.monotonic() < deadline, "the index row never said pending"
-        time.sleep(0.005)
+    wait_for(lambda: row_of(sid).pending, what="the index row to say pending", interval=0.005)
 
 
 def test_the_request_is_on_disk_before_the_provider_is_asked(session_dir: Path) -> None:
@@ -170,10 +167,7 @@ def test_the_pending_record_is_flushed_off_the_request_path(session_dir: Path, m
         assert flushed == []  # the checkpoint thread waits for the request to leave
         run.publish_start()  # as the cell thread does when it shows the run
         assert row_of(sid).pending
-        deadline = time.monotonic() + 5
-        while not flushed:
-            assert time.monotonic() < deadline, "the request's record was never flushed"
-            time.sleep(0.005)
+        wait_for(lambda: flushed, what="the request's record to be flushed", interval=0.005)
         assert flushed == [f"hermes_nb-checkpoint-{run.stream_id}"]
     finally:
         run.fail(RuntimeError("test over"))
@@ -184,13 +178,13 @@ def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir:
     seen: dict[str, Any] = {}
 
     def wait_for_checkpoint(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        def checkpointed() -> bool:
             pending = on_disk(sid).get("pending_messages") or []
             if any(m.get("role") == "tool" for m in pending):
                 seen["pending"] = pending
-                break
-            time.sleep(0.01)
+            return "pending" in seen
+
+        wait_until(checkpointed)
         yield TextDelta("done")
 
     sid = models.new_session(title="t").session_id
@@ -300,10 +294,8 @@ def test_an_empty_reply_is_reported_not_silent(session_dir: Path) -> None:
 
 def test_interrupt_mid_text_cancels_and_keeps_partial_text(session_dir: Path) -> None:
     words = [f"w{i} " for i in range(200)]
-    timer = threading.Timer(0.4, _thread.interrupt_main)
-    timer.start()
-    run, recorder, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "count slowly")
-    timer.cancel()
+    with interrupt_when(streamed_words(3), what="the first words"):
+        run, recorder, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "count slowly")
     assert outcome.stop_reason == "cancelled"
     saved = on_disk(run.session_id)["messages"]
     assert saved[0]["content"] == "count slowly"
@@ -314,10 +306,9 @@ def test_interrupt_mid_text_cancels_and_keeps_partial_text(session_dir: Path) ->
 
 
 def test_interrupt_during_a_kernel_tool_gives_the_call_a_result(session_dir: Path) -> None:
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
-    run, _, outcome = run_turn(StepProvider(call("python", code="import time\nfor _ in range(100): time.sleep(0.05)"), say("never")), "sleep")
-    timer.cancel()
+    ns: dict[str, Any] = {}
+    with interrupt_when(lambda: "time" in ns, what="the tool to start"):  # its first line ran
+        run, _, outcome = run_turn(StepProvider(call("python", code="import time\nfor _ in range(100): time.sleep(0.05)"), say("never")), "sleep", ns=ns)
     assert outcome.stop_reason == "cancelled"
     saved = on_disk(run.session_id)["messages"]
     calls = [c["id"] for m in saved if m["role"] == "assistant" for c in m.get("tool_calls") or []]
@@ -331,10 +322,7 @@ def test_cancel_stream_keeps_partial_output_and_the_run_then_finds_itself_stale(
     outcome_box: dict[str, Any] = {}
 
     def cancel_later() -> None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not streaming.ACTIVE_RUNS:
-            time.sleep(0.01)
-        time.sleep(0.3)
+        wait_for(streamed_words(3), what="the first words")
         stream_id = next(iter(streaming.ACTIVE_RUNS))
         outcome_box["cancelled"] = streaming.cancel_stream(stream_id)
 
