@@ -17,9 +17,6 @@ from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
     requests_of,
     roles,
 )
@@ -29,8 +26,6 @@ from waiting import interrupt_when
 from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import registry
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 TOOL_CALL = {"text": "Let me compute.", "tool_calls": [{"name": "python", "arguments": {"code": "x = 6 * 7\nx"}}]}
 

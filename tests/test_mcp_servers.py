@@ -3,7 +3,6 @@ streamable HTTP, driven through the manager and the agent loop with a scripted m
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from mcp_harness import SERVER, alive
 from waiting import refused_port, wait_until
 
 from hermes_nb.agent.events import Event, ToolCompleted
@@ -25,7 +25,6 @@ from hermes_nb.mcp.settings import ServerConfig, parse_server
 
 pytestmark = pytest.mark.slow
 
-SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
 
 
 def stdio(name: str = "t", **entry: Any) -> ServerConfig:
@@ -63,18 +62,6 @@ def call(name: str, **arguments: Any) -> dict[str, Any]:
 
 def completed(events: list[Event]) -> list[ToolCompleted]:
     return [e for e in events if isinstance(e, ToolCompleted)]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purpose
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def server_pid(mgr: McpManager, name: str = "t") -> int:

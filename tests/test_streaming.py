@@ -5,95 +5,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
-from disk_view import read_session
+from turn_harness import Recorder, StepProvider, call, on_disk, run_turn, say
 from waiting import interrupt_when, streamed_words, wait_for, wait_until
 
 from hermes_nb import config, journal, models, runmarks, session_ops, streaming, turn_history
-from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
-from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
-from hermes_nb.agent.tools.builtin import builtin_tools
+from hermes_nb.agent.providers.base import TextDelta
 from hermes_nb.cell_loop import drive
 from hermes_nb.errors import ProviderUnavailableError
-
-
-class Recorder:
-    """A renderer that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.flushes = 0
-        self.finished: str | None = None
-
-    def start(self) -> None:
-        pass
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-    def flush(self) -> None:
-        self.flushes += 1
-
-    def finish(self, stop_reason: str) -> None:
-        self.finished = stop_reason
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
-
-
-Step = Callable[[list[dict[str, Any]], threading.Event], Iterator[Any]]
-
-
-class StepProvider(Provider):
-    """Each request runs the next step function, which yields chunks."""
-
-    spec = "test:steps"
-    generates_titles = False
-
-    def __init__(self, *steps: Step) -> None:
-        self.steps = list(steps)
-        self.requests: list[list[dict[str, Any]]] = []
-
-    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        self.requests.append(messages)
-        yield from self.steps[len(self.requests) - 1](messages, cancel)
-
-
-def say(*parts: str, delay: float = 0.0) -> Step:
-    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        for part in parts:
-            if cancel.wait(delay) if delay else cancel.is_set():
-                return
-            yield TextDelta(part)
-        yield UsageChunk(10, len(parts))
-
-    return step
-
-
-def call(name: str, **arguments: Any) -> Step:
-    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        yield ToolCallRequest(f"call_{name}_{len(messages)}", name, json.dumps(arguments))
-
-    return step
-
-
-def on_disk(session_id: str) -> dict[str, Any]:
-    return read_session(models.SESSION_DIR / f"{session_id}.json")
-
-
-def run_turn(provider: Provider, text: str | None, session_id: str | None = None, ns: dict[str, Any] | None = None) -> tuple[streaming.Run, Recorder, Any]:
-    sid = session_id or models.new_session(title="t", notebook="nb.ipynb").session_id
-    agent = Agent(provider, builtin_tools(ns if ns is not None else {}), max_turns=5)
-    run = streaming.Run(sid, text, checkpoint_interval=0.2)
-    recorder = Recorder()
-    outcome = drive(run, agent, recorder, flush_interval=0.01)
-    return run, recorder, outcome
 
 
 def test_a_complete_turn_lands_in_messages_and_clears_pending(session_dir: Path) -> None:
@@ -184,7 +109,7 @@ def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir:
                 seen["pending"] = pending
             return "pending" in seen
 
-        wait_until(checkpointed)
+        wait_until(checkpointed, interval=0.01)
         yield TextDelta("done")
 
     sid = models.new_session(title="t").session_id
@@ -322,7 +247,7 @@ def test_cancel_stream_keeps_partial_output_and_the_run_then_finds_itself_stale(
     outcome_box: dict[str, Any] = {}
 
     def cancel_later() -> None:
-        wait_for(streamed_words(3), what="the first words")
+        wait_for(streamed_words(3), what="the first words", interval=0.005)
         stream_id = next(iter(streaming.ACTIVE_RUNS))
         outcome_box["cancelled"] = streaming.cancel_stream(stream_id)
 

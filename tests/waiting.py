@@ -23,7 +23,7 @@ T = TypeVar("T")
 DEADLINE = 30.0
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition", interval: float = 0.01) -> T:
+def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = "condition", interval: float = 0.05) -> T:
     """The first truthy value of ``predicate()``; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -35,7 +35,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE, what: str = 
         time.sleep(interval)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE, interval: float = 0.01) -> bool:
+def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE, interval: float = 0.05) -> bool:
     """True once ``predicate()`` holds, False if it still does not after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
