@@ -24,8 +24,9 @@ from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.redact import redact
 from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
 from hermes_nb.streaming import Run, cancel_stream
-from hermes_nb.ui import Renderer
+from hermes_nb.ui import LiveRenderer, Renderer
 from hermes_nb.ui.state import CANCELLING, TurnDisplay
+from hermes_nb.view_pump import ViewPump
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -115,7 +116,8 @@ class _View:
     agent's first event (its first token wakes it), or ``VIEW_DELAY``, whichever
     comes first: a person sees the view within a tenth of a second either way, and
     the first token no later than the next flush. Events that come before the view
-    exists (a compression notice) are handed to it when it is built.
+    exists (a compression notice) are handed to it when it is built, and so is what
+    a tool printed meanwhile (a quick reply can start a tool while the view is built).
     """
 
     def __init__(self, run: Run, renderer: Renderer | Callable[[], Renderer]) -> None:
@@ -127,6 +129,8 @@ class _View:
         else:
             self._make = cast(Callable[[], Renderer], renderer)
         self._early: list[Event] = []
+        self._early_output: list[tuple[str, str, str]] = []
+        self._output_lock = threading.Lock()  # tools print from their own threads
         self.renderer: Renderer | None = None
         self.status: RunStatusComm | None = None
 
@@ -135,6 +139,17 @@ class _View:
             self._early.append(event)
         else:
             self.renderer.handle(event)
+
+    def tool_output(self, call_id: str, stream: str, text: str) -> None:
+        """What a running tool prints, from the printing thread: to a renderer that shows it."""
+        with self._output_lock:
+            renderer = self.renderer
+            if renderer is None:
+                if len(self._early_output) < EARLY_OUTPUT_WRITES:
+                    self._early_output.append((call_id, stream, text))
+                return
+        if isinstance(renderer, LiveRenderer):
+            renderer.tool_output(call_id, stream, text)
 
     def show(self) -> Renderer:
         """Build the renderer (once), give it the early events and put it on screen."""
@@ -146,13 +161,20 @@ class _View:
         for event in self._early:
             renderer.handle(event)
         self._early.clear()
-        self.renderer = renderer  # before start: an interrupt in it must not build another
+        with self._output_lock:
+            if isinstance(renderer, LiveRenderer):
+                for call_id, stream, text in self._early_output:
+                    renderer.tool_output(call_id, stream, text)
+            self._early_output.clear()
+            self.renderer = renderer  # before start: an interrupt in it must not build another
         renderer.start()
         return renderer
 
 
 #: seconds the cell thread waits for the agent's first event before showing the view
 VIEW_DELAY = 0.1
+#: writes of a tool kept for the view while it is being built (the result keeps them all)
+EARLY_OUTPUT_WRITES = 1000
 
 
 def drive(
@@ -184,6 +206,7 @@ def drive(
             run.poke()
 
     agent.kernel_runner = _kernel_runner(inbox, run.cancel_event)
+    agent.output_tap = view.tool_output
     run.start(checkpoints=False)  # started below, once the request is on its way
     try:
         if prepare is not None:
@@ -308,11 +331,7 @@ def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_dela
             if renderer is None:
                 continue
             if isinstance(item, _KernelCall):
-                renderer.flush()  # the tool's card (or an approval prompt) after its text
-                # the status item must show the tokens so far while the tool holds this thread
-                if view.status is not None:
-                    _report(view.status, renderer, force=True)
-                _run_kernel_call(item)
+                _run_here(item, renderer, view.status, flush_interval)
             elif item is not None:
                 renderer.handle(item)
             now = time.monotonic()
@@ -328,6 +347,34 @@ def _pump(inbox: _Inbox, run: Run, view: _View, flush_interval: float, view_dela
                 view.handle(Notice(CANCELLING))
         if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE:
             return None
+
+
+def _run_here(call: _KernelCall, renderer: Renderer, status: RunStatusComm | None, interval: float) -> None:
+    """Run a tool on this thread while the view pump keeps the view moving.
+
+    Everything shown so far is drawn first (the text before the call whole, the call's
+    card), and the status item gets the tokens so far; then, for a renderer that can
+    draw from another thread, the pump redraws every ``interval`` (elapsed time, what
+    the tool prints) until the tool returns.
+    """
+    if not isinstance(renderer, LiveRenderer):
+        renderer.flush()
+        if status is not None:
+            _report(status, renderer, force=True)
+        _run_kernel_call(call)
+        return
+    live = renderer
+    live.flush(force=True)
+    if status is not None:
+        _report(status, live, force=True)
+
+    def tick() -> None:
+        live.flush()
+        if status is not None:
+            _report(status, live)
+
+    with ViewPump(tick, interval):
+        _run_kernel_call(call)
 
 
 def _run_kernel_call(call: _KernelCall) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,19 +76,14 @@ def same_version(disk: diskstate.DiskState, base: _merge.Base) -> bool:
     return disk.signature == base.signature and disk.journal == base.journal.signature
 
 
-def _appended_only(messages: list[Any], base: tuple[Any, ...]) -> bool:
+def _appended_only(messages: list[Any], base: Sequence[Any]) -> bool:
     """Whether ``messages`` is ``base`` (the same objects) with messages appended.
 
     Checked at both ends and at the join, not element by element: stored messages
     are never changed in place (undo and retry replace the list, and bump
     ``history_rev``), so a run's save does not walk a 100,000-message history.
     """
-    n = len(base)
-    if len(messages) < n:
-        return False
-    if n == 0:
-        return True
-    return messages[0] is base[0] and messages[n - 1] is base[n - 1] and messages[n // 2] is base[n // 2]
+    return _merge._extends(messages, base)
 
 
 def record_for(session: Session, base: _merge.Base) -> dict[str, Any] | None:

@@ -42,6 +42,7 @@ HELP = """\
 %agent status             model, folder, session and run state
 %agent mcp                MCP servers, their state and their tools
 %agent mcp restart NAME   stop and start an MCP server
+%agent mcp trust [NAME]   approve the notebook folder's MCP servers (untrust: withdraw)
 %agent help               this text"""
 
 _RUN_ELSEWHERE = (
@@ -78,8 +79,8 @@ def cmd_new(m: AgentMagics, opts: Any) -> None:
 
 
 def cmd_use(m: AgentMagics, opts: Any) -> None:
-    session = m._use(" ".join(opts.id))
-    print(f"Using session {session.session_id}: {session.title} ({len(session.messages)} messages)")
+    row = m._use_summary(" ".join(opts.id))
+    print(f"Using session {row.id}: {row.title} ({row.message_count} messages)")
 
 
 def cmd_history(m: AgentMagics, opts: Any) -> None:
@@ -225,6 +226,12 @@ def cmd_mcp(m: AgentMagics, opts: Any) -> None:
 
     if opts.action is None:
         print(mcp.describe(dict(m.mcp_servers), m._folder(), dict(m.tool_policies)))
+        return
+    if opts.action == "trust":
+        print(mcp.approve_folder(opts.name, dict(m.mcp_servers), m._folder()))
+        return
+    if opts.action == "untrust":
+        print(mcp.revoke_folder(opts.name, m._folder()))
         return
     if not opts.name:
         raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")

@@ -14,7 +14,8 @@ without a traceback.
     │   ├── UnsafeSaveError
     │   │   └── SessionChangedError
     │   ├── NothingToUndoError         (also ValueError)
-    │   └── RunClaimedError
+    │   ├── RunClaimedError
+    │   └── UnsafePathError
     ├── ProviderError
     │   ├── AuthenticationError
     │   ├── RateLimitError
@@ -49,6 +50,7 @@ __all__ = [
     "TurnLimitError",
     "UnknownModelError",
     "UnreadableSessionError",
+    "UnsafePathError",
     "UnsafeSaveError",
 ]
 
@@ -81,6 +83,11 @@ class UnreadableSessionError(SessionError):
     device, a folder, a file we may not read or one over the size limit); left alone."""
 
 
+class UnreadableFileError(HermesError):
+    """A file we read for the user (a notebook, an image) that is not a regular file
+    within its size limit (a FIFO, a device, a folder, a link where none may be)."""
+
+
 class SessionWriteError(SessionError, OSError):
     """The sessions folder cannot be written; the message says where to point it."""
 
@@ -105,6 +112,10 @@ class RunClaimedError(SessionError):
     """The run belongs to another live kernel."""
 
 
+class UnsafePathError(SessionError):
+    """A file we would write is a symbolic link (it could lead anywhere); left alone."""
+
+
 class ProviderError(HermesError):
     """The model provider failed."""
 
@@ -127,6 +138,11 @@ class UnknownModelError(ProviderError):
 
 class ModelNotInstalledError(ProviderError):
     """A provider whose optional package is missing; the message says what to install."""
+
+
+class ToolsRefusedError(ProviderError):
+    """The server refused a request because the model cannot take tools (the
+    provider then sends it again as plain chat)."""
 
 
 class ToolError(HermesError):

@@ -12,13 +12,17 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from hermes_nb.errors import UnreadableFileError
+
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_text", "fsync_dir",
-           "json_bytes", "json_text", "rename_over", "replace_temp", "sweep_temp_files", "write_temp"]
+           "json_bytes", "json_text", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
+           "write_temp"]
 
 log = logging.getLogger("hermes_nb.fsio")
 
@@ -185,3 +189,47 @@ def sweep_temp_files(folder: str | os.PathLike[str], max_age: float = 300.0) -> 
     if removed:
         log.info("removed %d temp file(s) left by an interrupted write in %s", len(removed), folder)
     return removed
+
+
+def read_regular(path: str | os.PathLike[str], limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Never blocks and never reads without bound: the file is opened ``O_NONBLOCK`` (a
+    FIFO does not wait for a writer) and checked on the open descriptor, so a FIFO, a
+    device (a link to ``/dev/zero``), a folder or a file over ``limit`` raises
+    ``UnreadableFileError`` with one line to show. ``follow_links=False`` refuses a
+    symbolic link as the last part of the path (``O_NOFOLLOW``). ``FileNotFoundError``
+    passes through.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        why = "a symbolic link" if not follow_links and os.path.islink(name) else (exc.strerror or str(exc))
+        raise UnreadableFileError(f"cannot read {name}: {why}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFileError(f"{name} is not a regular file; not read")
+        if st.st_size > limit:
+            raise UnreadableFileError(f"{name} is {st.st_size:,} bytes, over the {limit:,}-byte limit; not read")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise UnreadableFileError(f"{name} grew over the {limit:,}-byte limit while read; not read")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)

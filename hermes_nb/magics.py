@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -63,7 +64,7 @@ def _parsers() -> tuple[MagicArgumentParser, MagicArgumentParser]:
     export.add_argument("--output", "-o")
     sub.add_parser("model").add_argument("spec", nargs="?")
     mcp = sub.add_parser("mcp")
-    mcp.add_argument("action", nargs="?", choices=("restart",))
+    mcp.add_argument("action", nargs="?", choices=("restart", "trust", "untrust"))
     mcp.add_argument("name", nargs="?")
     return cell, line
 
@@ -119,6 +120,16 @@ class AgentMagics(Magics):
         help="Seconds a reply may go without content (keep-alives and empty "
         "updates do not count) before the request is stopped.",
     ).tag(config=True)
+    max_output_tokens = Int(
+        0,
+        help="The most tokens one model reply may have (0: a default per model, 8,192 "
+        "for models it does not know). Sent with every request.",
+    ).tag(config=True)
+    prompt_cache = Bool(
+        True,
+        help="Mark the settled history and the tools for the provider's prompt cache "
+        "(Anthropic), so each step of a long session pays full price only for what is new.",
+    ).tag(config=True)
     mcp_servers = Dict(
         {},
         help="MCP servers, as in mcp.json's mcpServers: {name: {command, args, env, cwd} | "
@@ -128,6 +139,11 @@ class AgentMagics(Magics):
         config=True
     )
     mcp_start_timeout = Float(30.0, help="Seconds an MCP server may take to start.").tag(config=True)
+    mcp_start_wait = Float(
+        10.0,
+        help="Seconds a run waits for MCP servers it starts before its first model request; "
+        "one still starting then goes on starting and joins a later run.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -141,6 +157,7 @@ class AgentMagics(Magics):
         self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
         self._toolset: Any = None  # hermes_nb.toolset.Toolset, made at the first run (or prewarm)
+        self._tool_notices: list[str] = []  # the MCP lines of the run being prepared
         self._ready = True
 
     @default("model")
@@ -212,8 +229,10 @@ class AgentMagics(Magics):
             self.current_session_id = None
         notices += models.consume_warnings()
         for notice in notices:
-            print(notice, file=sys.stderr)
-        commands.show_restored(restored)
+            print(redact(notice), file=sys.stderr)  # a server's stderr line may hold a key
+        resumed_here = self._resumed_in_this_cell()
+        for report in restored:  # no "continue it with" above the run this cell continues
+            commands.show_restored([report], resume_hint=not resumed_here(report.session_id))
         self.notices = notices + [r.notice() for r in restored]
         return self.notices
 
@@ -279,6 +298,7 @@ class AgentMagics(Magics):
         from hermes_nb import notes
         from hermes_nb.agent.events import Notice
         from hermes_nb.cell_loop import drive
+        from hermes_nb.titles import fallback_title
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
@@ -293,22 +313,32 @@ class AgentMagics(Magics):
         run = streaming.Run(
             session.session_id,
             text,
-            attachments=self._context(text),
+            # a model that cannot run code has no use for the variables' names, and a
+            # small one answers the summary instead of the question
+            attachments=self._context(text, namespace=getattr(provider, "supports_tools", True)),
             checkpoint_interval=self.checkpoint_interval,
+            title=fallback_title(text) if self.auto_title and text else None,
         )
         display = self.display
+        if display == "auto" and self._headless():
+            # nobody will see a live view, and nbclient (jupyter execute) would store
+            # every widget's state in the notebook: only the final transcript
+            display = "static"
         # the view is made once the request is on its way (cell_loop._View)
         make_view = lambda: choose_renderer(spec, display, own_cell=own_cell)  # noqa: E731
 
         def prepare(run: streaming.Run, show: Callable[[Notice], None]) -> None:
             # in the transcript, which replaces whatever the cell showed
+            for line in self._tool_notices:
+                show(Notice(line))
             self._compress(run, provider, lambda line: show(Notice(redact(line))))
 
         try:
             outcome = drive(run, agent, make_view, prepare=prepare)
         finally:
             self.current_session_id = run.session_id  # a new one if the history was compressed
-        if plain_chat and not said and outcome.written:
+        # also when the server refused tools during this run (and the run said so)
+        if tools and not getattr(provider, "supports_tools", True) and not said and outcome.written:
             notes.remember(run.session_id, notes.no_tools_key(spec))
         request = text if text is not None else notes.first_request(run.session_id)
         if outcome.written and self.auto_title and request:
@@ -337,14 +367,15 @@ class AgentMagics(Magics):
         agent.images = ImageStore(models.SESSION_DIR, session_id)
         agent.vision = accepts_images(provider, self.vision)
 
-    def _context(self, text: str | None) -> list[dict[str, Any]]:
+    def _context(self, text: str | None, namespace: bool = True) -> list[dict[str, Any]]:
         """``@name`` variables and the namespace summary, captured as the request is sent."""
         if text is None or self.shell is None:
             return []
         from hermes_nb.context import build_context
 
         hidden = getattr(self.shell, "user_ns_hidden", {})
-        return build_context(text, self.shell.user_ns, hidden, with_namespace=self.namespace_context)
+        with_namespace = self.namespace_context and namespace
+        return build_context(text, self.shell.user_ns, hidden, with_namespace=with_namespace)
 
     def _compress(self, run: streaming.Run, provider: Any, notify: Callable[[str], None]) -> None:
         """Summarise older turns when the history nears the model's window (the
@@ -362,11 +393,15 @@ class AgentMagics(Magics):
         for name, value in (("read_timeout", self.request_timeout), ("idle_timeout", self.stream_idle_timeout)):
             if hasattr(provider, name):
                 setattr(provider, name, value)
+        provider.max_output_tokens = self.max_output_tokens if self.max_output_tokens > 0 else None
+        if hasattr(provider, "prompt_cache"):
+            provider.prompt_cache = self.prompt_cache
         return provider
 
     def _agent(self, provider: Any, *, tools: bool, max_turns: int) -> Any:
         from hermes_nb.agent.loop import Agent
 
+        self._tool_notices = []
         registry = self._tools() if tools else None
         agent = Agent(
             provider,
@@ -387,10 +422,21 @@ class AgentMagics(Magics):
             mcp_folder=self._folder(),
             mcp_timeout=self.mcp_timeout,
             mcp_start_timeout=self.mcp_start_timeout,
+            mcp_start_wait=self.mcp_start_wait,
+            progress=self._say_live(),
         )
-        for notice in notices:
-            print(notice, file=sys.stderr)
+        self._tool_notices = [redact(notice) for notice in notices]  # shown in the run's transcript
         return registry
+
+    def _say_live(self) -> Callable[[str], None] | None:
+        """How to show a line only for as long as the run's view is not up (it replaces
+        the cell's output), or None where nobody watches the cell live and the line
+        would stay in the saved output (nbclient, nbval: no Jupyter server, no VS Code)."""
+        user_ns = self.shell.user_ns if self.shell is not None else {}
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and not os.environ.get("JPY_SESSION_NAME") and "__vsc_ipynb_file__" not in user_ns:
+            return None
+        return lambda line: print(line, file=sys.stderr)
 
     def toolset(self) -> Any:
         """This kernel's tools (built once, see toolset.py)."""
@@ -428,16 +474,51 @@ class AgentMagics(Magics):
         self._switch(session.session_id)
         return session
 
-    def _alone_in_cell(self) -> bool:
-        """Whether the running cell holds nothing but this line command, so its run may
-        replace the cell's output (a notebook kernel knows the cell's code)."""
+    def _use_summary(self, query: str) -> models.IndexRow:
+        """Switch to the session ``query`` names; its messages are read by the next
+        command that needs them, not here (``models.session_summary``)."""
+        from hermes_nb.lookup import resolve_session_id
+
+        row = models.session_summary(resolve_session_id(query, self.notebook))
+        self._switch(row.id)
+        return row
+
+    def _cell_code(self) -> str | None:
+        """The running cell's code (a notebook kernel knows it; a terminal does not)."""
         kernel: Any = getattr(self.shell, "kernel", None)
         try:
-            code = str(kernel.get_parent()["content"]["code"])
+            return str(kernel.get_parent()["content"]["code"])
+        except (AttributeError, KeyError, TypeError):
+            return None
+
+    def _headless(self) -> bool:
+        """Whether the running cell was sent by a runner nobody watches: nbclient
+        (``jupyter execute``), nbval and papermill send ``allow_stdin: false``; a
+        notebook page, which can answer ``input()``, sends true."""
+        kernel: Any = getattr(self.shell, "kernel", None)
+        try:
+            return kernel.get_parent()["content"]["allow_stdin"] is False
         except (AttributeError, KeyError, TypeError):
             return False
+
+    def _alone_in_cell(self) -> bool:
+        """Whether the running cell holds nothing but this line command, so its run may
+        replace the cell's output."""
+        code = self._cell_code() or ""
         lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         return len(lines) == 1
+
+    def _resumed_in_this_cell(self) -> Callable[[str], bool]:
+        """Whether the running cell goes on to ``%agent resume`` a session (as the page's
+        Resume cell does), by its id, a start of it, or the latest session."""
+        wanted = [m.group(1) for m in _RESUME_LINE.finditer(self._cell_code() or "")]
+
+        def resumed(session_id: str) -> bool:
+            return any(
+                session_id.startswith(w) if w else session_id == self.current_session_id for w in wanted
+            )
+
+        return resumed
 
     def _require_session(self) -> models.Session:
         if not self.current_session_id:
@@ -450,6 +531,9 @@ class AgentMagics(Magics):
         start_title(session_id, text, provider)
 
 
+
+
+_RESUME_LINE = re.compile(r"^[ \t]*%agent[ \t]+resume(?:[ \t]+(\S+))?[ \t]*$", re.MULTILINE)
 
 
 def _make_approver(agent: Any) -> Any:

@@ -16,8 +16,10 @@ applied on top of what is on disk now.
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from hermes_nb.errors import SessionChangedError
 from hermes_nb.journal import JournalInfo
@@ -25,7 +27,7 @@ from hermes_nb.journal import JournalInfo
 if TYPE_CHECKING:
     from hermes_nb.models import Session
 
-__all__ = ["COUNTERS", "PENDING", "Base", "merge", "mergeable", "snapshot"]
+__all__ = ["COUNTERS", "PENDING", "Base", "Seen", "merge", "mergeable", "snapshot"]
 
 PENDING = (
     "active_stream_id", "active_stream_owner", "pending_user_message", "pending_attachments",
@@ -36,12 +38,74 @@ NO_JOURNAL = JournalInfo()
 _FIXED = ("session_id", "messages", "history_rev", "schema_version")
 
 
+class Seen(Sequence[Any]):
+    """The message objects a base saw, in chunks shared with the base before it.
+
+    A save after a run appended k messages records k references, not the whole
+    history again (a checkpoint of a 100,000-message session copied 100,000 of them).
+    Stored messages are never changed in place (undo and retry replace the list), so
+    a list that still starts with the previous base's objects (checked at both ends
+    and in the middle, as ``changes`` checks it) holds them all.
+    """
+
+    __slots__ = ("_chunks", "_len")
+
+    def __init__(self, chunks: tuple[tuple[Any, ...], ...]) -> None:
+        self._chunks = chunks
+        self._len = sum(len(c) for c in chunks)
+
+    @classmethod
+    def of(cls, messages: list[Any], previous: Sequence[Any] | None = None) -> Seen:
+        """``messages`` as they are now, sharing what ``previous`` already holds."""
+        if isinstance(previous, Seen) and _extends(messages, previous):
+            added = tuple(messages[len(previous) :])
+            chunks = previous._chunks + ((added,) if added else ())
+            if len(chunks) > _MAX_CHUNKS:  # a flat copy now and then: amortised O(added)
+                chunks = (tuple(itertools.chain.from_iterable(chunks)),)
+            return cls(chunks)
+        return cls((tuple(messages),))
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.chain.from_iterable(self._chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        for chunk in self._chunks:
+            if index < len(chunk):
+                return chunk[index]
+            index -= len(chunk)
+        raise IndexError(index)  # pragma: no cover - the length says otherwise
+
+
+#: chunks a ``Seen`` may hold before it is flattened
+_MAX_CHUNKS = 32
+
+
+def _extends(messages: list[Any], base: Sequence[Any]) -> bool:
+    n = len(base)
+    if len(messages) < n:
+        return False
+    return n == 0 or (messages[0] is base[0] and messages[n - 1] is base[n - 1] and messages[n // 2] is base[n // 2])
+
+
 @dataclass(frozen=True)
 class Base:
     """The version of the file a session object last read or wrote."""
 
     signature: tuple[int, int, int]
-    messages: tuple[Any, ...]  # the message objects themselves: compared by identity
+    messages: Sequence[Any]  # the message objects themselves (``Seen``): compared by identity
     history_rev: int
     fields: dict[str, Any]
     seq: int = 0
@@ -74,10 +138,12 @@ def snapshot(
         if isinstance(value, (dict, list)):
             value = copy.copy(value)  # one level: what our code changes in place
         values[name] = value
-    return Base(signature, tuple(session.messages), session.history_rev, values, seq, token, journal)
+    previous = session._base
+    seen = previous.messages if previous is not None and previous.history_rev == session.history_rev else None
+    return Base(signature, Seen.of(session.messages, seen), session.history_rev, values, seq, token, journal)
 
 
-def _appended_only(messages: list[Any], base: tuple[Any, ...]) -> bool:
+def _appended_only(messages: list[Any], base: Sequence[Any]) -> bool:
     return len(messages) >= len(base) and all(a is b for a, b in zip(messages, base, strict=False))
 
 

@@ -79,6 +79,7 @@ __all__ = [
     "new_session_id",
     "notice",
     "refresh_session",
+    "session_summary",
     "set_session_dir",
     "validate_session_id",
 ]
@@ -576,6 +577,24 @@ def refresh_session(session_id: str) -> Session:
         SESSIONS[session_id] = session
     log.info("re-read session %s: its file changed in another kernel", session_id)
     return session
+
+
+def session_summary(session_id: str) -> IndexRow:
+    """What switching to a session shows of it (title, message count), without reading
+    its messages when this kernel has not loaded it: the index row says it, and a
+    100,000-message session is then read once, by the run that needs it. A session this
+    kernel holds is refreshed first (another kernel may have changed it); one with no
+    row, or whose file is gone, is read (and a missing one raises
+    ``SessionNotFoundError``).
+    """
+    validate_session_id(session_id)
+    with LOCK:
+        cached = session_id in SESSIONS
+    if not cached:
+        row = next((r for r in list_sessions(include_all=True) if r.id == session_id), None)
+        if row is not None and (SESSION_DIR / f"{session_id}.json").is_file():
+            return row
+    return get_session(session_id, refresh=True).index_row()
 
 
 def forget_session(session_id: str) -> None:

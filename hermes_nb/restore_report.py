@@ -88,14 +88,16 @@ class RestoreReport:
 
     def markdown(self, resume_hint: bool = True) -> str:
         """The same for a notebook cell: short lines that wrap between words."""
-        from hermes_nb.ui.markdown import escape
+        from hermes_nb.ui.markdown import escape, neutralize_html
 
         text = (
             f"**hermes_nb: a run was interrupted by a kernel restart** "
-            f"(session *{escape(self.title)}*, `{self.session_id}`, started {self._when()}).  \n"
+            f"(session *{neutralize_html(escape(self.title))}*, `{self.session_id}`, started {self._when()}).  \n"
             f"Saved: {escape(self.kept())}."
         )
         return text + (f"  \nContinue it with `%agent resume {self.session_id}`." if resume_hint else "")
 
     def mimebundle(self, resume_hint: bool = True) -> dict[str, str]:
-        return {"text/plain": self.notice(resume_hint), "text/markdown": self.markdown(resume_hint)}
+        from hermes_nb.safe_output import printable
+
+        return printable({"text/plain": self.notice(resume_hint), "text/markdown": self.markdown(resume_hint)})

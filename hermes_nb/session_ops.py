@@ -17,15 +17,23 @@ from typing import Any
 from hermes_nb import diskstate, fsio, journal, models
 from hermes_nb import index as _index
 from hermes_nb.config import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
-from hermes_nb.errors import HermesError, NothingToUndoError, RunClaimedError, SessionNotFoundError
+from hermes_nb.errors import (
+    HermesError,
+    NothingToUndoError,
+    RunClaimedError,
+    SessionNotFoundError,
+    UnsafePathError,
+)
 
 __all__ = [
     "delete_session",
     "discard_if_empty",
     "fork_session",
     "move_to_trash",
+    "refuse_links",
     "rename_session",
     "retry_last",
+    "running_elsewhere",
     "undo_last",
 ]
 
@@ -119,11 +127,45 @@ def delete_session(session_id: str) -> Path:
         if cached is not None:
             _refuse_if_running(cached, "deleting it")
         folder = models.SESSION_DIR
+        if running_elsewhere(folder, session_id):
+            raise RunClaimedError(
+                f"Session {session_id} is running in another kernel; stop it first."
+            )
         target = move_to_trash(folder, session_id)
         with models.LOCK:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, folder, session_id)
         return target
+
+
+def running_elsewhere(folder: Path, session_id: str) -> bool:
+    """Whether another process runs ``session_id`` now, asked of the disk, not of the
+    cache: a copy cached before another kernel started a run does not know of it, and
+    deleting then would let that run's next save bring the session back.
+
+    The running kernel holds ``<id>.run.lock`` for the whole run (from before its
+    request is written), and the OS drops it when the kernel dies; it is looked up in
+    the table of held locks, never taken (taking it, even for a moment, could make a
+    kernel starting a run at that instant believe the run is claimed elsewhere).
+    """
+    from hermes_nb import liveness
+
+    cached = models.SESSIONS.get(session_id)
+    if cached is not None and cached.active_stream_id:
+        if (cached.active_stream_owner or {}).get("pid") == os.getpid():
+            return False  # our own run (its checkpoints save this same object)
+    locks = liveness.held_locks()
+    owner = None
+    if locks.held is None:  # no lock table here: the owner the file records
+        try:
+            data, _, _ = diskstate.read_folded(folder / f"{session_id}.json")
+        except (HermesError, OSError):
+            data = {}
+        if data.get("active_stream_id"):
+            owner = data.get("active_stream_owner")
+            if isinstance(owner, dict) and owner.get("pid") == os.getpid():
+                return False
+    return locks.run_is_live(folder / f"{session_id}.run.lock", owner)
 
 
 def discard_if_empty(session_id: str) -> bool:
@@ -155,6 +197,24 @@ def discard_if_empty(session_id: str) -> bool:
             models.SESSIONS.pop(session_id, None)
         _index.remove_row(models.SESSION_INDEX_FILE, models.SESSION_DIR, session_id)
         return True
+def refuse_links(folder: Path, *paths: Path) -> None:
+    """``UnsafePathError`` when one of ``paths`` (beside the sessions) is a symbolic link.
+
+    A folder someone else made (a clone, a shared drive) may hold ``.trash`` or a
+    ``.bak`` that leads anywhere; moving a session through it would write outside the
+    folder. Such a folder is left as it is and the user told which link to remove.
+    """
+    for path in paths:
+        if path.is_symlink():
+            try:
+                shown = path.relative_to(folder.parent.parent)
+            except ValueError:
+                shown = path
+            raise UnsafePathError(
+                f"Refusing to write through the symbolic link {shown.as_posix()}; remove it first."
+            )
+
+
 def move_to_trash(folder: Path, session_id: str) -> Path:
     """Move ``<id>.json`` (and its ``.bak``) into ``folder/.trash``, never overwriting.
 
@@ -167,7 +227,10 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
     if not path.exists():
         raise SessionNotFoundError(f"No session {session_id!r} in {folder}.")
     trash = folder / ".trash"
+    bak = path.with_name(path.name + ".bak")
+    refuse_links(folder, path, bak, journal.beside(path), trash)
     trash.mkdir(mode=0o700, exist_ok=True)
+    refuse_links(folder, trash)  # made by someone else between the look and the mkdir
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = trash / f"{session_id}-{stamp}.json"
     n = 1
@@ -181,7 +244,6 @@ def move_to_trash(folder: Path, session_id: str) -> Path:
     else:
         os.replace(path, target)
     journal.beside(path).unlink(missing_ok=True)
-    bak = path.with_name(path.name + ".bak")
     if bak.exists():
         os.replace(bak, target.with_name(target.name + ".bak"))
     return target

@@ -28,6 +28,7 @@ from hermes_nb.errors import HermesError, RunClaimedError, SessionNotFoundError
 from hermes_nb.merge import PENDING
 from hermes_nb.redact import redact
 from hermes_nb.restore_report import RestoreReport, count_saved
+from hermes_nb.titles import DEFAULT_TITLE, run_name
 from hermes_nb.turn_history import CANCELLED_RESULT, INTERRUPTED_RESULT, marker, turn_messages
 
 __all__ = [
@@ -125,9 +126,13 @@ class Run:
         *,
         attachments: list[Any] | None = None,
         checkpoint_interval: float = 2.0,
+        title: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.user_message = user_message
+        #: the title an untitled session gets as the run starts, so that a run
+        #: interrupted before its first answer is named by its request
+        self.title = title
         self.attachments = list(attachments or [])
         self.stream_id = uuid.uuid4().hex[:16]
         self.turn = TurnState()
@@ -187,7 +192,9 @@ class Run:
                     )
                 # We hold the run lock, so its owner is gone: keep what it saved.
                 _repair(session, "interrupted", INTERRUPTED_RESULT)
-            before = {name: getattr(session, name) for name in PENDING}
+            before = {name: getattr(session, name) for name in (*PENDING, "title")}
+            if self.title and not session.manual_title and session.title in ("", DEFAULT_TITLE):
+                session.title = self.title
             session.active_stream_id = self.stream_id
             session.active_stream_owner = {
                 "pid": os.getpid(),
@@ -406,7 +413,7 @@ def _repair(session: models.Session, kind: str, open_result: str) -> RestoreRepo
     counts = count_saved(completed, partial)
     report = RestoreReport(
         session_id=session.session_id,
-        title=session.title,
+        title=run_name(session.title, session.pending_user_message),
         started_at=started,
         had_user_message=session.pending_user_message is not None,
         tool_calls=counts.tool_calls,

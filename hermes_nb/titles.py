@@ -13,7 +13,7 @@ from typing import Any
 
 from hermes_nb import config, models
 
-__all__ = ["DEFAULT_TITLE", "fallback_title", "set_auto_title", "start_title"]
+__all__ = ["DEFAULT_TITLE", "fallback_title", "run_name", "set_auto_title", "short_phrase", "start_title"]
 
 log = logging.getLogger("hermes_nb.titles")
 
@@ -24,16 +24,57 @@ _PROMPT = (
 )
 
 
-def fallback_title(text: str, words: int = 6, limit: int = 60) -> str:
-    """The first words of the request, on one line."""
-    flat = " ".join(text.split())
-    title = " ".join(flat.split(" ")[:words])
-    return (title[: limit - 1] + "…") if len(title) > limit else title or DEFAULT_TITLE
+# words a cut title should not end on: "What is the sum of the…" reads as broken
+_DANGLING = frozenset(
+    "a an and any as at but by for from in into is are it its my of on or our so than that "
+    "the then this to was were with your".split()
+)
+_SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)")
+
+
+def short_phrase(text: str, limit: int = 48) -> str:
+    """A short whole phrase of ``text``: its first sentence when that fits, else a cut at
+    a clause or word boundary marked with an ellipsis (never mid-word, never on "the")."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    first = next((line for line in lines if line), "")
+    match = _SENTENCE.match(first)
+    sentence = match.group(1) if match else first
+    if len(sentence) <= limit:
+        return sentence.rstrip(".") if not sentence.endswith("...") else sentence
+    head = sentence[: limit - 1]
+    clause = max(head.rfind(mark) for mark in (",", ";", ":", " - ", " – ", " — "))
+    if clause >= limit // 2:
+        return head[:clause].rstrip() + "…"
+    words = head.split(" ")
+    if len(words) > 1 and not sentence[limit - 1 : limit].isspace():
+        words = words[:-1]  # the last word was cut
+    while len(words) > 1 and words[-1].lower().strip(",;:") in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(",;:") + "…"
+
+
+def fallback_title(text: str, limit: int = 48) -> str:
+    """A request's short whole phrase, on one line: a session's title before the model's."""
+    return short_phrase(text, limit) or DEFAULT_TITLE
+
+
+def run_name(title: str, request: str | None) -> str:
+    """How a notice names a run: its session's title, or its request while the session
+    has none (an interrupted first request leaves "New session")."""
+    if title and title != DEFAULT_TITLE:
+        return title
+    return fallback_title(request) if isinstance(request, str) and request.strip() else title or DEFAULT_TITLE
 
 
 def _clean(raw: str) -> str:
     line = raw.strip().splitlines()[0] if raw.strip() else ""
-    return re.sub(r"^[\"'#*\s]+|[\"'*\s.]+$", "", line)[:60]
+    return short_phrase(re.sub(r"^[\"'#*\s]+|[\"'*\s.]+$", "", line), 60)
+
+
+def _untitled(session: models.Session, text: str) -> bool:
+    """Whether an automatic title may name the session: the user has not, and its title
+    is the default or the request's phrase given when the run started."""
+    return not session.manual_title and session.title in ("", DEFAULT_TITLE, fallback_title(text))
 
 
 def set_auto_title(session_id: str, title: str) -> bool:
@@ -50,7 +91,7 @@ def set_auto_title(session_id: str, title: str) -> bool:
 def start_title(session_id: str, text: str, provider: Any) -> threading.Thread | None:
     """Name a new session: the first words now, the model's title when it answers."""
     session = models.get_session(session_id)
-    if session.manual_title or session.title not in ("", DEFAULT_TITLE):
+    if not _untitled(session, text):
         return None
     set_auto_title(session_id, fallback_title(text))
     if not getattr(provider, "generates_titles", False):

@@ -60,7 +60,7 @@ class Toolset:
             if self._built is not None and self._built[0] == binding:
                 return self._built[1]
         registry = builtin_tools(user_ns, shell_timeout=shell_timeout, root=root)
-        registry.update(notebook_tools(shell, running_request=self._running_request))
+        registry.update(notebook_tools(shell, running_request=self._running_request, root=root))
         with self._lock:
             self._built = (binding, registry)
             self.builds += 1
@@ -76,6 +76,8 @@ class Toolset:
         mcp_folder: Path,
         mcp_timeout: float,
         mcp_start_timeout: float,
+        mcp_start_wait: float | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> tuple[ToolRegistry, list[str]]:
         """A run's own registry (the fixed tools, ``@tool`` functions, MCP tools) and
         one line per MCP problem."""
@@ -85,7 +87,12 @@ class Toolset:
         for tool in _registry.USER_TOOLS:  # looked up now: a test may swap it
             registry.register(tool)
         mcp_tools, notices = tools_for_run(
-            mcp_servers, mcp_folder, call_timeout=mcp_timeout, start_timeout=mcp_start_timeout
+            mcp_servers,
+            mcp_folder,
+            call_timeout=mcp_timeout,
+            start_timeout=mcp_start_timeout,
+            start_wait=mcp_start_wait,
+            progress=progress,
         )
         for mcp_tool in mcp_tools:
             registry.register(mcp_tool)

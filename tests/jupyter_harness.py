@@ -1,7 +1,4 @@
-"""A real jupyter server for the tests, on a port it picks itself.
-
-``Server`` is a ``jupyter server`` with hermes_nb's server extension on 127.0.0.1 and
-a token; ``start_jupyter`` starts any jupyter server command (JupyterLab too).
+"""Start a jupyter server (``jupyter_server``, ``jupyterlab``) on a port it picks itself.
 
 Picking a free port first and passing it on leaves the port free while the server
 starts (seconds on a busy machine), so another test can take it. The server is
@@ -14,18 +11,13 @@ take it in that moment, the server exits saying so and is started again.)
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PORT_ARGS", "Server", "start_jupyter"]
+__all__ = ["PORT_ARGS", "start_jupyter", "stop_process"]
 
 #: the command-line options that let the server pick its port (never another one)
 PORT_ARGS = ["--ServerApp.port=0", "--ServerApp.port_retries=0"]
@@ -50,7 +42,7 @@ def start_jupyter(
         port = _serve(process, runtime_dir, ready, time.monotonic() + timeout)
         if port:
             return process, port
-        _stop(process)
+        stop_process(process)
         text = log.read_text(errors="replace")
         if "is already in use" not in text or attempt == _ATTEMPTS - 1:
             raise RuntimeError(f"the jupyter server did not start in {timeout:g} s: {text[-3000:]}")
@@ -77,7 +69,7 @@ def _serve(process: subprocess.Popen[bytes], runtime_dir: Path, ready: Callable[
     return 0
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -86,62 +78,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.kill()
             process.wait(10)
 
-
-class Server:
-    """A ``jupyter server`` process with hermes_nb's extension, serving ``root``.
-
-    Its config and runtime folders are ``jupyter-config`` and ``jupyter-runtime``
-    beside ``root``; ``port`` and ``base`` are known once ``start`` returned.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.token = secrets.token_hex(16)
-        self.port = 0
-        self.base = ""
-        self.log = root.parent / f"server-{root.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        runtime = self.root.parent / "jupyter-runtime"
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(self.root.parent / "jupyter-config"),
-            "JUPYTER_RUNTIME_DIR": str(runtime),
-        }
-        cmd = [
-            sys.executable, "-m", "jupyter_server", "--no-browser",
-            f"--ServerApp.root_dir={self.root}", "--ServerApp.ip=127.0.0.1", *PORT_ARGS,
-            f"--IdentityProvider.token={self.token}",
-            "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
-        ]  # fmt: skip
-
-        def ready(port: int) -> bool:
-            self.port, self.base = port, f"http://127.0.0.1:{port}/"
-            return self.request("api/status")[0] == 200
-
-        try:
-            self.proc, _ = start_jupyter(cmd, runtime_dir=runtime, log=self.log, ready=ready, timeout=60, env=env)
-        except RuntimeError as err:
-            raise AssertionError(str(err)) from None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
-
-    def request(
-        self, path: str, *, method: str = "GET", token: bool = True, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(self.base + path, method=method, headers=dict(headers or {}))
-        if token:
-            req.add_header("Authorization", f"token {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, dict(resp.headers), resp.read()
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
-
-    def get_json(self, path: str) -> Any:
-        status, _, body = self.request(path)
-        assert status == 200, (status, body)
-        return json.loads(body)

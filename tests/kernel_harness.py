@@ -129,7 +129,9 @@ class Kernel:
 
     # -- executing -------------------------------------------------------------------
 
-    def submit(self, code: str, allow_stdin: bool = False) -> Execution:
+    def submit(self, code: str, allow_stdin: bool = True) -> Execution:
+        """Execute as a notebook page does (``allow_stdin`` true: it can answer
+        ``input()``); ``allow_stdin=False`` as nbclient, nbval or papermill do."""
         return Execution(msg_id=self.kc.execute(code, allow_stdin=allow_stdin))
 
     def answer_input(self, answer: str, timeout: float = 30.0) -> str:

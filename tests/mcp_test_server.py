@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("hermes-test")
@@ -72,6 +72,50 @@ def picture() -> Image:
 def whoami() -> str:
     """This server's process id."""
     return str(os.getpid())
+
+
+@server.tool()
+async def slow(steps: int = 6, every: float = 0.5) -> str:
+    """Take steps * every seconds, saying nothing."""
+    await asyncio.sleep(steps * every)
+    return "finished"
+
+
+@server.tool()
+async def slow_with_progress(ctx: Context, steps: int = 6, every: float = 0.5) -> str:
+    """Take steps * every seconds, reporting progress at each step."""
+    for i in range(steps):
+        await asyncio.sleep(every)
+        await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+    return "finished"
+
+
+# names that clash once made to fit a chat API's [A-Za-z0-9_-]{1,64}
+LONG = "look_up_a_record_in_the_archive_by_its_full_identifier_and_return_it"
+
+
+@server.tool(name="lookup.user")
+def lookup_user_dotted() -> str:
+    """Answer with this tool's own name."""
+    return "lookup.user"
+
+
+@server.tool(name="lookup_user")
+def lookup_user_plain() -> str:
+    """Answer with this tool's own name."""
+    return "lookup_user"
+
+
+@server.tool(name=LONG + "_first")
+def long_first() -> str:
+    """Answer with which of the two long names this is."""
+    return "first"
+
+
+@server.tool(name=LONG + "_second")
+def long_second() -> str:
+    """Answer with which of the two long names this is."""
+    return "second"
 
 
 def serve_http(port: int, port_file: str | None) -> None:

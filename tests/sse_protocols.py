@@ -5,6 +5,7 @@ A reply is a dict (JSON-friendly, so scripts can live in files):
     {"steps": [...]}                               a 200 streaming reply
     {"status": 429, "error": "slow down", "headers": {"Retry-After": "1"}}
     {"stall_before_headers": 30}                   accept the request, never answer
+    {"body": "data: ...\n\n"}                     (OpenAI) a recorded streaming body, sent as it is
 
 Steps of a streaming reply, in order:
 
@@ -15,7 +16,10 @@ Steps of a streaming reply, in order:
                                                    deltas carry only index + arguments
     {"tokens": 20000, "word": "tok "}             N text deltas, rendered in one go
     {"usage": {"input": 12, "output": 7}}          token counts (OpenAI: only when the
-                                                   request asked for include_usage)
+                                                   request asked for include_usage);
+                                                   "cache_read"/"cache_write": tokens read
+                                                   from / written to the prompt cache, not
+                                                   part of "input" (as Anthropic counts)
     {"finish": "stop" | "tool_calls" | "length"}   the stop reason
     {"malformed": true}                            an event whose data is not JSON
     {"raw": "data: {not json\\n\\n"}               bytes written as they are
@@ -75,6 +79,8 @@ def _action(step: dict[str, Any]) -> Segment | None:
 
 def render_openai(reply: dict[str, Any], model: str, include_usage: bool) -> list[Segment]:
     """Chat-completions chunks: ``data: {...}`` lines, usage last, then ``data: [DONE]``."""
+    if "body" in reply:
+        return [("bytes", reply["body"].encode())]
     head = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -113,11 +119,15 @@ def render_openai(reply: dict[str, Any], model: str, include_usage: bool) -> lis
         elif "finish" in step:
             segments.append(("bytes", chunk({}, step["finish"])))
     if usage is not None and include_usage:
-        counts = {
-            "prompt_tokens": usage.get("input", 0),
+        cached = usage.get("cache_read", 0)
+        prompt = usage.get("input", 0) + cached  # OpenAI counts cached tokens as prompt tokens
+        counts: dict[str, Any] = {
+            "prompt_tokens": prompt,
             "completion_tokens": usage.get("output", 0),
-            "total_tokens": usage.get("input", 0) + usage.get("output", 0),
+            "total_tokens": prompt + usage.get("output", 0),
         }
+        if cached:
+            counts["prompt_tokens_details"] = {"cached_tokens": cached}
         body = json.dumps({**head, "choices": [], "usage": counts})
         segments.append(("bytes", b"data: " + body.encode() + b"\n\n"))
     segments.append(("bytes", b"data: [DONE]\n\n"))
@@ -135,7 +145,12 @@ def render_anthropic(reply: dict[str, Any], model: str) -> list[Segment]:
     message = {
         "id": "msg_test", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": usage.get("input", 0), "output_tokens": 1},
+        "usage": {
+            "input_tokens": usage.get("input", 0),
+            "output_tokens": 1,
+            "cache_read_input_tokens": usage.get("cache_read", 0),
+            "cache_creation_input_tokens": usage.get("cache_write", 0),
+        },
     }
     segments: list[Segment] = [("bytes", _event("message_start", {"type": "message_start", "message": message}))]
     state = {"index": -1, "open": ""}

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cache_sim import CacheSimulator  # noqa: E402
 from sse_protocols import Segment, render_anthropic, render_error, render_openai  # noqa: E402
 
 __all__ = [
@@ -171,6 +172,20 @@ class _State:
     models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "test-model", "object": "model"}])
     props: dict[str, Any] | None = None
     gets: list[str] = field(default_factory=list)
+    #: a model that cannot take tools: any request carrying ``tools`` gets HTTP 400
+    #: with this message (as Ollama answers), without using up a reply of the script
+    refuse_tools: str | None = None
+    #: report usage as a provider with prompt caching would (see cache_sim.py)
+    cache: CacheSimulator | None = None
+
+    def refuse(self, request: RecordedRequest) -> bool:
+        """Record a request with tools that the server refuses; True if it does."""
+        body = request.body
+        if self.refuse_tools is None or not (isinstance(body, dict) and body.get("tools")):
+            return False
+        with self.lock:
+            self.requests.append(request)
+        return True
 
     def take(self, request: RecordedRequest) -> tuple[int, dict[str, Any] | None]:
         """Record the request and pick its reply (None once the script is used up)."""
@@ -222,7 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
         state = self.server.state
-        index, reply = state.take(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+        recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+        if state.refuse(recorded):
+            self._raw(400, render_error({"status": 400, "error": state.refuse_tools}, protocol), {})
+            return
+        index, reply = state.take(recorded)
         if reply is None:
             message = f"test server script exhausted after {len(state.replies)} replies"
             self._raw(400, render_error({"status": 400, "error": message}, protocol), {})
@@ -238,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "test-model") if isinstance(body, dict) else "test-model"
         include_usage = bool(isinstance(body, dict) and (body.get("stream_options") or {}).get("include_usage"))
         key = (index, protocol, include_usage, str(model))
+        if state.cache is not None and isinstance(body, dict):
+            usage = state.cache.usage(protocol, body)
+            output = next((s["usage"].get("output", 0) for s in reply.get("steps", []) if "usage" in s), 1)
+            steps = [s for s in reply.get("steps", []) if "usage" not in s]
+            reply = {**reply, "steps": [{"usage": {**usage, "output": output}}, *steps]}
+            key = (-1, "", False, "")  # never kept: each request's usage differs
         with state.lock:
             segments = state.rendered.get(key)
         if segments is None:
@@ -245,8 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
                 segments = render_openai(reply, str(model), include_usage)
             else:
                 segments = render_anthropic(reply, str(model))
-            with state.lock:
-                state.rendered[key] = segments
+            if key[0] >= 0:
+                with state.lock:
+                    state.rendered[key] = segments
         self._stream(segments)
 
     # -- helpers
@@ -354,9 +380,14 @@ class ScriptedServer:
         record_file: str | None = None,
         models: list[dict[str, Any]] | None = None,
         props: dict[str, Any] | None = None,
+        refuse_tools: str | None = None,
+        cache: bool = False,
     ) -> None:
         self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.state = _State(list(replies), loop=loop, record_file=record_file, props=props)
+        self._httpd.state = _State(
+            list(replies), loop=loop, record_file=record_file, props=props, refuse_tools=refuse_tools,
+            cache=CacheSimulator() if cache else None,
+        )
         if models is not None:
             self._httpd.state.models = list(models)
         self._thread: threading.Thread | None = None

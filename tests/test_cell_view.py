@@ -4,18 +4,21 @@ not an early notice, not a run that ends first, not a view that cannot be made."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from turn_harness import Recorder, StepProvider, on_disk, say
+from turn_harness import Recorder, StepProvider, call, on_disk, say
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.events import Event, Notice
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import TextDelta
+from hermes_nb.agent.tools.builtin import builtin_tools
 from hermes_nb.cell_loop import drive
+from hermes_nb.ui.state import TurnDisplay
 
 
 class Maker:
@@ -97,3 +100,45 @@ def test_a_view_that_cannot_be_made_leaves_the_request_saved_and_says_why(sessio
     saved = on_disk(sid)
     assert saved["active_stream_id"] is None
     assert saved["messages"][0]["content"] == "Keep me."
+
+
+class LiveRecorder(Recorder):
+    """A renderer that can show what a running tool prints, and keeps it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = TurnDisplay()
+        self.printed: list[tuple[str, str, str]] = []
+
+    def flush(self, force: bool = False) -> None:
+        self.flushes += 1
+
+    def show_tool_outputs(self, call_id: str, outputs: Any) -> None:
+        pass
+
+    def tool_output(self, call_id: str, stream: str, text: str) -> None:
+        self.printed.append((call_id, stream, text))
+
+
+def test_what_a_tool_prints_while_the_view_is_being_built_reaches_it(session_dir: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "printed"
+    recorder = LiveRecorder()
+
+    def slow_make() -> LiveRecorder:  # the tool starts and prints meanwhile
+        deadline = time.monotonic() + 20
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # its output pipe is read
+        return recorder
+
+    sid = models.new_session(title="t", notebook="nb.ipynb").session_id
+    agent = Agent(
+        StepProvider(call("shell", command=f"echo early; touch {flag}; sleep 0.5; echo late"), say("Done.")),
+        builtin_tools(),
+        policies={"shell": "allow"},
+    )
+    outcome = drive(streaming.Run(sid, "Run it."), agent, slow_make, flush_interval=0.01)
+    assert outcome.stop_reason == "complete"
+    printed = "".join(text for _, _, text in recorder.printed)
+    assert printed == "early\nlate\n"
+    assert {call_id for call_id, _, _ in recorder.printed} == {"call_shell_1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from hermes_nb.agent.history import to_provider_messages
 from hermes_nb.context import build_context, describe, mentions, namespace_summary, render_context
@@ -113,3 +114,34 @@ def test_the_request_carries_the_context_and_only_the_newest_summary() -> None:
     assert "kernel namespace" not in sent[0]["content"]  # an old summary is not resent
     assert sent[2]["content"] == "More?\n\n" + render_context(second["context"])
     assert "df: DataFrame 1×1" in sent[2]["content"]
+
+
+def test_a_repr_raising_system_exit_is_a_note_but_keyboard_interrupt_still_stops() -> None:
+    class Exits:
+        def __repr__(self) -> str:
+            raise SystemExit(3)
+
+    class Interrupted:
+        def __repr__(self) -> str:
+            raise KeyboardInterrupt
+
+    assert describe("e", Exits()) == "@e: test_context.Exits = <repr failed: SystemExit>"
+    assert "SystemExit" in describe("l", [Exits()])
+    with pytest.raises(KeyboardInterrupt):
+        describe("k", Interrupted())
+
+
+def test_a_secret_named_string_variable_is_masked() -> None:
+    text = describe("GITHUB_PAT", "ghp_abcdefghijklmnop0123", environ={})
+    assert "ghp_" not in text and "***" in text
+    assert "/usr/bin" in describe("PATH_LIST", "/usr/bin:/bin", environ={})
+
+
+def test_an_object_whose_class_property_raises_system_exit_is_still_described() -> None:
+    class Liar:
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise SystemExit(1)
+
+    assert describe("API_TOKEN", Liar()) == "@API_TOKEN: test_context.Liar (could not be described: SystemExit)"
+    assert describe("x", Liar()) == "@x: test_context.Liar (could not be described: SystemExit)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,42 @@ def test_is_inside_resolves_before_comparing(tree: Path) -> None:
     assert not is_inside(str(tree) + "-other/file", tree)  # a sibling sharing the prefix
     assert not is_inside("bad\0path", tree)
     assert not is_inside(42, tree)
+
+
+NOTEBOOK = json.dumps({"cells": [{"cell_type": "code", "source": "secret_plan = 1", "outputs": []}], "metadata": {}})
+
+
+def notebook_runner(root: Path, answers: list[bool | None] | None = None) -> tuple[ToolRunner, list[str]]:
+    from hermes_nb.agent.tools.notebook import notebook_tools
+
+    asked: list[str] = []
+
+    def approve(name: str, arguments: dict[str, Any]) -> bool | None:
+        asked.append(f"{name} {arguments.get('path')}")
+        return answers.pop(0) if answers else None
+
+    return ToolRunner(notebook_tools(None, environ={}, root=root), {}, approve, None, 20_000), asked
+
+
+@pytest.mark.parametrize("path", ["../secrets/other.ipynb", "linked_dir/other.ipynb", "outside_link.ipynb"])
+def test_read_notebook_outside_the_folder_asks_like_the_file_tools(tree: Path, path: str) -> None:
+    (tree.parent / "secrets" / "other.ipynb").write_text(NOTEBOOK)
+    os.symlink(tree.parent / "secrets" / "other.ipynb", tree / "outside_link.ipynb")
+    (tree / "mine.ipynb").write_text(NOTEBOOK)
+    r, asked = notebook_runner(tree)
+    assert "secret_plan" in call(r, "read_notebook", path="mine.ipynb") and asked == []
+    refused = call(r, "read_notebook", path=path)
+    assert asked == [f"read_notebook {path}"] and refused.startswith("Not run:") and "secret_plan" not in refused
+    r, asked = notebook_runner(tree, answers=[True])
+    assert "secret_plan" in call(r, "read_notebook", path=path)  # a yes lets it run
+
+
+def test_read_notebook_refuses_a_fifo_or_a_device_at_once(tree: Path) -> None:
+    os.mkfifo(tree / "hang.ipynb")
+    os.symlink("/dev/zero", tree / "zero.ipynb")
+    r, asked = notebook_runner(tree, answers=[True])
+    started = time.monotonic()
+    fifo = call(r, "read_notebook", path="hang.ipynb")
+    assert "not a regular file" in fifo and time.monotonic() - started < 5
+    zero = call(r, "read_notebook", path="zero.ipynb")  # outside the folder: asked, then refused
+    assert "not a regular file" in zero and asked == ["read_notebook zero.ipynb"]

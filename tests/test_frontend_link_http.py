@@ -13,7 +13,7 @@ from typing import Any
 
 import comm
 import pytest
-from jupyter_harness import Server
+from server_harness import Server
 
 from hermes_nb.frontend_link import FrontendLink, read_reply
 

@@ -119,3 +119,30 @@ def test_unknown_roles_dropped_nothing_merged() -> None:
         {"role": "assistant", "content": "b"},
     ]
     assert [m["content"] for m in to_provider_messages(stored)] == ["one", "two", "a", "b"]
+
+
+def test_a_cache_hands_the_next_turn_the_same_cleaned_objects() -> None:
+    """The next turn of a long session reuses the cleaned copies (and so their encoded
+    bytes) of every message it shares with the turn before; what changed place (the
+    last user message, whose namespace summary moves on) is cleaned again."""
+    from hermes_nb.agent.history import CleanCache
+
+    context = [{"kind": "namespace", "text": "df: DataFrame"}]
+    history = [
+        {"role": "user", "content": "q1", "context": context},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "python", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "marker", "kind": "note", "content": "for the user"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2", "context": context},
+    ]  # fmt: skip
+    cache = CleanCache()
+    first = to_provider_messages(history, "Be brief.", cache=cache)
+    later = [*history, {"role": "assistant", "content": "a2"}, {"role": "user", "content": "q3"}]
+    second = to_provider_messages(later, "Be brief.", cache=cache)
+    assert first == to_provider_messages(history, "Be brief.")
+    assert second == to_provider_messages(later, "Be brief.")
+    assert all(a is b for a, b in zip(first[:5], second[:5], strict=True))  # system .. a1
+    assert second[5] is not first[5] and second[5] != first[5]  # q2, no longer the last
+    assert to_provider_messages(later, "Other.", cache=cache)[0]["content"] == "Other."

@@ -46,7 +46,8 @@ def test_images_come_from_display_bundles_and_their_size_from_the_header() -> No
     bundles = [
         {"data": {"text/plain": "<Figure>", "image/png": base64.b64encode(data).decode()}},
         {"data": {"text/html": "<b>table</b>"}},
-        {"data": {"image/jpeg": b"\xff\xd8raw"}},
+        {"data": {"image/jpeg": b"\xff\xd8\xffraw"}},  # the bytes are checked, not the label
+        {"data": {"image/png": base64.b64encode(b"<script>alert(1)</script>").decode()}},
     ]
     found = images_from_bundles(bundles)
     assert [i.mime for i in found] == ["image/png", "image/jpeg"]

@@ -146,3 +146,44 @@ def test_settings_given_on_the_kernel_command_line_reach_the_magic(tmp_path: Pat
         assert out.stdout.strip().endswith("3 static"), out.text()
     finally:
         k.shutdown()
+
+
+def test_the_cell_that_resumes_a_run_does_not_say_how_to_resume_it(session_dir: Path) -> None:
+    """The page's Resume cell (``%load_ext`` then ``%agent resume ID`` in a restarted
+    kernel) shows what was saved, but no "Continue it with" above the run it continues."""
+    from dead_run import leave_dead_run
+
+    folder = session_dir.parent.parent
+    script = folder / "resume.json"
+    script.write_text(json.dumps({"replies": ["unused", "Resumed: the answer is 4."]}))
+    (folder / NOTEBOOK).write_text("{}")
+    env = {"HERMES_NB_MODEL": f"replay:{script}", "JPY_SESSION_NAME": str(folder / NOTEBOOK)}
+    with kernel(folder, env) as k:
+        made = k.run("%load_ext hermes_nb\n%agent new")
+        sid = made.text().split("New session ")[1].split()[0].rstrip(":")
+        k.kill()
+        leave_dead_run(sid)  # what the killed kernel's run left on disk
+        k.restart()
+        resumed = k.run(f"%load_ext hermes_nb\n%agent resume {sid}")
+        text = resumed.text()
+        assert "interrupted by a kernel restart" in text and "Resumed: the answer is 4." in text, text
+        assert "Continue it with" not in text and "%agent resume" not in text, text
+
+
+def test_a_run_sent_by_a_headless_runner_makes_no_widgets(session_dir: Path) -> None:
+    """nbclient (``jupyter execute``), nbval and papermill send ``allow_stdin: false``:
+    nobody watches a live view there, and nbclient would store every widget's state in
+    the executed notebook. Such a run shows only its final transcript."""
+    folder = session_dir.parent.parent
+    script = folder / "plain.json"
+    script.write_text(json.dumps({"replies": ["First answer.", "Second answer."]}))
+    (folder / NOTEBOOK).write_text("{}")
+    env = {"HERMES_NB_MODEL": f"replay:{script}", "JPY_SESSION_NAME": str(folder / NOTEBOOK)}
+    with kernel(folder, env) as k:
+        k.run("%load_ext hermes_nb\n%config AgentMagics.auto_title = False")
+        headless = k.collect(k.submit("%%agent\nFirst?", allow_stdin=False))
+        assert "First answer." in headless.text()
+        # only the run's status comm (its own target), no widget's
+        assert headless.comm_msgs == len(headless.comms) > 0, headless.comms
+        watched = k.run("%%agent\nSecond?")  # as a notebook page sends it
+        assert "Second answer." in watched.text() and watched.comm_msgs > len(watched.comms)

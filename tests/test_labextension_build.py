@@ -54,29 +54,55 @@ def test_build_without_node_skips_with_a_message(
 def test_up_to_date_prebuilt_extension_is_not_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Built from the same sources (their hash recorded beside it), however old its
+    files look: a git checkout gives every file the time of the checkout."""
     project = _project(tmp_path)
+    hook = _hook()
     built = project / "hermes_nb" / "labextension" / "package.json"
     built.parent.mkdir(parents=True)
     built.write_text("{}")
-    newest = max(p.stat().st_mtime for p in (project / "labextension").rglob("*") if p.is_file())
-    os.utime(built, (newest + 10, newest + 10))
+    (built.parent / hook.STAMP).write_text(hook.source_hash(project / "labextension") + "\n")
+    os.utime(built, (1, 1))  # older than every source file
     monkeypatch.setenv("PATH", str(tmp_path))  # npm would fail if it were called
-    _hook().build("wheel", "standard", path=str(project / "labextension"))
+    hook.build("wheel", "standard", path=str(project / "labextension"))
     assert "is up to date" in capsys.readouterr().err
     assert built.read_text() == "{}"
 
 
-def test_sources_newer_than_prebuilt_without_node_keep_the_prebuilt(
+def test_changed_sources_without_node_keep_the_prebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = _project(tmp_path)
+    hook = _hook()
     built = project / "hermes_nb" / "labextension" / "package.json"
     built.parent.mkdir(parents=True)
     built.write_text("{}")
-    os.utime(built, (1, 1))
+    (built.parent / hook.STAMP).write_text(hook.source_hash(project / "labextension") + "\n")
+    with (project / "labextension" / "src" / "index.ts").open("a") as f:
+        f.write("// changed\n")  # newer sources, whatever the files' times say
+    os.utime(built, (4e9, 4e9))
     monkeypatch.setenv("PATH", str(tmp_path))
-    _hook().build("wheel", "standard", path=str(project / "labextension"))
-    assert "using the prebuilt extension" in capsys.readouterr().err
+    hook.build("wheel", "standard", path=str(project / "labextension"))
+    assert "using the prebuilt extension, built from other sources" in capsys.readouterr().err
+
+
+def test_the_committed_build_is_built_from_the_committed_sources() -> None:
+    """The extension in git (hermes_nb/labextension) records the hash of the sources it
+    was built from: a TypeScript or style change without a rebuild
+    (``python labextension/build_assets.py``) fails here."""
+    hook = _hook()
+    output = ROOT / "hermes_nb" / "labextension"
+    assert (output / "package.json").is_file()
+    assert hook.built_hash(output) == hook.source_hash(ROOT / "labextension"), (
+        "hermes_nb/labextension was built from other sources: run python labextension/build_assets.py"
+    )
+    tracked = subprocess.run(
+        ["git", "ls-files", "hermes_nb/labextension"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    if tracked.returncode == 0:  # a git checkout: the build is committed, maps are not
+        names = tracked.stdout.split()
+        assert "hermes_nb/labextension/package.json" in names and "hermes_nb/labextension/sources.sha256" in names
+        assert not [n for n in names if n.endswith(".map")]
 
 
 def test_installed_extension_is_listed_as_a_python_package() -> None:

@@ -412,7 +412,7 @@ def test_ask_policy_runs_the_tool_when_the_user_says_yes(nb: Notebook, monkeypat
 def test_the_first_exchange_names_the_session(nb: Notebook) -> None:
     nb.use_script("Fine.", "Still fine.")
     nb.run("%%agent\nPlot the monthly revenue of the sales data please").ok()
-    title = "Plot the monthly revenue of the"
+    title = "Plot the monthly revenue of the sales data…"
     assert nb.on_disk()["title"] == title and nb.on_disk()["manual_title"] is False
     nb.run("%%agent\nNow something else entirely").ok()
     assert nb.on_disk()["title"] == title
@@ -434,3 +434,24 @@ def test_auto_title_can_be_turned_off(nb: Notebook) -> None:
     nb.run("%config AgentMagics.auto_title = False").ok()
     nb.run("%%agent\nPlot the monthly revenue please").ok()
     assert nb.on_disk()["title"] == "New session"
+
+
+def test_a_model_that_cannot_call_tools_gets_the_request_without_the_namespace_summary(
+    nb: Notebook, replays: list[ReplayProvider]
+) -> None:
+    """A plain-chat model cannot use the variables' names, and a small one answers the
+    summary instead of the question: it gets the user's words (and any @name)."""
+    nb.run("total = 41").ok()
+    path = nb.folder / "plain.json"
+    path.write_text(json.dumps({"replies": ["Paris.", "Rome."], "tools": False}), encoding="utf-8")
+    nb.run(f'%config AgentMagics.model = "replay:{path}"').ok()
+    nb.run("%%agent\nWhat is the capital of France?").ok()
+    nb.run("%%agent\nAnd of Italy? Also look at @total").ok()
+    requests = requests_of(replays)
+    users = [m["content"] for m in requests[-1] if m["role"] == "user"]
+    assert users[0] == "What is the capital of France?"
+    assert users[1].startswith("And of Italy? Also look at @total") and "total" in users[1].split("\n\n", 1)[1]
+    assert "kernel namespace" not in json.dumps(requests)
+    nb.use_script("Done.")  # a model that calls tools still gets the summary
+    nb.run("%%agent --new\nAnything?").ok()
+    assert "kernel namespace" in json.dumps(requests_of(replays)[-1])

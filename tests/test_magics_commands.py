@@ -102,6 +102,26 @@ def test_use_switches_the_current_session(nb: Notebook, replays: list[ReplayProv
     assert len(nb.on_disk(first)["messages"]) == 6
 
 
+def test_use_reads_no_messages_until_a_run_needs_them(nb: Notebook, replays: list[ReplayProvider]) -> None:
+    """Switching to a long session another kernel wrote costs its index row, not the
+    file: the messages are read once, by the run that sends them."""
+    nb.use_script("Answer one.", "Answer two.")
+    nb.run("%%agent\nQuestion one").ok()
+    other = models.Session(title="Long one", notebook=NOTEBOOK)
+    other.messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(1000)]
+    other.save()  # another kernel's session: never loaded in this one
+    models.SESSIONS.pop(other.session_id, None)
+    out = nb.run(f"%agent use {other.session_id}").ok().out
+    assert out.strip() == f"Using session {other.session_id}: Long one (1000 messages)"
+    assert nb.current == other.session_id
+    assert other.session_id not in models.SESSIONS
+    nb.use_script(*[f"a{i}" for i in range(501)])
+    nb.run("%%agent\nQuestion two").ok()
+    sent = [m["content"] for m in replays[-1].requests[-1][1:]]
+    assert sent[:2] == ["m0", "m1"] and sent[-1] == "Question two" and len(sent) == 1001
+    assert len(nb.on_disk(other.session_id)["messages"]) == 1002
+
+
 def test_use_of_an_unknown_or_malformed_id_is_a_clear_message(nb: Notebook) -> None:
     first = two_exchanges(nb)
     message = nb.run(f"%agent use {NO_SUCH_ID}").usage_error()

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 def configure(k, pidfile: Path, policy: str = "allow") -> None:  # type: ignore[no-untyped-def]
     servers = {"t": {"command": sys.executable, "args": [SERVER], "policy": policy, "env": {"MCP_TEST_PIDFILE": str(pidfile)}}}
-    out = k.run(f"%config AgentMagics.mcp_servers = {json.dumps(servers)}")
+    out = k.run(f"%config AgentMagics.mcp_servers = {json.dumps(servers)}\n%config AgentMagics.mcp_start_wait = 60.0")
     assert out.status == "ok", out.text()
 
 

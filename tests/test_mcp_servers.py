@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -175,7 +176,9 @@ def test_a_cancelled_call_that_returns_before_the_loop_notices_still_reads_cance
     assert (out.text, out.is_error) == ("Cancelled by the user.", True)
 
 
-def test_a_server_that_does_not_start_is_one_line_and_is_retried_next_run(mgr: McpManager, tmp_path: Path) -> None:
+def test_a_server_that_does_not_start_is_one_line_backs_off_and_restart_retries_it_now(
+    mgr: McpManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = tmp_path / "later.py"
     config = parse_server("later", {"command": sys.executable, "args": [str(script)]})
     assert config is not None
@@ -184,11 +187,32 @@ def test_a_server_that_does_not_start_is_one_line_and_is_retried_next_run(mgr: M
     [notice] = prepared.notices
     assert notice.startswith("MCP server 'later' did not start:") and "\n" not in notice
     assert "later.py" in notice  # the server's own stderr says why
+    assert "%agent mcp restart later" in notice
     assert {t.name.split("__")[0] for t in prepared.tools} == {"t"}  # the other server's tools remain
     script.write_text(Path(SERVER).read_text())
+    backing_off = prepare(mgr, config, good)  # the next run neither waits for it nor retries it yet
+    [notice] = backing_off.notices
+    assert "left out of this run" in notice and not any(t.name == "later__add" for t in backing_off.tools)
+    mgr.restart(config, None, 60.0)  # %agent mcp restart: now
     again = prepare(mgr, config, good)
     assert again.notices == []
     assert any(t.name == "later__add" for t in again.tools)
+
+
+def test_a_failed_server_is_retried_in_the_background_once_its_pause_is_over(mgr: McpManager, tmp_path: Path) -> None:
+    script = tmp_path / "later.py"
+    config = parse_server("later", {"command": sys.executable, "args": [str(script)]})
+    assert config is not None
+    prepare(mgr, config)
+    conn = mgr.connections["later"]
+    assert conn.failures == 1 and conn.retry_at > time.monotonic()
+    script.write_text(Path(SERVER).read_text())
+    conn.retry_at = time.monotonic()  # the pause is over
+    retried = prepare(mgr, config)
+    assert not any(t.name == "later__add" for t in retried.tools)  # a retry is not waited for
+    assert wait_until(lambda: conn.state == "running", 60)
+    assert conn.failures == 0
+    assert any(t.name == "later__add" for t in prepare(mgr, config).tools)
 
 
 def test_a_missing_command_and_a_missing_variable_are_named(mgr: McpManager) -> None:
@@ -297,3 +321,72 @@ def test_the_launcher_kills_the_server_and_its_children_when_the_kernel_is_kille
         assert wait_until(lambda: not alive(server) and not alive(child), 5)
     finally:
         fake_kernel.kill()
+
+
+# -- a server that never answers ---------------------------------------------------------
+
+HUNG = ["-c", "import time; time.sleep(3600)"]  # a real process that never answers initialize
+
+
+def test_a_hung_server_holds_a_run_only_for_the_wait_and_the_next_run_not_at_all(mgr: McpManager) -> None:
+    hung = parse_server("hung", {"command": sys.executable, "args": HUNG})
+    assert hung is not None
+    servers = {"hung": hung, "t": stdio()}
+    said: list[str] = []
+    began = time.monotonic()
+    first = mgr.prepare(servers, None, call_timeout=30.0, start_timeout=120.0, wait=20.0, progress=said.append)
+    first_took = time.monotonic() - began
+    assert first_took < 60  # the wait (20 s), not the start timeout (120 s)
+    assert [n for n in first.notices if "'hung' is still starting" in n], first.notices
+    assert any(t.name == "t__add" for t in first.tools)
+    assert said and said[0].startswith("MCP: starting") and "hung" in said[0]
+    began = time.monotonic()
+    second = mgr.prepare(servers, None, call_timeout=30.0, start_timeout=120.0, wait=20.0)
+    assert time.monotonic() - began < 15  # not waited for again
+    assert [n for n in second.notices if "'hung' is still starting" in n]
+    assert mgr.connections["hung"].state == "starting"
+    mgr.shutdown()  # a start in progress gives up at once
+    assert mgr.connections["hung"].state == "stopped"
+
+
+def test_tools_whose_names_clash_once_made_valid_each_answer_under_their_own_name(mgr: McpManager) -> None:
+    from hermes_nb.mcp.tools import assign_names
+
+    prepared = prepare(mgr, stdio(policy="allow"))
+    registry = ToolRegistry(prepared.tools)
+    long = "look_up_a_record_in_the_archive_by_its_full_identifier_and_return_it"
+    answers = {"lookup.user": "lookup.user", "lookup_user": "lookup_user", long + "_first": "first", long + "_second": "second"}
+    wanted = list(answers)
+    names = assign_names(("t", w) for w in wanted)
+    assert len(set(names.values())) == 4
+    for tool in wanted:
+        found = registry.get(names[("t", tool)])
+        assert found is not None, (tool, names)
+        out = found.call({})
+        assert (out.text, out.is_error) == (answers[tool], False)
+
+
+def test_the_start_failure_quotes_npms_404_not_where_its_log_went(mgr: McpManager) -> None:
+    """npm's own stderr for a package that is not in the registry (recorded from
+    ``npx -y @modelcontextprotocol/server-does-not-exist-hermes``), replayed by a real command."""
+    recorded = Path(__file__).with_name("mcp_fixtures") / "npx_e404_stderr.txt"
+    config = parse_server("npx", {"command": "sh", "args": ["-c", f"cat '{recorded}' >&2; exit 1"]})
+    assert config is not None
+    [notice] = prepare(mgr, config).notices
+    assert "npm error 404 Not Found - GET https://registry.npmjs.org/" in notice, notice
+    assert "complete log" not in notice
+
+
+# -- client capabilities -----------------------------------------------------------------
+
+
+def test_progress_keeps_a_long_call_alive_past_its_timeout_and_silence_does_not(mgr: McpManager) -> None:
+    prepared = prepare(mgr, stdio(policy="allow", timeout=1.5))
+    result, events = run_agent(prepared, [
+        call("t__slow_with_progress", steps=6, every=0.5),  # 3 s in all, a word every 0.5 s
+        call("t__slow", steps=6, every=0.5),  # 3 s in silence
+        {"text": "ok"},
+    ])
+    talking, silent = completed(events)
+    assert (talking.result, talking.is_error) == ("finished", False)
+    assert silent.is_error and "did not answer within 1.5 s" in silent.result

@@ -231,9 +231,8 @@ def test_insert_cell_at_an_index_without_the_page_says_where_it_really_goes(tmp_
 
 
 def test_a_rejected_edit_shows_as_declined_not_failed(tmp_path: Path) -> None:
-    from hermes_nb.agent.events import ToolCompleted
-    from hermes_nb.ui.state import _status_of
+    from hermes_nb.ui.state import status_of_result
 
     shell, env = lab(tmp_path)
     rejected = call(shell, env, FakeLink(edit={"status": "rejected"}), "edit_cell", index=0, source="y")
-    assert _status_of(ToolCompleted("c", "edit_cell", rejected.text, 0.1, rejected.is_error)) == "denied"
+    assert status_of_result(rejected.text, rejected.is_error) == "rejected"  # what the user did

@@ -83,3 +83,13 @@ def test_the_recovery_notebook_ships_a_run_a_dead_kernel_left_pending() -> None:
     assert calls and results and results[0]["tool_call_id"] == calls[0]["tool_calls"][0]["id"]
     assert session.pending_partial_text
     assert "sk-" not in path.read_text(encoding="utf-8")
+
+
+def test_the_offline_notebook_answers_its_follow_up_and_cleans_up() -> None:
+    """The follow-up is answered about Italy (the model gets the conversation, not a
+    namespace summary it cannot use), and the example removes its sessions folder."""
+    cells = code_cells(NOTEBOOKS / "offline_quickstart.ipynb")
+    follow_up = next(c for c in cells if "Italy" in c.source)
+    answer = json.dumps(follow_up.outputs)
+    assert "Rome" in answer and "France" not in answer, answer
+    assert "shutil.rmtree(SESSIONS)" in cells[-1].source

@@ -73,8 +73,11 @@ def test_text_usage_and_request_shape(server: ScriptedServer) -> None:
     assert usage.cost == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
     (request,) = server.requests
     assert request.path == "/v1/messages"
-    assert request.body["system"] == "Be brief."
-    assert request.body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "What is 1+2?"}]}]
+    cache = {"type": "ephemeral"}  # prompt-cache breakpoints: the system prompt, the request's end
+    assert request.body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": cache}]
+    assert request.body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "What is 1+2?", "cache_control": cache}]}
+    ]
     assert request.body["tools"] == to_anthropic_tools(TOOLS)
     assert request.body["max_tokens"] > 0 and request.body["stream"] is True
     assert KEY in request.headers.get("x-api-key", "") + request.headers.get("authorization", "")

@@ -1,4 +1,7 @@
-"""What README.md tells a new user to do works as written."""
+"""What README.md and the guide in docs/ tell a new user to do works as written.
+
+(That the settings, commands and examples the guide names exist: tests/test_docs.py.)
+"""
 
 from __future__ import annotations
 
@@ -20,13 +23,22 @@ from hermes_nb.errors import ProviderError
 ROOT = Path(__file__).resolve().parent.parent
 DIST = metadata.metadata("hermes-nb")  # what pip installed from pyproject.toml
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+GUIDE = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))}
 
 
-def section(title: str) -> str:
-    """The README's text from a ``## title`` heading to the next ``## `` heading."""
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end > 0 else None]
+def section(title: str, page: str) -> str:
+    """A guide page's text from a ``## title`` heading to the next ``## `` heading."""
+    text = GUIDE[page]
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def defined_extras() -> set[str]:
+    """The extras pyproject.toml defines (what pip installs from)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    table = text.split("\n[project.optional-dependencies]\n", 1)[1].split("\n[", 1)[0]
+    return set(re.findall(r"^([a-z][a-z0-9_-]*) = \[", table, flags=re.M))
 
 
 def blocks(text: str, language: str) -> list[str]:
@@ -40,8 +52,9 @@ def marked_command(name: str) -> str:
 
 
 def test_every_extra_the_readme_installs_exists() -> None:
-    extras = set(DIST.get_all("Provides-Extra") or [])
-    named = {e.strip() for group in re.findall(r'"\.?\[([a-z,]+)\]', README) for e in group.split(",")}
+    extras = defined_extras()
+    text = "\n".join([README, *GUIDE.values()])
+    named = {e.strip() for group in re.findall(r'"\.?\[([a-z,]+)\]', text) for e in group.split(",")}
     assert named and named <= extras, named - extras
     assert {"local", "lab", "anthropic", "test"} <= named
 
@@ -58,9 +71,9 @@ def test_the_two_commands_install_the_model_file_without_compiling() -> None:
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_first_steps_run_as_written(tmp_path: Path) -> None:
-    """The README's first-steps cells in a real kernel, with a scripted model that loads
+    """The guide's first-steps cells in a real kernel, with a scripted model that loads
     sales.csv the way a model would: the data cell must make a file that answers it."""
-    cells = blocks(section("First steps"), "python")
+    cells = blocks(section("First steps", "index.md"), "python")
     assert len(cells) == 3 and "sales.csv" in cells[0] and cells[2].startswith("%%agent")
     script = {
         "replies": [
@@ -84,7 +97,7 @@ def test_first_steps_run_as_written(tmp_path: Path) -> None:
 
 
 def test_the_replay_example_is_a_script_that_plays_as_described() -> None:
-    [example] = blocks(section("Scripted replies: the `replay:` model"), "json")
+    [example] = blocks(section("Scripted replies: the `replay:` model", "models.md"), "json")
     script = json.loads(example)
     provider = ReplayProvider(script=script)
     played = []

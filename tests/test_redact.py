@@ -97,3 +97,68 @@ def test_a_url_password_stays_out_of_the_cell_the_session_and_exports(
     assert PASSWORD not in nb.run("%agent status").out + nb.run("%agent history").out
 
 
+
+
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+    "STRIPE_SECRET_KEY": "rk_live_51Habcdefghijklmnop",
+    "GITHUB_PAT": "ghp_abcdefghijklmnopqrstuvwx0123",
+    "DB_CREDENTIALS": "user:correct-horse-battery",
+    "MY_PASSWORD_FILE_CONTENT": "swordfish-2024-long",
+}
+
+
+def test_every_secret_named_variable_and_no_path_like_name_is_masked() -> None:
+    env = {**SECRETS, "PATH": "/usr/local/bin:/usr/bin", "PATTERN": "some-long-pattern", "PYTHONPATH": "/work/lib/x"}
+    text = redact(" ".join(env.values()), environ=env, headers=False)
+    assert all(value not in text for value in SECRETS.values()), text
+    assert "/usr/local/bin:/usr/bin" in text and "some-long-pattern" in text and "/work/lib/x" in text
+
+
+@pytest.mark.parametrize("name", ["token", "key", "access_token", "sig", "api_key", "apikey", "password",
+                                  "secret", "signature", "client_secret", "X-Amz-Signature"])
+def test_credential_query_parameters_are_masked(name: str) -> None:
+    url = f"see https://host.example/p.png?d=1&{name}=AbCdEf0123456789&page=2 now"
+    text = redact(url, environ={}, headers=False)
+    assert "AbCdEf0123456789" not in text
+    assert f"{name}=***" in text and "d=1" in text and "page=2 now" in text
+
+
+def test_secret_names_are_variables_containing_a_secret_word_or_the_part_pat() -> None:
+    from hermes_nb.redact import is_secret_name
+
+    for name in ("AWS_SECRET_ACCESS_KEY", "STRIPE_SECRET_KEY", "GITHUB_PAT", "GH_TOKEN", "db_credential", "pat"):
+        assert is_secret_name(name), name
+    for name in ("PATH", "PATTERN", "PYTHONPATH", "HOME", "SPATIAL", "COMPAT_MODE"):
+        assert not is_secret_name(name), name
+
+
+def test_secret_named_variables_stay_out_of_the_context_tool_results_session_and_export(
+    nb: Notebook, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    nb.run("import os\nconf = {'aws': os.environ['AWS_SECRET_ACCESS_KEY'], 'url': 'https://h/x?token=AbCdEf0123456789'}").ok()
+    nb.run("GITHUB_PAT = os.environ['GITHUB_PAT']").ok()
+    monkeypatch.setenv("CALLBACK_URL", "https://h/y?access_token=ZyXwVu9876543210&x=1")
+    code = "import os\nfor k in %r: print(k, os.environ[k])\nprint(os.environ['CALLBACK_URL'])" % [*SECRETS, "CALLBACK_URL"]
+    nb.use_script({"tool_calls": [{"name": "python", "arguments": {"code": code}}]}, "Done.")
+    nb.run("%config AgentMagics.auto_title = False").ok()
+    cell = nb.run("%%agent\nLook at @conf and @GITHUB_PAT.").ok()
+    saved = (nb.sessions_dir / f"{nb.current}.json").read_text(encoding="utf-8")
+    assert "CALLBACK_URL https://h/y?access_token=***&x=1" in saved and "token=***" in saved  # the run did happen
+    out = tmp_path / "export.md"
+    nb.run(f"%agent export --format md --output {out}").ok()
+    for where in (cell.out + cell.err, saved, out.read_text(encoding="utf-8"), nb.run("%agent history").out):
+        assert all(value not in where for value in SECRETS.values())
+        assert "AbCdEf0123456789" not in where and "ZyXwVu9876543210" not in where
+
+
+def test_a_secret_assignment_or_token_shape_in_a_notice_is_masked() -> None:
+    line = "server failed: GITHUB_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyz1 DB_PASSWORD: 'hunter22long' PATH=/usr/bin:/bin"
+    text = redact(line, environ={})
+    assert "ghp_0123" not in text and "hunter22long" not in text
+    assert "GITHUB_TOKEN=***" in text and "PATH=/usr/bin:/bin" in text
+    assert "AKIA" not in redact("id AKIAIOSFODNN7EXAMPLE used", environ={}, headers=False)
+    code = 'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])'
+    assert redact(code, environ={}, headers=False) == code  # in a tool result, code stays as it is

@@ -405,3 +405,36 @@ def test_serving_imports_nothing_kernel_side(root: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_exports_written_a_turn_at_a_time_match_the_whole_renderings(root: Path) -> None:
+    from hermes_nb.ui.transcript import history_markdown
+
+    sid = finished_session("Three turns")
+    session = models.get_session(sid)
+    with config._get_session_agent_lock(sid):
+        session.messages = session.messages * 3
+        session.save()
+    data = json.loads((models.SESSION_DIR / f"{sid}.json").read_text())
+    data.pop(journal.TOKEN_KEY, None)  # an export is whole: no journal may extend it
+    _, _, md = api.export_session(root, NOTEBOOK, sid, "md")
+    assert md.decode() == history_markdown(data["messages"], title="Three turns")
+    assert b"## 3. User" in md
+    _, _, body = api.export_session(root, NOTEBOOK, sid, "json")
+    assert body.decode() == json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def test_a_transcript_is_served_a_page_at_a_time(root: Path) -> None:
+    session = models.new_session(title="Long", notebook="analysis.ipynb", model="replay:x")
+    session.messages = [
+        m for n in range(1000)
+        for m in ({"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"})
+    ]  # fmt: skip
+    session.save()
+    latest = api.get_session(root, NOTEBOOK, session.session_id)
+    assert latest["page"] == {"offset": 2000 - api.PAGE, "count": api.PAGE, "total": 2000}
+    assert "answer 999" in latest["html"] and "question 0<" not in latest["html"]
+    assert f"Messages {2000 - api.PAGE + 1}-2000 of 2000" in latest["html"]
+    first = api.get_session(root, NOTEBOOK, session.session_id, offset=0, limit=4)
+    assert first["page"] == {"offset": 0, "count": 4, "total": 2000}
+    assert "question 1" in first["markdown"] and "question 2" not in first["markdown"]

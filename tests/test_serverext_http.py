@@ -6,12 +6,13 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dead_run import leave_dead_run
-from jupyter_harness import Server
+from server_harness import Server
 
 from hermes_nb import models
 
@@ -143,3 +144,61 @@ def test_a_thousand_sessions_list_quickly(server: Server, store: Path) -> None:
     assert len(listing["sessions"]) == 1000
     assert listing["sessions"][0]["session_id"] == "s0999"
     assert listing["sessions"][0]["status"] == "ok"
+
+
+def test_a_transcript_page_over_http(server: Server, store: Path) -> None:
+    session = models.new_session(title="Paged", notebook="analysis.ipynb", model="replay:x")
+    session.messages = [
+        m for n in range(300)
+        for m in ({"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"})
+    ]  # fmt: skip
+    session.save()
+    sid = session.session_id
+    latest = server.get_json(f"hermes-nb/sessions/{sid}{Q}")
+    assert latest["page"] == {"offset": 200, "count": 400, "total": 600}
+    assert "answer 299" in latest["html"] and "Messages 201-600 of 600" in latest["html"]
+    first = server.get_json(f"hermes-nb/sessions/{sid}{Q}&offset=0&limit=2")
+    assert first["page"] == {"offset": 0, "count": 2, "total": 600}
+    assert "answer 0" in first["markdown"] and "question 1" not in first["markdown"]
+    status, _, body = server.request(f"hermes-nb/sessions/{sid}{Q}&limit=5000")
+    assert status == 400 and b"limit must be a whole number" in body
+
+
+def test_the_server_answers_while_a_large_session_is_served(server: Server, store: Path) -> None:
+    """Kernels and saves share the server's event loop: while a route reads and draws a
+    session of 60,000 messages, three ``/api/status`` requests in a row are answered
+    before the route's answer begins."""
+    import threading
+    import urllib.request
+
+    messages = []
+    for n in range(15_000):
+        messages += [
+            {"role": "user", "content": f"Question {n} about part {n} of the data."},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": f"c{n}", "type": "function",
+             "function": {"name": "python", "arguments": json.dumps({"code": f"print({n})"})}}]},
+            {"role": "tool", "tool_call_id": f"c{n}", "content": f"{n}\n" * 20},
+            {"role": "assistant", "content": f"Part {n} is **fine**."},
+        ]  # fmt: skip
+    data = {"session_id": "large_one", "title": "Large", "notebook": "analysis.ipynb", "messages": messages}
+    (store / "large_one.json").write_text(json.dumps(data))
+    for route in (f"hermes-nb/sessions/large_one{Q}", f"hermes-nb/sessions/large_one/export{Q}&format=md"):
+        order: list[str] = []
+        started = threading.Event()
+
+        def slow(route: str = route, order: list[str] = order, started: threading.Event = started) -> None:
+            req = urllib.request.Request(server.base + route, headers={"Authorization": f"token {server.token}"})
+            started.set()
+            with urllib.request.urlopen(req, timeout=300) as resp:  # returns once the answer begins
+                order.append(f"route {resp.status}")
+                resp.read()
+
+        worker = threading.Thread(target=slow)
+        worker.start()
+        started.wait(10)
+        time.sleep(0.1)  # the route's request has reached the server
+        for _ in range(3):
+            status, _, _ = server.request("api/status", timeout=300)
+            order.append(f"status {status}")
+        worker.join(300)
+        assert order == ["status 200"] * 3 + ["route 200"], route

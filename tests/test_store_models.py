@@ -250,3 +250,48 @@ def test_module_cache_behaves_like_a_dict(session_dir: Path) -> None:
     assert models.SESSIONS.get("nope") is None
     assert models.SESSIONS.pop("d1") is s
     models.SESSIONS.clear()
+
+
+def test_a_checkpoint_of_a_long_session_costs_the_change(session_dir: Path) -> None:
+    """A run's saves record the messages they add, not a copy of every message the
+    session holds (what ``save`` later compares against): memory, like the bytes
+    written, stays proportional to the turn."""
+    import tracemalloc
+
+    from hermes_nb import streaming
+
+    session = models.new_session(title="long")
+    session.messages = [_user(f"m{i}") if i % 2 == 0 else _assistant(f"a{i}") for i in range(50_000)]
+    session.save()
+    run = streaming.Run(session.session_id, "question", checkpoint_interval=3600)
+    run.start(checkpoints=False)
+    try:
+        run.turn.append_text("partial answer")
+        tracemalloc.start()
+        assert run.checkpoint()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        run.abandon()
+    assert peak < 100_000, peak  # a copy of the 50,000 references alone is 400 kB
+    again = Session.load(session.session_id)
+    assert again is not None and len(again.messages) == 50_000
+    assert again.pending_partial_text == "partial answer"
+
+
+def test_seen_messages_share_the_previous_base_and_stay_exact() -> None:
+    from hermes_nb.merge import Seen
+
+    msgs = [{"n": i} for i in range(10)]
+    seen = Seen.of(msgs)
+    for k in range(40):  # more appends than chunks kept: flattened on the way
+        msgs.append({"n": 10 + k})
+        seen = Seen.of(msgs, seen)
+        assert len(seen) == len(msgs) and all(a is b for a, b in zip(seen, msgs, strict=True))
+        assert seen[-1] is msgs[-1] and seen[0] is msgs[0] and seen[len(msgs) // 2] is msgs[len(msgs) // 2]
+    with pytest.raises(IndexError):
+        seen[len(msgs)]
+    rewritten = [dict(m) for m in msgs]  # not the same objects: nothing is shared
+    fresh = Seen.of(rewritten, seen)
+    assert all(a is b for a, b in zip(fresh, rewritten, strict=True))
+    assert list(Seen.of(msgs[:3], seen)) == msgs[:3]  # shorter: copied anew

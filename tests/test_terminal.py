@@ -34,7 +34,7 @@ def test_a_terminal_ipython_session_runs_the_agent_and_prints_as_text(tmp_path: 
     )
     out = done.stdout + done.stderr
     assert "⚙ python(" in out and "The total is 45." in out, out
-    assert "Add up 0..9 with python." in out  # the session list, titled by the request
+    assert "Add up 0..9 with python" in out  # the session list, titled by the request
     assert "namespace: 45" in out  # the tool ran in the user's namespace
     assert "Traceback" not in out
     [saved] = [p for p in (tmp_path / ".hermes_nb" / "sessions").glob("*.json") if p.name != "_index.json"]

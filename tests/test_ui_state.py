@@ -145,14 +145,16 @@ def test_completion_without_start_still_shows_a_card() -> None:
 
 
 def test_outputs_from_event_and_from_cell_thread_are_merged_once() -> None:
-    figure = {"data": {"image/png": "iVBOR"}, "metadata": {}}
-    table = {"data": {"text/html": "<table></table>"}, "metadata": {}}
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    figure = {"data": {"image/png": png, "text/plain": "<Figure>"}, "metadata": {}}
+    # a table's HTML is shown as its text (only images we check, and text, are kept)
+    table = {"data": {"text/plain": "   a\n0  1"}, "metadata": {}}
     d = TurnDisplay()
     d.add_outputs("c1", [figure])  # before the ToolStarted event was applied
     d.apply(ToolStarted("c1", "python", {"code": "plot()"}))
     assert d.cards["c1"].outputs == [figure]
     version = d.cards["c1"].version
-    d.add_outputs("c1", [figure, table])
+    d.add_outputs("c1", [figure, {"data": {**table["data"], "text/html": "<table></table>"}, "metadata": {}}])
     assert d.cards["c1"].outputs == [figure, table]
     assert d.cards["c1"].version > version
     d.apply(ToolCompleted("c1", "python", "ok", 0.1, outputs=(figure, table)))

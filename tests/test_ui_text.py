@@ -101,7 +101,7 @@ def test_tool_outputs_are_displayed(
     r.show_tool_outputs(
         "c", [{"data": {"text/plain": "   a\n0  1", "text/html": "<table/>"}, "metadata": {}}]
     )
-    assert displayed.outputs[-1].data == {"text/plain": "   a\n0  1", "text/html": "<table/>"}
+    assert displayed.outputs[-1].data == {"text/plain": "   a\n0  1"}  # a tool's HTML is never rendered
     assert capsys.readouterr().out == "⚙ python(code='df') …\n"  # written before the output
     assert r.state.cards["c"].outputs
 

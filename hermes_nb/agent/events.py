@@ -66,12 +66,14 @@ class ToolCompleted:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one provider request; ``cost`` in USD when known."""
+    """Token counts of one provider request; ``cost`` in USD when known.
+    ``cached_tokens`` of the input tokens were read from the provider's prompt cache."""
 
     input_tokens: int
     output_tokens: int
     cost: float | None = None
     kind: Literal["usage"] = "usage"
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from hermes_nb.agent.images import MAX_IMAGES_PER_REQUEST, describe_refs
 from hermes_nb.context.variables import render_context
 
-__all__ = ["MISSING_RESULT", "ImageLoader", "drop_failed_requests", "to_provider_messages"]
+__all__ = ["MISSING_RESULT", "CleanCache", "ImageLoader", "drop_failed_requests", "to_provider_messages"]
 
 log = logging.getLogger("hermes_nb.agent.history")
 
@@ -35,11 +35,43 @@ _KEYS: dict[str, tuple[str, ...]] = {
 ImageLoader = Callable[[dict[str, Any]], "str | None"]
 
 
+#: id of a message -> its cleaned copy (the last user message is never kept: its
+#: namespace summary goes away when it is no longer the last)
+_Entries = dict[int, dict[str, Any]]
+
+
+class CleanCache:
+    """The cleaned copies one history was given, by message identity, for the next.
+
+    A turn of a long session starts by cleaning its whole history; the next turn's
+    history is the same message objects plus the turn. Handing back the same cleaned
+    objects saves cleaning them again and lets the request body's encoder reuse their
+    bytes (``BodyEncoder`` compares by identity): 100,000 messages are then cleaned
+    and encoded once per session, not once per turn. An entry holds its message, so
+    no other object can take its id; it is used only for the same message in the
+    same place. Cleaned copies are never changed after they are made (the loop and
+    the providers only read them).
+    """
+
+    def __init__(self) -> None:
+        #: the cleaned copies, and the messages they were made of: held (and read
+        #: together) so that no other object can take their ids
+        self._state: tuple[_Entries, list[dict[str, Any]]] = ({}, [])
+        self._system: dict[str, Any] | None = None
+
+    def system(self, prompt: str) -> dict[str, Any]:
+        held = self._system
+        if held is None or held["content"] != prompt:
+            held = self._system = {"role": "system", "content": prompt}
+        return held
+
+
 def to_provider_messages(
     messages: Iterable[dict[str, Any]],
     system_prompt: str | None = None,
     *,
     images: ImageLoader | None = None,
+    cache: CleanCache | None = None,
 ) -> list[dict[str, Any]]:
     """Clean copies of ``messages`` for a provider, with ``system_prompt`` first.
 
@@ -53,10 +85,17 @@ def to_provider_messages(
     removed, and every assistant tool call gets exactly one result right after its
     message: a missing one gets MISSING_RESULT, a duplicate or orphan result is
     dropped. Nothing else is merged or reordered. The input is not modified.
+
+    ``cache`` (only without ``images``) hands back the cleaned copies of messages it
+    saw in the previous call, and keeps this call's.
     """
     out: list[dict[str, Any]] = []
+    if images is not None:
+        cache = None
+    seen, held = cache._state if cache is not None else ({}, [])
+    kept: _Entries | None = {} if cache is not None else None
     if system_prompt:
-        out.append({"role": "system", "content": system_prompt})
+        out.append(cache.system(system_prompt) if cache is not None else {"role": "system", "content": system_prompt})
     messages = list(messages)
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     pictures = _Images(messages, images)
@@ -67,26 +106,57 @@ def to_provider_messages(
             call_id = message.get("tool_call_id")
             if call_id in expected:
                 expected.remove(call_id)
-                out.append(pictures.tool_result(_clean(message), message, position))
+                # no images are sent with a cache: a result's note depends on it alone
+                result = _reused(message, False, seen, kept)
+                if result is None:
+                    result = _keep(message, False, kept, pictures.tool_result(_clean(message), message, position))
+                out.append(result)
             else:
                 log.debug("dropping tool result without a matching call: %r", call_id)
             continue
         if role not in _KEYS:
             continue  # markers are for the user only; unknown roles no API accepts
-        _answer_missing(out, expected)
-        pictures.flush(out)
-        cleaned = _clean(message)
-        if role == "user" and message.get("context"):
-            # the namespace summary is only worth sending with the newest request
-            cleaned["content"] = _with_context(
-                cleaned["content"], message["context"], position == last_user
-            )
+        if expected:
+            _answer_missing(out, expected)
+        if pictures.pending:
+            pictures.flush(out)
+        last = position == last_user
+        cleaned = _reused(message, last, seen, kept)
+        if cleaned is None:
+            cleaned = _keep(message, last, kept, _clean_with_context(message, last))
         if role == "assistant":
             expected = [c["id"] for c in cleaned.get("tool_calls", [])]
         out.append(cleaned)
     _answer_missing(out, expected)
     pictures.flush(out)
+    if cache is not None and kept is not None:
+        cache._state = (kept, messages)
+    del held  # the previous call's messages: alive until now, while their ids were looked up
     return out
+
+
+def _reused(message: dict[str, Any], last: bool, seen: _Entries, kept: _Entries | None) -> dict[str, Any] | None:
+    """The cleaned copy the previous call made of this very message, if any."""
+    if kept is None or last:
+        return None
+    hit = seen.get(id(message))  # its message is held by the cache: the id is its own
+    if hit is not None:
+        kept[id(message)] = hit
+    return hit
+
+
+def _keep(message: dict[str, Any], last: bool, kept: _Entries | None, cleaned: dict[str, Any]) -> dict[str, Any]:
+    if kept is not None and not last:
+        kept[id(message)] = cleaned
+    return cleaned
+
+
+def _clean_with_context(message: dict[str, Any], last: bool) -> dict[str, Any]:
+    cleaned = _clean(message)
+    if message["role"] == "user" and message.get("context"):
+        # the namespace summary is only worth sending with the newest request
+        cleaned["content"] = _with_context(cleaned["content"], message["context"], last)
+    return cleaned
 
 
 class _Images:
@@ -96,7 +166,8 @@ class _Images:
         self.loader = loader
         self.pending: list[dict[str, Any]] = []
         newest: list[tuple[int, int]] = []
-        for position in range(len(messages) - 1, -1, -1):
+        # which images are the newest few only matters to a model that is sent them
+        for position in range(len(messages) - 1 if loader is not None else -1, -1, -1):
             refs = _refs(messages[position])
             for n in range(len(refs) - 1, -1, -1):
                 if len(newest) < MAX_IMAGES_PER_REQUEST and refs[n].get("path"):
@@ -221,14 +292,26 @@ def drop_failed_requests(
     final one: ``%agent resume`` continues it.
     """
     messages = list(messages)
-    starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    drop: set[int] = set()
-    for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(messages)
-        rest = messages[start + 1 : end]
-        failed = bool(rest) and all(m.get("role") == "marker" for m in rest) and any(
-            m.get("kind") == "error" for m in rest
-        )
-        if failed and not (keep_last and end == len(messages)):
-            drop.update(range(start, end))
-    return [m for i, m in enumerate(messages) if i not in drop]
+    drop: list[tuple[int, int]] = []
+    start = -1  # the current turn's user message
+    only_markers = error = False
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "user":
+            if start >= 0 and only_markers and error:
+                drop.append((start, i))
+            start, only_markers, error = i, True, False
+        elif role == "marker":
+            error = error or m.get("kind") == "error"
+        else:
+            only_markers = False
+    if start >= 0 and only_markers and error and not keep_last:
+        drop.append((start, len(messages)))
+    if not drop:  # the common case: one pass, no copy per turn
+        return messages
+    kept: list[dict[str, Any]] = []
+    at = 0
+    for begin, end in drop:
+        kept += messages[at:begin]
+        at = end
+    return kept + messages[at:]

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import io
 import logging
+import os
 import re
 import struct
 import threading
@@ -26,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.fsio import atomic_write_bytes
+from hermes_nb.errors import UnreadableFileError
+from hermes_nb.fsio import atomic_write_bytes, read_regular
+from hermes_nb.safe_output import image_bundle, sniff_image
 
 __all__ = [
     "MAX_IMAGES_PER_CALL",
@@ -45,6 +48,7 @@ log = logging.getLogger("hermes_nb.agent.images")
 
 MAX_SIDE = 1568  # pixels; larger images are scaled down (the providers do so anyway)
 MAX_IMAGE_BYTES = 1_000_000
+MAX_STORED_BYTES = 4 * MAX_IMAGE_BYTES  # a stored image read back at all (ours are within MAX_IMAGE_BYTES)
 MAX_IMAGES_PER_CALL = 4
 MAX_IMAGES_PER_REQUEST = 4  # the newest; older ones are not sent again
 SENDABLE = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
@@ -60,19 +64,17 @@ class ToolImage:
 
 
 def images_from_bundles(bundles: Any) -> tuple[ToolImage, ...]:
-    """The PNG/JPEG images in display mimebundles (base64 text or bytes)."""
+    """The images in display mimebundles (base64 text or bytes) whose bytes are an image
+    type we send (the label is not trusted: ``safe_output.sniff_image``)."""
     found: list[ToolImage] = []
     for bundle in bundles or ():
         data = bundle.get("data", {}) if isinstance(bundle, dict) else {}
-        for mime in ("image/png", "image/jpeg"):
-            value = data.get(mime)
-            if value is None:
+        for mime, value in data.items() if isinstance(data, dict) else ():
+            image = image_bundle(mime, value) if str(mime).startswith("image/") else None
+            if image is None:
                 continue
-            try:
-                raw = bytes(value) if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)
-            except (ValueError, TypeError):
-                continue
-            found.append(ToolImage(raw, mime))
+            kind = next(iter(image["data"]))
+            found.append(ToolImage(base64.b64decode(image["data"][kind]), kind))
             break
     return tuple(found)
 
@@ -95,7 +97,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 def prepare(image: ToolImage) -> ToolImage | None:
     """The image within the size bounds (downscaled if needed), or None if it cannot be."""
-    if image.mime not in SENDABLE:
+    if image.mime not in SENDABLE or sniff_image(image.data) != image.mime:
         return None
     size = image_size(image.data)
     small = size is not None and max(size) <= MAX_SIDE and len(image.data) <= MAX_IMAGE_BYTES
@@ -153,8 +155,11 @@ class ImageStore:
                 self._memory[rel] = ready.data
         else:
             target = self.root / rel
-            if not target.exists():
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self._path(rel) is None:  # a folder or file that links out: not written through
+                log.warning("image folder %s is not inside %s; the image was not kept", target.parent, self.root)
+                return {"mime": ready.mime, "bytes": len(ready.data), "unsent": "not kept", **_dims(image_size(ready.data))}
+            if not os.path.lexists(target):
                 atomic_write_bytes(target, ready.data)
         return {"path": rel, "mime": ready.mime, "bytes": len(ready.data), **_dims(image_size(ready.data))}
 
@@ -166,16 +171,43 @@ class ImageStore:
         if self.root is None:
             with self._lock:
                 return self._memory.get(rel)
-        try:
-            return (self.root / rel).read_bytes()
-        except OSError:
+        path = self._path(rel)
+        if path is None:
+            log.warning("image %s is not inside the sessions folder; not read", rel)
             return None
+        try:
+            data = read_regular(path, MAX_STORED_BYTES, follow_links=False)
+        except FileNotFoundError:
+            return None
+        except (UnreadableFileError, OSError) as exc:
+            log.warning("image %s not read: %s", rel, exc)
+            return None
+        return data if sniff_image(data) is not None else None
+
+    def _path(self, rel: str) -> Path | None:
+        """``root / rel`` when its folder is really inside ``root`` (no link leads out).
+
+        A session file is data anyone may have written (a cloned folder): its image
+        references are read like session files, never through a link, a FIFO or a
+        device (``load`` opens with ``O_NOFOLLOW | O_NONBLOCK`` and reads a bounded
+        regular file).
+        """
+        assert self.root is not None
+        try:
+            base = os.path.realpath(self.root)
+            folder = os.path.realpath(self.root / rel.split("/", 1)[0])
+        except (OSError, ValueError):
+            return None
+        if os.path.dirname(folder) != base:
+            return None
+        return Path(folder) / rel.split("/", 1)[1]
 
     def data_url(self, ref: dict[str, Any]) -> str | None:
         data = self.load(ref)
         if data is None:
             return None
-        return f"data:{ref.get('mime', 'image/png')};base64,{base64.b64encode(data).decode('ascii')}"
+        mime = sniff_image(data) or "image/png"
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def describe_refs(refs: list[dict[str, Any]]) -> str:

@@ -29,21 +29,24 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
-from hermes_nb.agent.history import drop_failed_requests, to_provider_messages
+from hermes_nb.agent.history import CleanCache, drop_failed_requests, to_provider_messages
 from hermes_nb.agent.images import MAX_IMAGES_PER_CALL, ImageStore
 from hermes_nb.agent.providers.base import (
     Provider,
     ReasoningDelta,
     RetryNotice,
+    StreamNotice,
     TextDelta,
     ToolCallRequest,
     UsageChunk,
 )
+from hermes_nb.agent.textcalls import TEXT_CALLS_NOTICE, CallReader
 from hermes_nb.agent.toolrun import (
     CANCELLED,
     Approver,
     Cancelled,
     KernelRunner,
+    OutputTap,
     ToolRunner,
     parse_arguments,
 )
@@ -55,6 +58,9 @@ from hermes_nb.redact import redact
 __all__ = ["Agent", "TurnResult"]
 
 log = logging.getLogger("hermes_nb.agent")
+
+#: the cleaned history of the last turn, reused by the next (``CleanCache``)
+_CLEANED = CleanCache()
 
 Sink = Callable[[Event], None]
 
@@ -76,6 +82,8 @@ class TurnResult:
     output_tokens: int = 0
     cost: float | None = None
     error: str | None = None
+    #: input tokens read from the provider's prompt cache (part of ``input_tokens``)
+    cached_tokens: int = 0
 
 
 class Agent:
@@ -85,7 +93,8 @@ class Agent:
     tool's own policy by name. ``approve(name, arguments)`` answers "ask" (without
     it, "ask" means deny). ``kernel_runner(fn)`` runs tools marked ``needs_kernel``
     on the thread that owns the kernel and returns fn's ToolOutput; by default fn is
-    called where the loop runs. ``images`` keeps the images tools return (in memory
+    called where the loop runs. ``output_tap(call_id, stream, text)`` receives what a
+    running tool prints (``python``, ``shell``), from the thread printing it. ``images`` keeps the images tools return (in memory
     by default); ``vision`` says whether the model is sent them. Attributes may be
     changed between runs.
     """
@@ -111,6 +120,7 @@ class Agent:
         self.policies = {name: check_policy(p, name) for name, p in (policies or {}).items()}
         self.approve = approve
         self.kernel_runner = kernel_runner
+        self.output_tap: OutputTap | None = None
         self.max_result_chars = max_result_chars
         self.images = images if images is not None else ImageStore(None)
         self.vision = vision
@@ -146,8 +156,10 @@ class _Run:
         self.result = TurnResult()
         self.open_calls: list[tuple[str, str, str]] = []
         self.unnamed_calls = 0
+        self.said_text_calls = False
         self.runner = ToolRunner(
-            agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars
+            agent.tools, agent.policies, agent.approve, agent.kernel_runner, agent.max_result_chars,
+            agent.output_tap,
         )
 
     def execute(
@@ -164,7 +176,7 @@ class _Run:
         loader = self.agent.images.data_url if self.agent.vision else None
         tools = self._tool_schemas()
         try:
-            base = to_provider_messages(before, self.agent.system_prompt, images=loader)
+            base = to_provider_messages(before, self.agent.system_prompt, images=loader, cache=_CLEANED)
             for _ in range(self.agent.max_turns):
                 if self.cancel.is_set():
                     return self._finish("cancelled")
@@ -223,18 +235,18 @@ class _Run:
     ) -> tuple[str, list[ToolCallRequest]]:
         """One provider request: forward its chunks, return (text, tool calls).
 
-        On cancel the partial text is returned and also left in the TurnState.
+        With tools, calls the model writes as text are read too (``textcalls``), and
+        run when it used no native call. On cancel the partial text is returned and
+        also left in the TurnState.
         """
         parts: list[str] = []
         calls: list[ToolCallRequest] = []
+        reader = self._call_reader(request, tools)
         stream = self.agent.provider.stream(request, tools, self.cancel)
         try:
             for chunk in stream:
                 if isinstance(chunk, TextDelta):
-                    if chunk.text:
-                        parts.append(chunk.text)
-                        self.turn.append_text(chunk.text)
-                        self._emit(Token(chunk.text))
+                    self._show(parts, reader.feed(chunk.text) if reader else chunk.text)
                 elif isinstance(chunk, ToolCallRequest):
                     calls.append(chunk)
                 elif isinstance(chunk, ReasoningDelta):
@@ -242,13 +254,19 @@ class _Run:
                         self._emit(Reasoning(chunk.text))
                 elif isinstance(chunk, UsageChunk):
                     self._count(chunk)
+                elif isinstance(chunk, StreamNotice):
+                    self._emit(Notice(chunk.text))
                 elif isinstance(chunk, RetryNotice):
                     parts.clear()
                     calls.clear()
+                    reader = self._call_reader(request, tools)
                     self.turn.set_partial_text("")
                     self._emit(Retry(chunk.attempt, chunk.delay, chunk.reason))
                 if self.cancel.is_set():
                     break
+            if reader is not None and not self.cancel.is_set():
+                self._show(parts, reader.finish())
+                calls = self._text_calls(parts, calls, reader)
         finally:
             self.result.text = "".join(parts)  # kept if the stream fails half-way
             close = getattr(stream, "close", None)
@@ -259,13 +277,44 @@ class _Run:
                     log.debug("closing the provider stream failed", exc_info=True)
         return self.result.text, calls
 
+    def _show(self, parts: list[str], text: str) -> None:
+        if text:
+            parts.append(text)
+            self.turn.append_text(text)
+            self._emit(Token(text))
+
+    def _call_reader(self, request: list[dict[str, Any]], tools: list[dict[str, Any]]) -> CallReader | None:
+        """What reads calls written as text: only with tools, and only for a model
+        that has never used the native field."""
+        if not tools or self.agent.provider.native_tool_calls:
+            return None
+        results = [m["content"] for m in request if m.get("role") == "tool" and isinstance(m.get("content"), str)]
+        return CallReader(self.agent.tools, quoted=lambda body: any(body in text for text in results))
+
+    def _text_calls(
+        self, parts: list[str], calls: list[ToolCallRequest], reader: CallReader
+    ) -> list[ToolCallRequest]:
+        """The calls to run: the native ones, else those written as text. Blocks read
+        as calls but not run (the reply had native calls) are shown after all."""
+        if calls:
+            self.agent.provider.native_tool_calls = True
+        if calls or not reader.calls:
+            for block in reader.hidden:
+                self._show(parts, block)
+            return calls
+        if not self.said_text_calls:
+            self.said_text_calls = True
+            self._emit(Notice(TEXT_CALLS_NOTICE))
+        return list(reader.calls)
+
     def _count(self, chunk: UsageChunk) -> None:
         result = self.result
         result.input_tokens += chunk.input_tokens
         result.output_tokens += chunk.output_tokens
+        result.cached_tokens += chunk.cache_read_tokens
         if chunk.cost is not None:
             result.cost = (result.cost or 0.0) + chunk.cost
-        self._emit(Usage(chunk.input_tokens, chunk.output_tokens, chunk.cost))
+        self._emit(Usage(chunk.input_tokens, chunk.output_tokens, chunk.cost, cached_tokens=chunk.cache_read_tokens))
 
     def _run_tools(self, text: str, requests: list[ToolCallRequest]) -> None:
         """Record the assistant's calls, then answer each one in order."""
@@ -289,11 +338,11 @@ class _Run:
             if self.cancel.is_set():
                 return
             arguments, problem = parse_arguments(raw)
-            shown = arguments if problem is None else {"_invalid_json": raw}
+            shown = arguments if problem is None else {"_invalid_json": raw if len(raw) <= 2000 else raw[:2000] + "…"}
             self._emit(ToolStarted(call_id, name, shown))
             started = time.monotonic()
             try:
-                output = self.runner.run(name, raw, self.cancel)
+                output = self.runner.run(name, raw, self.cancel, call_id)
             except (Cancelled, KeyboardInterrupt):
                 self._answer(call_id, name, ToolOutput(CANCELLED, is_error=True), started)
                 raise
@@ -312,6 +361,8 @@ class _Run:
         )
         self.open_calls = [c for c in self.open_calls if c[0] != call_id]
         message: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": output.text}
+        if output.is_error:  # kept, so the saved call reads as failed whatever its text says
+            message["is_error"] = True
         if output.images:
             message["images"] = self._save_images(output)
         self._add(message, close_call=call_id)

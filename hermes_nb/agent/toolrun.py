@@ -13,11 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry
+from hermes_nb.agent.tools.capture import Tap, tapping
+from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry, asking_through
+from hermes_nb.depth import TooDeepError, loads_bounded
 from hermes_nb.errors import ToolError
 from hermes_nb.redact import redact
 
-__all__ = ["CANCELLED", "Approver", "KernelRunner", "ToolRunner", "parse_arguments", "truncate"]
+__all__ = ["CANCELLED", "Approver", "KernelRunner", "OutputTap", "ToolRunner", "parse_arguments", "truncate"]
 
 log = logging.getLogger("hermes_nb.agent")
 
@@ -26,6 +28,8 @@ CANCELLED = "Cancelled by the user."
 #: answers True (run it), False (the user said no) or None (nobody could be asked)
 Approver = Callable[[str, dict[str, Any]], "bool | None"]
 KernelRunner = Callable[[Callable[[], ToolOutput]], ToolOutput]
+#: receives ``(call id, stream name, text)`` as a running tool prints it, from the printing thread
+OutputTap = Callable[[str, str, str], None]
 
 _WAIT = 0.05  # seconds between cancel checks while a tool runs on a worker thread
 _GRACE = 0.3  # on cancel, time a tool gets to stop by itself (shell kills its command)
@@ -40,7 +44,9 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     if not raw or not raw.strip():
         return {}, None
     try:
-        value = json.loads(raw)
+        value = loads_bounded(raw)
+    except TooDeepError as exc:
+        return {}, f"the arguments are {exc}; the call was not run"
     except json.JSONDecodeError as exc:
         return {}, f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
     if not isinstance(value, dict):
@@ -71,9 +77,13 @@ class ToolRunner:
     approve: Approver | None
     kernel_runner: KernelRunner | None
     max_result_chars: int
+    output_tap: OutputTap | None = None
 
-    def run(self, name: str, raw_arguments: str, cancel: threading.Event) -> ToolOutput:
-        """The result the model sees for one call; raises Cancelled on cancel."""
+    def run(self, name: str, raw_arguments: str, cancel: threading.Event, call_id: str = "") -> ToolOutput:
+        """The result the model sees for one call; raises Cancelled on cancel.
+
+        What the tool prints while it runs also goes to ``output_tap``, under ``call_id``.
+        """
         arguments, problem = parse_arguments(raw_arguments)
         if problem is not None:
             return ToolOutput(
@@ -88,7 +98,7 @@ class ToolRunner:
         refusal = self._check_policy(tool, arguments, cancel)
         if refusal is not None:
             return refusal
-        output = self._execute(tool, arguments, cancel)
+        output = self._execute(tool, arguments, cancel, self._tap(call_id))
         text = redact(truncate(output.text, self.max_result_chars), headers=False)  # print(os.environ)
         if text != output.text:
             output = replace(output, text=text)
@@ -131,10 +141,19 @@ class ToolRunner:
             )
         return None
 
-    def _execute(self, tool: Tool, arguments: dict[str, Any], cancel: threading.Event) -> ToolOutput:
-        def call() -> ToolOutput:
+    def _tap(self, call_id: str) -> Tap | None:
+        tap = self.output_tap
+        if tap is None:
+            return None
+        return lambda stream, text: tap(call_id, stream, text)
+
+    def _execute(
+        self, tool: Tool, arguments: dict[str, Any], cancel: threading.Event, tap: Tap | None = None
+    ) -> ToolOutput:
+        def call() -> ToolOutput:  # on the thread the tool runs on: the tap is set there
             try:
-                return tool.call(arguments, cancel, self.policy_of(tool))
+                with tapping(tap), asking_through(None if tool.needs_kernel else self.kernel_runner):
+                    return tool.call(arguments, cancel, self.policy_of(tool))
             except ToolError as exc:
                 return ToolOutput(f"Error: {exc}", is_error=True)
             except (Exception, SystemExit) as exc:

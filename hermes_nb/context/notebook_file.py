@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.errors import ToolError
+from hermes_nb.errors import ToolError, UnreadableFileError
+from hermes_nb.fsio import read_regular
 
 __all__ = ["MAX_NOTEBOOK_CHARS", "NotebookCell", "format_notebook", "load_cells"]
 
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # a notebook file read at all (figures make them large)
 MAX_NOTEBOOK_CHARS = 12_000
 MAX_SOURCE_CHARS = 3_000
 MAX_OUTPUT_CHARS = 1_500
@@ -35,13 +37,21 @@ class NotebookCell:
 
 
 def load_cells(path: Path) -> list[NotebookCell]:
-    """The cells of a saved notebook; a ToolError says what is wrong with the file."""
+    """The cells of a saved notebook; a ToolError says what is wrong with the file.
+
+    Read with the bounded, regular-files-only reader: a FIFO or a device named
+    ``x.ipynb`` is refused at once instead of hanging or filling the memory.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, MAX_NOTEBOOK_BYTES)
     except FileNotFoundError:
         raise ToolError(f"no notebook file at {path}") from None
-    except (OSError, ValueError) as exc:
-        raise ToolError(f"cannot read {path} as a notebook: {exc}") from None
+    except UnreadableFileError as exc:
+        raise ToolError(str(exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ToolError(f"cannot read {path} as a notebook: {type(exc).__name__}: {str(exc)[:200]}") from None
     cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list):
         raise ToolError(f"{path} is not a Jupyter notebook (no 'cells' list)")

@@ -10,11 +10,12 @@ request by ``render_context``.
 
 from __future__ import annotations
 
-import os
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from hermes_nb.redact import MASK, is_secret_name, redact
 
 __all__ = [
     "MAX_NAMESPACE_CHARS",
@@ -37,7 +38,6 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
 _MENTION = re.compile(r"(?<![\w@`])@([A-Za-z_][A-Za-z0-9_]*)")
 #: names IPython puts in every namespace; not the user's
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.I)
 _REPR = reprlib.Repr()
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdict = 50
 _REPR.maxstring = _REPR.maxother = 1500
@@ -74,18 +74,33 @@ def describe(name: str, value: Any, environ: Mapping[str, str] | None = None) ->
     key that ended up in a variable or a table is not sent or saved with the request.
     """
     try:
-        text = _describe(name, value)
-    except Exception as exc:  # a library object that fails when looked at
-        text = f"@{name}: {_type_name(value)} (could not be described: {type(exc).__name__}: {exc})"
+        if is_secret_name(name) and type(value) in (str, bytes) and len(value) >= 8:
+            text = f"@{name}: {type(value).__name__} of {len(value)} characters = {MASK}"
+        else:
+            text = _describe(name, value)
+    except KeyboardInterrupt:  # Stop still stops the request
+        raise
+    except BaseException as exc:  # SystemExit, GeneratorExit from a __repr__ or a property
+        text = f"@{name}: {_type_name(value)} (could not be described: {_failure(exc)})"
     return _mask_secrets(_cut(text, MAX_VARIABLE_CHARS), environ)
 
 
+def _failure(exc: BaseException) -> str:
+    """``ValueError: message``; only the type for what is not an ``Exception`` (its text
+    is the object's own code too, and may fail again)."""
+    if not isinstance(exc, Exception):
+        return type(exc).__name__
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return type(exc).__name__
+
+
 def _mask_secrets(text: str, environ: Mapping[str, str] | None) -> str:
-    env = os.environ if environ is None else environ
-    for key, value in env.items():
-        if _SECRET_NAME.search(key) and len(value) >= 8 and value in text:
-            text = text.replace(value, "***")
-    return text
+    """The one redaction rule of everything that leaves the kernel (``hermes_nb.redact``)."""
+    return redact(text, environ, headers=False)
 
 
 def _describe(name: str, value: Any) -> str:
@@ -180,7 +195,9 @@ def namespace_summary(namespace: Mapping[str, Any], hidden: Iterable[str] = ()) 
 def _short_or_type(value: Any) -> str:
     try:
         return _short(value)
-    except Exception:  # a property that raises: the type is still worth knowing
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a property that raises (even SystemExit): the type is still worth knowing
         return _type_name(value)
 
 
@@ -262,7 +279,9 @@ def _type_name(value: Any) -> str:
 def _safe_repr(value: Any, limit: int) -> str:
     try:
         text = repr(value)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit or GeneratorExit from a __repr__ too
         return f"<repr failed: {type(exc).__name__}>"
     return _cut(text, limit)
 

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from hermes_nb.errors import McpError
+from hermes_nb.redact import redact
 
 if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -56,6 +58,8 @@ class Connection:
         self.state: State = "stopped"
         self.error: str | None = None
         self.tools: list[ToolInfo] = []
+        #: whether the server offers resources (its links can then be read)
+        self.has_resources = False
         self.start_seconds: float | None = None
         self._runtime = runtime
         self.folder = folder
@@ -66,6 +70,13 @@ class Connection:
         self._ended.set()
         self._errlog: IO[str] | None = None
         self._lock = threading.Lock()
+        self._abort = threading.Event()  # set by stop(): a start in progress gives up
+        #: while a call runs: how to ask the user (see ``elicit``), and its last sign of life
+        self._asker: Any = None
+        self._heard: list[float] = [0.0]
+        #: start failures in a row, and when the manager may try again (time.monotonic())
+        self.failures = 0
+        self.retry_at = 0.0
 
     @property
     def name(self) -> str:
@@ -75,8 +86,10 @@ class Connection:
 
     def start(self, timeout: float) -> None:
         """Connect and list the tools; McpError (one line) when that fails."""
+        self.state = "starting"  # at once: the manager reads it while we wait for the lock
         with self._lock:
             self._stop_now()
+            self._abort.clear()
             self.state, self.error, self.tools = "starting", None, []
             started = time.monotonic()
             ready: concurrent.futures.Future[list[ToolInfo]] = concurrent.futures.Future()
@@ -84,9 +97,9 @@ class Connection:
                 transport = self._transport()
                 self._ended.clear()
                 self._life = self._runtime.submit(self._lifetime(transport, ready))
-                self.tools = wait(ready, timeout)
+                self.tools = wait(ready, timeout, self._abort)
             except BaseException as exc:
-                self.error = self._reason(exc, timeout)  # before the stop closes the stderr file
+                self.error = redact(self._reason(exc, timeout))  # before the stop closes the stderr file
                 self._stop_now()
                 self.state = "failed"
                 if isinstance(exc, KeyboardInterrupt):
@@ -96,6 +109,7 @@ class Connection:
             self.state = "running"
 
     def stop(self) -> None:
+        self._abort.set()  # a start holding the lock gives up within a slice
         with self._lock:
             self._stop_now()
             self.state = "stopped"
@@ -149,8 +163,16 @@ class Connection:
                 for resource in transport[1:]:  # an HTTP client to close with the connection
                     await stack.enter_async_context(resource)
                 info = Implementation(name="hermes_nb", version=hermes_nb.__version__)
-                client = await stack.enter_async_context(Client(transport[0], client_info=info))
+                client = await stack.enter_async_context(
+                    Client(
+                        transport[0],
+                        client_info=info,
+                        list_roots_callback=self._roots,
+                        elicitation_callback=self._elicit,
+                    )
+                )
                 tools = await _list_tools(client)
+                self.has_resources = await _offers_resources(client)
                 self._client = client
                 ready.set_result(tools)
                 await stop.wait()
@@ -164,6 +186,45 @@ class Connection:
         finally:
             self._client = None
             self._ended.set()
+
+    async def _elicit(self, context: Any, params: Any) -> Any:
+        """``elicitation/create``: asked in the cell during a call (see ``elicit``), else declined."""
+        from mcp.types import ElicitResult
+
+        from hermes_nb.mcp.elicit import ask_form
+
+        asker = self._asker
+        schema = getattr(params, "requested_schema", None)
+        if asker is None or getattr(params, "mode", "form") == "url" or not isinstance(schema, dict):
+            return ElicitResult(action="decline")
+        message, heard = str(getattr(params, "message", "")), self._heard
+
+        def ask() -> Any:
+            def on_cell_thread() -> Any:
+                try:
+                    return ask_form(self.name, message, schema)
+                except Exception:  # StdinNotImplementedError, EOFError: nobody to answer
+                    return ("decline", None)
+
+            heard[0] = float("inf")  # the user is answering: the call's timeout waits
+            try:
+                return asker(on_cell_thread)
+            finally:
+                heard[0] = time.monotonic()
+
+        answer = await asyncio.to_thread(ask)
+        action, content = answer if isinstance(answer, tuple) else ("decline", None)
+        return ElicitResult(action=action, content=content)
+
+    async def _roots(self, context: Any) -> Any:
+        """``roots/list``: the notebook's folder, the one place a server is told it may work in."""
+        from mcp.types import ListRootsResult, Root
+
+        folder = self.folder
+        if folder is None:
+            return ListRootsResult(roots=[])
+        root = Root.model_validate({"uri": folder.resolve().as_uri(), "name": folder.name or str(folder)})
+        return ListRootsResult(roots=[root])
 
     def _transport(self) -> tuple[Any, ...]:
         """(SDK transport, resources to close with it); ``${VAR}`` expanded here."""
@@ -196,22 +257,50 @@ class Connection:
     # -- calls ------------------------------------------------------------------------
 
     def call(
-        self, tool: str, arguments: dict[str, Any], timeout: float, cancel: threading.Event | None
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout: float,
+        cancel: threading.Event | None,
+        asker: Any = None,
     ) -> Any:
         """The server's ``CallToolResult``; McpError on timeout or a dead server.
 
         ``concurrent.futures.CancelledError`` when ``cancel`` is set: the SDK then
         tells the server the request was cancelled.
         """
+        heard = self._heard = [0.0]
+        self._asker = asker
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            heard[0] = time.monotonic()  # the server is working: the timeout counts from now
+            log.debug("%s/%s progress %s/%s %s", self.name, tool, done, total, message or "")
+
+        try:
+            return self._request(
+                lambda client: client.call_tool(tool, arguments, progress_callback=progress),
+                tool, timeout, cancel, alive_at=lambda: heard[0],
+            )
+        finally:
+            self._asker = None
+
+    def read(self, uri: str, timeout: float, cancel: threading.Event | None) -> Any:
+        """The server's ``ReadResourceResult`` for ``uri``; errors as for ``call``."""
+        return self._request(lambda client: client.read_resource(uri), "read_resource", timeout, cancel)
+
+    def _request(
+        self, make: Any, what: str, timeout: float, cancel: threading.Event | None, alive_at: Any = None
+    ) -> Any:
         client = self._client
         if self.state != "running" or client is None:
             raise McpError(f"the MCP server {self.name!r} is not running ({self.error or self.state})")
-        future = self._runtime.submit(client.call_tool(tool, arguments))
+        future = self._runtime.submit(make(client))
         try:
-            return wait(future, timeout, cancel)
+            return wait(future, timeout, cancel, alive_at)
         except TimeoutError:
             raise McpError(
-                f"{self.name}/{tool} did not answer within {timeout:g} s, so the call was cancelled "
+                f"{self.name}/{what} did not answer within {timeout:g} s (nor report progress), so the call "
+                "was cancelled "
                 "(raise the server's 'timeout' or AgentMagics.mcp_timeout if it needs longer)"
             ) from None
         except concurrent.futures.CancelledError:
@@ -220,11 +309,13 @@ class Connection:
             if _closed(exc):
                 self._died("stopped during a call")
                 raise McpError(f"the MCP server {self.name!r} stopped during this call") from None
-            raise McpError(f"{self.name}/{tool} failed: {_leaf(exc)}") from None
+            raise McpError(f"{self.name}/{what} failed: {_leaf(exc)}") from None
 
     # -- messages ---------------------------------------------------------------------
 
     def _reason(self, exc: BaseException, timeout: float) -> str:
+        if isinstance(exc, concurrent.futures.CancelledError):
+            return "stopped while starting"
         if isinstance(exc, TimeoutError):
             return f"no answer within {timeout:g} s{self._stderr_hint()}"
         hint = self._stderr_hint()
@@ -235,7 +326,8 @@ class Connection:
         return f" (stderr: {line})" if line else ""
 
     def stderr_tail(self) -> str:
-        """The last line the server wrote to stderr (stdio servers), for messages."""
+        """The last line the server wrote to stderr (stdio servers), for messages: redacted,
+        since a server that fails often prints its configuration, keys included."""
         errlog = self._errlog
         if errlog is None:
             return ""
@@ -245,8 +337,28 @@ class Connection:
             data = os.pread(fd, 2000, max(0, size - 2000)).decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
-        lines = [ln.strip() for ln in data.splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else ""
+        cause = stderr_cause(data)
+        return redact(cause)[:300] if cause else ""
+
+
+#: lines that say where to read more, not what went wrong (npm's closing line, a bare code)
+_NOISE = re.compile(
+    r"complete log of this run can be found|^npm (?:error|ERR!)(?: code \S+| \d{3})?\s*$|"
+    r"^npm (?:error|ERR!) (?:\d{3} )?(?:Note that you can also|tarball, folder, http url)",
+    re.IGNORECASE,
+)
+_NPM = re.compile(r"^npm (?:error|ERR!) ", re.IGNORECASE)
+
+
+def stderr_cause(text: str) -> str:
+    """The line of a server's stderr that says why it failed: npm's first real error
+    line (its 404, not where its log went), else the last line (a traceback's)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not _NOISE.search(ln)]
+    npm = [ln for ln in useful if _NPM.match(ln)]
+    if npm:
+        return npm[0]
+    return (useful or lines or [""])[-1]
 
 
 async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
@@ -255,11 +367,27 @@ async def _list_tools(client: Any, refresh: bool = False) -> list[ToolInfo]:
     for _ in range(100):  # a server that pages forever must not hang the start
         page = await client.list_tools(cursor=cursor, cache_mode="refresh" if refresh else "use")
         for t in page.tools:
+            if getattr(getattr(t, "execution", None), "task_support", None) == "required":
+                continue  # task mode (a call answered later, by polling) is not supported: not offered
             tools.append(ToolInfo(t.name, t.description or t.title or "", dict(t.input_schema)))
         cursor = page.next_cursor
         if not cursor:
             break
     return tools
+
+
+async def _offers_resources(client: Any) -> bool:
+    """Whether the server has resources to read: it declares them and lists some (a
+    server built on a framework may declare the capability with nothing behind it)."""
+    try:
+        if client.server_capabilities.resources is None:
+            return False
+        if (await client.list_resources()).resources:
+            return True
+        return bool((await client.list_resource_templates()).resource_templates)
+    except Exception:  # not negotiated, or the listing failed: then none we can offer
+        log.debug("listing resources failed", exc_info=True)
+        return False
 
 
 def _leaf(exc: BaseException) -> str:

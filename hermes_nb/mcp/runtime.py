@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread", "wait"]
@@ -55,14 +55,19 @@ class LoopThread:
 
 
 def wait(
-    future: concurrent.futures.Future[T], timeout: float | None, cancel: threading.Event | None = None
+    future: concurrent.futures.Future[T],
+    timeout: float | None,
+    cancel: threading.Event | None = None,
+    alive_at: Callable[[], float] | None = None,
 ) -> T:
     """The future's result, waiting in short slices so Ctrl-C and ``cancel`` are noticed.
 
     Raises ``TimeoutError`` after ``timeout`` seconds and ``concurrent.futures.CancelledError``
     when ``cancel`` is set; both cancel the future (and so the coroutine's task).
+    ``alive_at`` gives the last time (``time.monotonic()``) the other side showed it is
+    working (a progress notification): the timeout then counts from there.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
     try:
         while True:
             try:
@@ -70,8 +75,10 @@ def wait(
             except concurrent.futures.TimeoutError:
                 if cancel is not None and cancel.is_set():
                     raise concurrent.futures.CancelledError from None
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError from None
+                if timeout is not None:
+                    since = max(started, alive_at()) if alive_at is not None else started
+                    if time.monotonic() - since >= timeout:
+                        raise TimeoutError from None
     except BaseException:
         future.cancel()
         raise

@@ -9,14 +9,18 @@ The format is the one other MCP clients already use::
 
 plus optional hermes_nb keys per server: ``policy`` (``allow``/``ask``/``deny`` for all
 its tools, default ``ask``), ``tool_policies`` (``{tool: policy}``), ``timeout``
-(seconds per call) and ``disabled``. Sources, later ones winning on a name clash: the
-user's Jupyter config folder, the notebook's folder, then ``AgentMagics.mcp_servers``.
-``${VAR}`` in any string is replaced by that environment variable when the server
-starts, so secrets stay out of the files.
+(seconds per call) and ``disabled``. Sources: the user's Jupyter config folder, then
+``AgentMagics.mcp_servers`` (which wins on a name clash), and the notebook's folder.
+A folder's file is someone else's as often as not (a clone): its servers never
+replace a server of the user's with the same name, and they wait for the user's
+approval before anything of theirs runs (see ``trust``). ``${VAR}`` in any string is
+replaced by that environment variable when the server starts, so secrets stay out of
+the files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,9 +32,20 @@ from typing import Any
 from hermes_nb.agent.tools.registry import POLICIES
 from hermes_nb.errors import McpError
 
-__all__ = ["CONFIG_NAME", "ServerConfig", "config_paths", "expand", "load_servers", "parse_servers"]
+__all__ = [
+    "CONFIG_NAME",
+    "ServerConfig",
+    "config_paths",
+    "expand",
+    "folder_config",
+    "load_servers",
+    "parse_servers",
+    "user_config_dir",
+]
 
 CONFIG_NAME = "mcp.json"
+#: a config file is a few KB; a folder's could be anything, so reading it is bounded
+MAX_CONFIG_BYTES = 1024 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN = {
     "command", "args", "env", "cwd", "url", "headers", "type", "transport",
@@ -53,7 +68,15 @@ class ServerConfig:
     tool_policies: tuple[tuple[str, str], ...] = ()
     timeout: float | None = None
     source: str = ""
+    #: "user" (the Jupyter config folder's file), "setting" or "folder" (the notebook's)
+    scope: str = "user"
+    #: a hash of the entry as written: a folder server's approval holds for this exact entry
+    digest: str = ""
     extra: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def from_folder(self) -> bool:
+        return self.scope == "folder"
 
     @property
     def transport(self) -> str:
@@ -71,7 +94,8 @@ class ServerConfig:
 _CONFIG_DIRS: dict[tuple[str | None, ...], Path | None] = {}
 
 
-def _user_config_dir() -> Path | None:
+def user_config_dir() -> Path | None:
+    """The user's Jupyter config folder (``JUPYTER_CONFIG_DIR``, else ``~/.jupyter``)."""
     key = tuple(os.environ.get(name) for name in ("JUPYTER_NO_CONFIG", "JUPYTER_CONFIG_DIR", "HOME"))
     if key not in _CONFIG_DIRS:
         try:
@@ -86,42 +110,69 @@ def _user_config_dir() -> Path | None:
 def config_paths(notebook_dir: Path | None) -> list[Path]:
     """The config files, lowest priority first."""
     paths: list[Path] = []
-    user = _user_config_dir()
+    user = user_config_dir()
     if user is not None:
         paths.append(user / "hermes_nb" / CONFIG_NAME)
     if notebook_dir is not None:
-        paths.append(notebook_dir / ".hermes_nb" / CONFIG_NAME)
+        paths.append(folder_config(notebook_dir))
     return paths
+
+
+def folder_config(notebook_dir: Path) -> Path:
+    """The notebook folder's own file (whose servers wait for approval)."""
+    return notebook_dir / ".hermes_nb" / CONFIG_NAME
 
 
 def load_servers(
     notebook_dir: Path | None, setting: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, ServerConfig], list[str]]:
-    """All configured servers by name, and one line per problem found (bad files, bad entries).
+    """All configured servers by name, and one line per problem found (bad files, bad
+    entries, a folder entry that names one of the user's servers).
 
     A broken file or entry is reported and skipped; the others still load.
     """
     servers: dict[str, ServerConfig | None] = {}
     problems: list[str] = []
-    for path in config_paths(notebook_dir):
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            problems.append(f"MCP: cannot read {path}: {exc}")
-            continue
-        found, bad = parse_servers(data, str(path))
+    user = user_config_dir()
+    if user is not None:
+        found, bad = _read(user / "hermes_nb" / CONFIG_NAME, "user")
         servers.update(found)
         problems += bad
     if setting:
-        found, bad = parse_servers(dict(setting), "AgentMagics.mcp_servers")
+        found, bad = parse_servers(dict(setting), "AgentMagics.mcp_servers", "setting")
         servers.update(found)
         problems += bad
+    if notebook_dir is not None:
+        path = folder_config(notebook_dir)
+        found, bad = _read(path, "folder")
+        problems += bad
+        clashes = sorted(set(found) & set(servers))
+        if clashes:
+            problems.append(
+                f"MCP: {path}: ignoring {', '.join(clashes)}: you configure a server of that name "
+                "yourself, and a notebook folder never replaces your servers"
+            )
+        servers.update({n: s for n, s in found.items() if n not in servers})
     return {n: s for n, s in servers.items() if s is not None}, problems
 
 
-def parse_servers(data: Any, source: str) -> tuple[dict[str, ServerConfig | None], list[str]]:
+def _read(path: Path, scope: str) -> tuple[dict[str, ServerConfig | None], list[str]]:
+    if not path.is_file():  # a FIFO or a device is not read (it could hang or never end)
+        return {}, []
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            return {}, [f"MCP: cannot read {path}: larger than {MAX_CONFIG_BYTES // 1024} KB"]
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, [f"MCP: cannot read {path}: {exc}"]
+    return parse_servers(data, str(path), scope)
+
+
+def parse_servers(
+    data: Any, source: str, scope: str = "user"
+) -> tuple[dict[str, ServerConfig | None], list[str]]:
     """Servers from ``{"mcpServers": {...}}`` (or the inner mapping alone); a disabled
     server maps to None, so it hides the same name from a file read earlier."""
     if isinstance(data, dict) and "mcpServers" in data:
@@ -132,13 +183,13 @@ def parse_servers(data: Any, source: str) -> tuple[dict[str, ServerConfig | None
     problems: list[str] = []
     for name, entry in data.items():
         try:
-            servers[str(name)] = parse_server(str(name), entry, source)
+            servers[str(name)] = parse_server(str(name), entry, source, scope)
         except McpError as exc:
             problems.append(f"MCP: {source}: {exc}")
     return servers, problems
 
 
-def parse_server(name: str, entry: Any, source: str = "") -> ServerConfig | None:
+def parse_server(name: str, entry: Any, source: str = "", scope: str = "user") -> ServerConfig | None:
     """One entry; None when it is disabled. Raises McpError saying what is wrong."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
         raise McpError(f"server name {name!r}: use 1-40 letters, digits, '_' or '-'")
@@ -175,8 +226,16 @@ def parse_server(name: str, entry: Any, source: str = "") -> ServerConfig | None
         tool_policies=tool_policies,
         timeout=float(timeout) if timeout is not None else None,
         source=source,
+        scope=scope,
+        digest=entry_digest(entry),
         extra=tuple(sorted(set(entry) - _KNOWN)),
     )
+
+
+def entry_digest(entry: Any) -> str:
+    """SHA-256 of the entry's canonical JSON: any change to it gives another digest."""
+    text = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _str_map(value: Any, name: str, key: str) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,23 @@ from typing import Any
 from hermes_nb import index as _index
 from hermes_nb import runmarks
 from hermes_nb.config import os_file_lock
+from hermes_nb.errors import UnsafePathError
 from hermes_nb.index import IndexRow
-from hermes_nb.serverext.liveness import LockTable, held_locks
+from hermes_nb.liveness import LockTable, held_locks
 from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
+from hermes_nb.serverext.render import (
+    MAX_PAGE,
+    PAGE,
+    json_chunks,
+    markdown_chunks,
+    page_of,
+    rendered,
+    well_formed,
+)
 
 __all__ = [
     "delete_session",
+    "export_chunks",
     "export_session",
     "get_run",
     "get_session",
@@ -58,6 +70,7 @@ _ROWS_LOCK = threading.Lock()
 
 def _cached(place: NotebookPlace) -> _Cached | None:
     """The parsed index, read again only when ``_index.json`` changed; None without one."""
+    _refuse_index_links(place)
     try:
         st = os.stat(place.index_file)
     except FileNotFoundError:
@@ -88,20 +101,46 @@ def _read_rows(place: NotebookPlace) -> list[IndexRow]:
     return cached.rows if cached is not None else _rows_without_index(place)
 
 
+def _refuse_index_links(place: NotebookPlace) -> None:
+    """403 when the index or its lock is a symbolic link: reading the index (and
+    rebuilding it when it is missing) must neither read nor write through one."""
+    place.refuse_links(place.index_file, place.index_file.with_name(place.index_file.name + ".lock"))
+
+
 def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
-    if not place.session_dir.is_dir() or not any(place.session_dir.glob("*.json")):
-        return []
+    """Rows read from the session files themselves, kept until the folder changes.
+
+    The server does not write the index (a kernel does on its next save); it reads
+    the files with its own reader, which stays inside the root and parses a window
+    at a time, so a large session does not hold the event loop's thread meanwhile.
+    """
+    _refuse_index_links(place)
     try:
-        return _index.read_rows(place.index_file, place.session_dir)  # rebuilds the index
+        st = os.stat(place.session_dir)
     except OSError:
-        return _scan(place)
+        return []
+    key = "scan\x00" + str(place.session_dir)
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _ROWS_LOCK:
+        cached = _ROWS.get(key)
+        if cached is not None and cached.signature == signature:
+            return cached.rows
+    rows = _scan(place)
+    with _ROWS_LOCK:
+        _ROWS[key] = _Cached(signature, rows)
+        while len(_ROWS) > _CACHE_SIZE:
+            _ROWS.popitem(last=False)
+    return rows
 
 
 def _scan(place: NotebookPlace) -> list[IndexRow]:
     """Rows from the session files themselves (the index could not be used)."""
     rows = []
     for path in place.session_dir.glob("*.json"):
-        data = read_session(path, place) if path.name != "_index.json" else None
+        try:
+            data = read_session(path, place) if not path.name.startswith("_") else None
+        except ApiError:  # a link leading out of the root
+            continue
         if data is not None and data.get("session_id") == path.stem:
             try:
                 rows.append(IndexRow.from_session_dict(data))
@@ -183,7 +222,24 @@ def list_sessions_body(root: str | os.PathLike[str], notebook: Any, all_: bool =
 
 
 def _filtered(place: NotebookPlace, rows: list[IndexRow], all_: bool) -> list[IndexRow]:
-    return rows if all_ else [r for r in rows if r.notebook == place.name]
+    hidden = _links_leading_out(place)
+    return [r for r in rows if (all_ or r.notebook == place.name) and r.id not in hidden]
+
+
+def _links_leading_out(place: NotebookPlace) -> set[str]:
+    """Ids whose session file is a symbolic link leading out of the root: an index
+    rebuilt by a kernel may hold their rows, which must not reach a listing."""
+    out: set[str] = set()
+    try:
+        with os.scandir(place.session_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and entry.is_symlink():
+                    real = Path(entry.path).resolve()
+                    if real != place.root and place.root not in real.parents:
+                        out.add(entry.name[: -len(".json")])
+    except OSError:
+        pass
+    return out
 
 
 def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
@@ -211,7 +267,8 @@ def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:
 
 
 def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in data.get("messages") or [] if isinstance(m, dict)]
+    messages = data.get("messages")
+    return [well_formed(m) for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
 def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -221,15 +278,23 @@ def _pending_turn(data: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(request, str):
         out.append({"role": "user", "content": request, "at": data.get("pending_started_at")})
     pending = data.get("pending_messages")
-    out.extend(m for m in (pending if isinstance(pending, list) else []) if isinstance(m, dict))
+    out.extend(well_formed(m) for m in (pending if isinstance(pending, list) else []) if isinstance(m, dict))
     partial = data.get("pending_partial_text")
     if isinstance(partial, str) and partial:
         out.append({"role": "assistant", "content": partial, "partial": True})
     return out
 
 
-def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
-    """``GET sessions/ID``: the session's facts and its whole transcript."""
+def get_session(
+    root: str | os.PathLike[str],
+    notebook: Any,
+    session_id: str,
+    offset: int | None = None,
+    limit: int = PAGE,
+) -> dict[str, Any]:
+    """``GET sessions/ID[?offset=N&limit=M]``: the session's facts and a page of its
+    transcript (the latest ``PAGE`` messages by default); ``page`` says which."""
+    from hermes_nb.ui.markdown import escape
     from hermes_nb.ui.session_html import messages_html, session_html
     from hermes_nb.ui.transcript import render_history
 
@@ -238,11 +303,23 @@ def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) ->
     locks = held_locks()
     status = _file_status(place, locks, data)
     title = str(data.get("title") or "")
-    messages = _messages(data)
-    html = session_html(messages, title=title)
-    pending = _pending_turn(data) if status != "ok" and data.get("active_stream_id") else []
+    page = page_of(_messages(data), offset, limit)
+    del data["messages"]  # the rest of a large session is not needed any more
+    if page.offset == 0:
+        html = rendered(lambda ms: session_html(ms, title=title), page.messages)
+    else:
+        head = f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>' if title else ""
+        html = head + rendered(messages_html, page.messages)
+    if not page.whole:
+        note = (
+            f"Messages {page.offset + 1}-{page.end} of {page.total}; "
+            "export the session to read all of them."
+        )
+        html = f'<div class="hermes-nb-page-note"><i>{escape(note)}</i></div>' + html
+    at_end = page.end == page.total
+    pending = _pending_turn(data) if at_end and status != "ok" and data.get("active_stream_id") else []
     if pending:
-        html += messages_html(pending, live=status == "running")
+        html += rendered(lambda ms: messages_html(ms, live=status == "running"), pending)
     return {
         "session": {
             "session_id": session_id,
@@ -253,7 +330,8 @@ def get_session(root: str | os.PathLike[str], notebook: Any, session_id: str) ->
             "status": status,
         },
         "html": html,
-        "markdown": render_history(messages + pending, title=title),
+        "markdown": rendered(lambda ms: render_history(ms, title=title), page.messages + pending),
+        "page": page.as_json(),
     }
 
 
@@ -300,9 +378,10 @@ def get_run(
         live = _run_live(place, held_locks(), session_id, data.get("active_stream_owner"))
         state = "live" if live else "pending"
     counts = count_saved([m for m in turn if m.get("role") != "user"])
+    shown = turn if len(turn) <= MAX_PAGE else turn[:1] + turn[-(MAX_PAGE - 1) :]
     return {
         "state": state,
-        "html": messages_html(turn, live=state == "live") if turn else "",
+        "html": rendered(lambda ms: messages_html(ms, live=state == "live"), shown) if turn else "",
         "updated_at": os.stat(path).st_mtime,
         "summary": {"tool_calls": counts.tool_calls, "text_chars": counts.text_chars},
     }
@@ -347,29 +426,34 @@ def interrupted_runs(root: str | os.PathLike[str], notebook: Any) -> dict[str, A
     marked = runmarks.marked(place.session_dir)  # a run that died before its row said pending
     rows = [
         r
-        for r in _read_rows(place)
-        if r.notebook == place.name and (r.pending or r.stopped == "interrupted" or r.id in marked)
+        for r in _filtered(place, _read_rows(place), False)
+        if r.pending or r.stopped == "interrupted" or r.id in marked
     ]
     locks = held_locks()
     runs = [run for r in rows if (run := _interrupted_run(place, locks, r)) is not None]
     return {"runs": runs}
 
 
-def export_session(
+def export_chunks(
     root: str | os.PathLike[str], notebook: Any, session_id: str, fmt: str
-) -> tuple[str, str, bytes]:
-    """``GET sessions/ID/export``: (file name, content type, body)."""
-    from hermes_nb.ui.transcript import history_markdown
-
+) -> tuple[str, str, Iterator[bytes]]:
+    """``GET sessions/ID/export``: (file name, content type, the body's chunks)."""
     if fmt not in ("md", "json"):
         raise ApiError(400, "format must be md or json")
     place = locate(root, notebook)
     data = _load(place, session_id)
     if fmt == "json":
-        body = json.dumps(data, indent=1, ensure_ascii=False)
-        return f"{session_id}.json", "application/json; charset=utf-8", body.encode("utf-8")
-    text = history_markdown(_messages(data), title=str(data.get("title") or ""))
-    return f"{session_id}.md", "text/markdown; charset=utf-8", text.encode("utf-8")
+        return f"{session_id}.json", "application/json; charset=utf-8", json_chunks(data)
+    title = str(data.get("title") or "")
+    return f"{session_id}.md", "text/markdown; charset=utf-8", markdown_chunks(_messages(data), title)
+
+
+def export_session(
+    root: str | os.PathLike[str], notebook: Any, session_id: str, fmt: str
+) -> tuple[str, str, bytes]:
+    """``export_chunks`` with the body whole."""
+    name, content_type, chunks = export_chunks(root, notebook, session_id, fmt)
+    return name, content_type, b"".join(chunks)
 
 
 def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
@@ -378,19 +462,24 @@ def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str)
 
     place = locate(root, notebook)
     path = place.session_file(session_id)
-    if path.is_symlink():
-        raise ApiError(403, "Refusing to move a session file that is a symbolic link.")
+    lock_file = place.session_dir / f"{session_id}.json.lock"
+    index_lock = place.index_file.with_name(place.index_file.name + ".lock")
+    place.refuse_links(path, lock_file, index_lock, place.index_file)
     import filelock
 
     data = _load(place, session_id)
     try:
-        with os_file_lock(place.session_dir / f"{session_id}.json.lock", timeout=5.0):
+        with os_file_lock(lock_file, timeout=5.0):
             data = _load(place, session_id)
-            if data.get("active_stream_id") and _run_live(
-                place, held_locks(), session_id, data.get("active_stream_owner")
+            locks = held_locks()  # the run lock is held from before the file says pending
+            if (locks.held is not None or data.get("active_stream_id")) and _run_live(
+                place, locks, session_id, data.get("active_stream_owner")
             ):
-                raise ApiError(409, "That session has a run in progress; stop it first.")
-            target = move_to_trash(place.session_dir, session_id)
+                raise ApiError(409, f"Session {session_id} is running in another kernel; stop it first.")
+            try:
+                target = move_to_trash(place.session_dir, session_id)
+            except UnsafePathError as exc:
+                raise ApiError(403, str(exc)) from None
     except filelock.Timeout:
         raise ApiError(409, "That session is being saved; try again.") from None
     _index.remove_row(place.index_file, place.session_dir, session_id)

@@ -3,7 +3,10 @@
 ``POST hermes-nb/replies/<id>``: the page's answer to a request a running cell made;
 written to the runtime folder, first answer wins (409 for a later one, which tells
 the page its answer was not taken). ``POST hermes-nb/frontends/<kernel id>``: this
-page shows a notebook on that kernel. Both authenticated, with XSRF (``APIHandler``).
+page shows a notebook on that kernel. Both authenticated, with XSRF (``APIHandler``),
+and authorized as a write on the resource ``kernels``: an answer is acted on by the
+running kernel (a cell inserted, a file edited), which a user who may only read must
+not cause.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from typing import Any
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
@@ -21,7 +25,10 @@ __all__ = ["link_handlers"]
 
 
 class ReplyHandler(APIHandler):
+    auth_resource = "kernels"
+
     @tornado.web.authenticated
+    @authorized
     def post(self, reply_id: str) -> None:
         if len(self.request.body) > frontend_link.MAX_REPLY_BYTES:
             raise tornado.web.HTTPError(413, "reply too large", reason="reply too large")
@@ -39,7 +46,10 @@ class ReplyHandler(APIHandler):
 
 
 class FrontendHandler(APIHandler):
+    auth_resource = "kernels"
+
     @tornado.web.authenticated
+    @authorized
     def post(self, kernel_id: str) -> None:
         if kernel_id not in self.kernel_manager:
             raise tornado.web.HTTPError(404, "no such kernel", reason="no such kernel")

@@ -8,14 +8,15 @@ and only up to a size bound.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hermes_nb import journal
+from hermes_nb import journal, jsonstream
 from hermes_nb.models import validate_session_id
 
 __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
@@ -23,6 +24,8 @@ __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes"
 #: A session file larger than this is not read by the server (a request must not be
 #: able to make it read gigabytes).
 MAX_FILE_BYTES = 256 * 1024 * 1024
+#: A longer notebook path in a request is refused (no file system takes it whole).
+MAX_PATH_CHARS = 1024
 
 
 class ApiError(Exception):
@@ -65,6 +68,18 @@ class NotebookPlace:
         return path
 
 
+    def refuse_links(self, *paths: Path) -> None:
+        """403 when a file the server would write or lock is a symbolic link: it could
+        lead anywhere, inside the root or out of it."""
+        from hermes_nb.errors import UnsafePathError
+        from hermes_nb.session_ops import refuse_links
+
+        try:
+            refuse_links(self.session_dir, *paths)
+        except UnsafePathError as exc:
+            raise ApiError(403, str(exc)) from None
+
+
 def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     """Check a request's ``notebook`` parameter and find its sessions folder.
 
@@ -74,6 +89,10 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     if not isinstance(notebook, str) or not notebook.strip() or "\x00" in notebook:
         raise ApiError(400, "Give the notebook's path: ?notebook=dir/name.ipynb")
     rel = PurePosixPath(notebook.replace("\\", "/"))
+    if not rel.parts or rel.name in ("", ".", ".."):  # ".", "./", "./.": a folder, not a notebook
+        raise ApiError(400, "Give the notebook's path, not a folder: ?notebook=dir/name.ipynb")
+    if len(notebook) > MAX_PATH_CHARS or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in rel.parts):
+        raise ApiError(400, "That notebook path is too long.")
     if rel.is_absolute() or notebook.startswith(("/", "\\")) or ":" in rel.parts[0]:
         raise ApiError(403, "The notebook path must be relative to the server root.")
     if ".." in rel.parts:
@@ -92,11 +111,12 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     )
 
 
-def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
-    """A regular file's bytes; None when missing or not readable.
+@contextmanager
+def _opened(path: Path, place: NotebookPlace) -> Iterator[int | None]:
+    """A descriptor on a regular file inside the root; None when missing, not
+    readable, not a regular file (a FIFO, device or folder) or over ``MAX_FILE_BYTES``.
 
-    Refuses (403) a file that resolves outside the root; never opens a FIFO, device or
-    directory, nor a file over ``MAX_FILE_BYTES``.
+    403 for a file that resolves outside the root.
     """
     real = path.resolve()
     if not _inside(real, place.root):
@@ -105,27 +125,39 @@ def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
     try:
         fd = os.open(real, flags)
     except OSError:
-        return None
+        yield None
+        return
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
+        yield fd if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES else None
     finally:
         os.close(fd)
 
 
+def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
+    """A regular file's bytes; None when missing or not readable (see ``_opened``)."""
+    with _opened(path, place) as fd:
+        if fd is None:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+
+
 def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
     """A session file's JSON object; None when missing or not a readable session
-    (the same refusals as ``read_bytes``)."""
-    raw = read_bytes(path, place)
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+    (the same refusals as ``read_bytes``).
+
+    Parsed a window at a time (``jsonstream``): the peak is the objects plus a window,
+    not three times the file, and a request parsing a large file lets the server's
+    event loop run between windows.
+    """
+    with _opened(path, place) as fd:
+        if fd is None:
+            return None
+        try:
+            data = jsonstream.load_object(fd, MAX_FILE_BYTES)
+        except (ValueError, UnicodeDecodeError, RecursionError, OverflowError, OSError):
+            return None
     return data if isinstance(data, dict) else None
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODES",
+    "LiveRenderer",
     "Renderer",
     "RendererMode",
     "StaticRenderer",
@@ -93,6 +94,20 @@ class Renderer(Protocol):
     def show_tool_outputs(self, call_id: str, outputs: Sequence[dict[str, Any]]) -> None: ...
 
     def finish(self, stop_reason: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class LiveRenderer(Renderer, Protocol):
+    """A renderer that keeps drawing while the cell thread runs a tool.
+
+    ``flush`` may then be called from another thread (never two at once) and only
+    updates what is on screen; ``tool_output`` receives what the running call prints,
+    from the thread that prints it.
+    """
+
+    def flush(self, force: bool = False) -> None: ...
+
+    def tool_output(self, call_id: str, stream: str, text: str) -> None: ...
 
 
 def widgets_available() -> bool:

@@ -8,11 +8,12 @@ the next (elapsed time, durations, tokens per second) sits in a span of class
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable
 from typing import Any
 
+from hermes_nb.depth import elide
+from hermes_nb.safe_output import IMAGE_TYPES, safe_bundle
 from hermes_nb.ui.markdown import escape
 from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
 
@@ -49,7 +50,9 @@ STATUS_ICONS = {
     "done": "✓",
     "failed": "✗",
     "denied": "⊘",
+    "rejected": "⊘",
     "cancelled": "■",
+    "interrupted": "↯",
 }
 REASONING_ICON = "∴"
 
@@ -79,7 +82,7 @@ def args_summary(arguments: dict[str, Any], limit: int = 80) -> str:
     """``code='print(1)'``-style one line, cut to ``limit`` characters."""
     parts = []
     for key, value in arguments.items():
-        shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+        shown = repr(value) if isinstance(value, str) else json.dumps(elide(value), default=str)
         parts.append(f"{key}={shown}")
     line = ", ".join(parts).replace("\n", "\\n")
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -113,7 +116,8 @@ def _numbers(status: StatusLine) -> list[str]:
     """The deterministic part of the status line: model, tokens, cost."""
     parts = [status.model or "unknown model"]
     if status.input_tokens or status.output_tokens:
-        parts.append(f"{status.input_tokens:,} in / {status.output_tokens:,} out")
+        cached = f" ({status.cached_tokens:,} cached)" if status.cached_tokens else ""
+        parts.append(f"{status.input_tokens:,} in{cached} / {status.output_tokens:,} out")
     if status.cost:  # None: no price known; 0: a free model, nothing worth showing
         parts.append(f"${status.cost:.4f}" if status.cost >= 0.0001 else "<$0.0001")
     if status.stop_reason and status.stop_reason != "complete":
@@ -203,7 +207,7 @@ def arguments_html(name: str, arguments: dict[str, Any]) -> str:
     rest = other_arguments(name, arguments)
     parts = []
     if rest or found is None:
-        args = json.dumps(rest, indent=2, ensure_ascii=False, default=str)
+        args = json.dumps(elide(rest), indent=2, ensure_ascii=False, default=str)
         parts.append(f'<pre style="{PRE_STYLE}">{escape(args)}</pre>')
     if found is not None:
         key, code, lang = found
@@ -227,27 +231,20 @@ def card_body_html(card: ToolCard) -> str:
     return "".join(rows)
 
 
-def _output_html(data: dict[str, Any]) -> str:
-    for mime in ("image/png", "image/jpeg", "image/gif"):
+def _output_html(bundle: Any) -> str:
+    """An image we show as an inline ``data:`` image, anything else as escaped text."""
+    data = safe_bundle(bundle)["data"]
+    for mime in IMAGE_TYPES:
         if mime in data:
-            value = data[mime]
-            if isinstance(value, bytes):
-                value = base64.b64encode(value).decode("ascii")
-            return f'<img src="data:{mime};base64,{escape(str(value).strip())}" style="max-width:100%"/>'
-    if "image/svg+xml" in data:  # as an <img>, so scripts inside the SVG never run
-        svg = base64.b64encode(str(data["image/svg+xml"]).encode()).decode("ascii")
-        return f'<img src="data:image/svg+xml;base64,{svg}" style="max-width:100%"/>'
-    if "text/html" in data:
-        # Output of code the kernel ran (a DataFrame, say): shown like any cell output.
-        return f"<div>{data['text/html']}</div>"
-    if "text/plain" in data:
-        return f'<pre style="{PRE_STYLE}">{escape(str(data["text/plain"]))}</pre>'
-    return ""
+            return f'<img src="data:{mime};base64,{escape(data[mime])}" style="max-width:100%"/>'
+    text = str(data.get("text/plain", ""))
+    return f'<pre style="{PRE_STYLE}">{escape(text)}</pre>' if text else ""
 
 
 def outputs_html(outputs: Iterable[dict[str, Any]]) -> str:
-    """Rich outputs (``{"data": {mime: value}}`` bundles) as static HTML."""
-    return "".join(_output_html(o.get("data", o)) for o in outputs)
+    """Rich outputs (``{"data": {mime: value}}`` bundles) as static HTML: only images we
+    show (checked by ``hermes_nb.safe_output``) and escaped text, never their HTML."""
+    return "".join(_output_html(o) for o in outputs)
 
 
 def notice_html(block: NoticeBlock) -> str:

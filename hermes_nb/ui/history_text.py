@@ -28,6 +28,8 @@ def _call_lines(call: dict[str, Any], result: dict[str, Any] | None) -> str:
     head = f"⚙ {name}({args_summary(args, 60) if isinstance(args, dict) else '…'})"
     if result is None:
         return head + " — no result"
+    if result.get("is_error") is True:
+        head += " — failed"
     preview = ToolCard(result=content_text(result.get("content"))).preview
     return head + ("\n" + _indent(preview) if preview.strip() else "")
 

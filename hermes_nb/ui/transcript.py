@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from hermes_nb.depth import elide, loads_bounded
+from hermes_nb.safe_output import printable
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     call_summary,
@@ -93,7 +95,7 @@ def _arguments_markdown(name: str, arguments: dict[str, Any]) -> list[str]:
     rest = other_arguments(name, arguments)
     parts = []
     if rest or found is None:
-        parts.append(_fence(json.dumps(rest, indent=2, ensure_ascii=False, default=str), "json"))
+        parts.append(_fence(json.dumps(elide(rest), indent=2, ensure_ascii=False, default=str), "json"))
     if found is not None:
         parts.append(_fence(found[1], found[2]))
     return parts
@@ -123,11 +125,11 @@ def _block_markdown(block: Block, *, timing: bool) -> str:
     if isinstance(block, ToolCard):
         return _card_markdown(block, timing=timing)
     if isinstance(block, ErrorBlock):
-        return _quote(f"**Error** ({block.error_type}): {escape(block.message)}")
+        return _quote(neutralize_html(f"**Error** ({escape(block.error_type)}): {escape(block.message)}"))
     if isinstance(block, RetryBlock):
-        return _quote("↻ " + escape(retry_text(block)))
+        return _quote("↻ " + neutralize_html(escape(retry_text(block))))
     if isinstance(block, NoticeBlock):
-        return _quote(escape(block.text))
+        return _quote(neutralize_html(escape(block.text)))
     return ""
 
 
@@ -223,11 +225,13 @@ def to_html(display: TurnDisplay) -> str:
 
 def mimebundle(display: TurnDisplay, *, plain_status: bool = False) -> dict[str, str]:
     """For ``display(bundle, raw=True)`` or ``DisplayHandle.update(bundle, raw=True)``."""
-    return {
-        "text/plain": to_plain(display, status=plain_status),
-        "text/markdown": to_markdown(display),
-        "text/html": to_html(display),
-    }
+    return printable(
+        {
+            "text/plain": to_plain(display, status=plain_status),
+            "text/markdown": to_markdown(display),
+            "text/html": to_html(display),
+        }
+    )
 
 
 # -- a whole session ------------------------------------------------------------
@@ -253,12 +257,14 @@ def content_text(content: Any) -> str:
 
 
 def parse_args(raw: Any) -> Any:
+    """A saved call's arguments (a JSON string) as a value; too deep or not JSON: the
+    text itself, cut. Nothing deeper than ``depth.MAX_DEPTH`` comes out."""
     if isinstance(raw, str):
         try:
-            return json.loads(raw) if raw.strip() else {}
+            return elide(loads_bounded(raw)) if raw.strip() else {}
         except ValueError:
-            return raw
-    return raw if raw is not None else {}
+            return raw if len(raw) <= 2000 else raw[:2000] + "…"
+    return elide(raw) if raw is not None else {}
 
 
 def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: bool) -> str:
@@ -272,6 +278,8 @@ def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: 
         summary, shown = f"⚙ {name}(…)", _fence(str(args), "json")
     if result is None:
         summary += " — no result"
+    elif result.get("is_error") is True:
+        summary += " — failed"
     lines = [f"<details><summary>{escape(summary)}</summary>", "", shown]
     if result is not None:
         card = ToolCard(result=content_text(result.get("content")))
@@ -329,9 +337,10 @@ def render_history(
         elif role == "tool":
             if str(message.get("tool_call_id")) in shown_results:
                 continue
-            out.append(f"**Tool result** (`{message.get('tool_call_id')}`)\n\n{_fence(raw)}")
+            call = neutralize_html(escape(str(message.get("tool_call_id")).replace("`", "'")))
+            out.append(f"**Tool result** (`{call}`)\n\n{_fence(raw)}")
         elif role == "marker":
-            kind = str(message.get("kind", "note"))
+            kind = neutralize_html(escape(str(message.get("kind", "note"))))
             out.append(_quote(f"**{kind}**: {text}" if text else f"**{kind}**"))
         elif role == "system":
             out.append(f"<details><summary>System prompt</summary>\n\n{_fence(raw)}\n\n</details>")
@@ -360,8 +369,10 @@ def history_mimebundle(
     from hermes_nb.ui.session_html import session_html
 
     messages = list(messages)
-    return {
-        "text/plain": render_history_plain(messages, title=title),
-        "text/markdown": render_history(messages, title=title),
-        "text/html": session_html(messages, title=title),
-    }
+    return printable(
+        {
+            "text/plain": render_history_plain(messages, title=title),
+            "text/markdown": render_history(messages, title=title),
+            "text/html": session_html(messages, title=title),
+        }
+    )

@@ -7,6 +7,11 @@ tokens cost a few dozen comm messages. Long answers are cut at paragraph boundar
 into several HTML widgets, so a flush re-renders and re-sends only the growing end.
 ``finish`` swaps the widgets for the static transcript (widget state is not saved
 with a notebook) by clearing the cell's output, and closes them.
+
+While the cell thread runs a tool, the view pump calls ``flush`` from its own thread
+(``draw lock``: never two flushes at once). A flush only sends widget value updates;
+it never prints or displays, which from a thread would land in another cell.
+``tool_output`` takes what the running tool prints, from the thread printing it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from typing import Any
 
 from hermes_nb.agent.events import Event
 from hermes_nb.runcomm import MIME_TYPE, RunInfo
-from hermes_nb.ui.fragments import REASONING_ICON, card_body_html, card_title, status_html
+from hermes_nb.safe_output import printable, safe_bundle
+from hermes_nb.ui.fragments import (
+    REASONING_ICON,
+    card_body_html,
+    card_title,
+    status_html,
+)
+from hermes_nb.ui.live_output import live_output_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import block_html, mimebundle
@@ -98,16 +110,34 @@ class _CardView:
         w = renderer._w
         self.r = renderer
         self.body = renderer._new(w.HTML, value=card_body_html(card))
+        # What the tool prints while it runs: below the card (seen without opening it),
+        # in the view only while there is something to show.
+        self.live = renderer._new(w.HTML, value="")
+        self.live_version = 0
         self.output = renderer._new(w.Output)
         self.shown_outputs = 0
         inner = renderer._new(w.VBox, children=(self.body, self.output))
         self.box = renderer._new(w.Accordion, children=(inner,), titles=(card_title(card),))
         self.update(card)
 
+    def show_live(self, html: str) -> None:
+        """What the running tool printed so far ("" once it ended: the result has it)."""
+        r = self.r
+        r._set(self.live, "value", html)
+        children = tuple(r.body.children)
+        placed = any(c is self.live for c in children)
+        if html and not placed and any(c is self.box for c in children):
+            at = next(i for i, c in enumerate(children) if c is self.box) + 1
+            r._set(r.body, "children", children[:at] + (self.live,) + children[at:])
+        elif not html and placed:
+            r._set(r.body, "children", tuple(c for c in children if c is not self.live))
+
     def update(self, card: ToolCard) -> None:
         r = self.r
         r._set(self.box, "titles", (card_title(card),))
         r._set(self.body, "value", card_body_html(card))
+        if card.status != "running" and self.live.value:
+            self.show_live("")
         if len(card.outputs) > self.shown_outputs:
             new = tuple(_as_output(o) for o in card.outputs[self.shown_outputs :])
             # Replace the tuple (one message) rather than mutating: mutation never syncs,
@@ -117,13 +147,10 @@ class _CardView:
 
 
 def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output."""
-    data = bundle.get("data", bundle)
-    return {
-        "output_type": "display_data",
-        "data": dict(data),
-        "metadata": dict(bundle.get("metadata") or {}),
-    }
+    """A ``{"data", "metadata"}`` bundle as an nbformat display_data output (only an
+    image we show, and text: ``hermes_nb.safe_output``)."""
+    safe = safe_bundle(bundle)
+    return {"output_type": "display_data", "data": safe["data"], "metadata": {}}
 
 
 class WidgetRenderer:
@@ -140,7 +167,8 @@ class WidgetRenderer:
         self.updates_sent = 0  # trait assignments that send a comm message
         self.widgets_created = 0  # each one also opens a comm
         self._created: list[Any] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards state: events and prints come from other threads
+        self._draw_lock = threading.RLock()  # one flush at a time: the cell thread's or the pump's
         self._views: list[Any] = []  # parallel to state.blocks
         self._drawn: list[int] = []  # block version last drawn, parallel to state.blocks
         self._status_value = ""
@@ -159,12 +187,13 @@ class WidgetRenderer:
     # -- widget bookkeeping -------------------------------------------------------
 
     def _new(self, cls: Any, **kwargs: Any) -> Any:
-        widget = cls(**kwargs)
+        widget = cls(**printable(kwargs))
         self._created.append(widget)
         self.widgets_created += 1
         return widget
 
     def _set(self, widget: Any, name: str, value: Any) -> None:
+        value = printable(value)
         if getattr(widget, name) != value:
             setattr(widget, name, value)
             self.updates_sent += 1
@@ -202,6 +231,11 @@ class WidgetRenderer:
         with self._lock:
             self.state.apply(event)
 
+    def tool_output(self, call_id: str, stream: str, text: str) -> None:
+        """What a running call prints, as it prints it (any thread); drawn by the next flush."""
+        with self._lock:
+            self.state.add_live_output(call_id, stream, text)
+
     def show_tool_outputs(self, call_id: str, outputs: Sequence[dict[str, Any]]) -> None:
         """Put a tool's rich outputs (figures, tables) into its card."""
         with self._lock:
@@ -209,27 +243,34 @@ class WidgetRenderer:
         self.flush()
 
     def flush(self, force: bool = False) -> None:
-        """Send what changed since the last flush. Cell thread only."""
-        if self._finished:
-            return
-        with self._lock:
-            changed = self._collect()
-            status = status_html(self.state.status(), live=True)
-        for snap in changed:
-            if self._draw(snap, force):
-                self._drawn[snap.index] = snap.version
-        if status != self._status_value:
-            self._set(self.status, "value", status)
-            self._status_value = status
+        """Send what changed since the last flush: from the cell thread, or from the
+        view pump while the cell thread runs a tool."""
+        with self._draw_lock:
+            if self._finished:
+                return
+            with self._lock:
+                changed = self._collect()
+                live = self._collect_live()
+                status = status_html(self.state.status(), live=True)
+            for snap in changed:
+                if self._draw(snap, force):
+                    self._drawn[snap.index] = snap.version
+            for view, version, pieces, earlier in live:
+                view.show_live(live_output_html(pieces, earlier))
+                view.live_version = version
+            if status != self._status_value:
+                self._set(self.status, "value", status)
+                self._status_value = status
 
     def finish(self, stop_reason: str | None = None) -> None:
         """Final flush, then leave the static transcript in place of the widgets."""
-        if self._finished:
-            return
-        with self._lock:
-            self.state.finish(stop_reason or "complete")
-        self.flush(force=True)
-        self._finished = True
+        with self._draw_lock:
+            if self._finished:
+                return
+            with self._lock:
+                self.state.finish(stop_reason or "complete")
+            self.flush(force=True)
+            self._finished = True
         with self._lock:
             bundle = mimebundle(self.state)
         # The transcript takes the live view's place through clear_output, not a
@@ -251,7 +292,8 @@ class WidgetRenderer:
 
     def close(self) -> None:
         """Close every widget this renderer opened (frees their comms)."""
-        self._finished = True
+        with self._draw_lock:
+            self._finished = True
         for widget in self._created:
             for part in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
                 if part is not None and getattr(part, "comm", None) is not None:
@@ -276,6 +318,18 @@ class WidgetRenderer:
                 snap.card = copy.copy(block)
                 snap.card.outputs = list(block.outputs)
             out.append(snap)
+        return out
+
+    def _collect_live(self) -> list[tuple[_CardView, int, list[tuple[str, str]], int]]:
+        """Running cards whose printed output moved since drawn (caller holds the lock)."""
+        out = []
+        for index, view in enumerate(self._views):
+            block = self.state.blocks[index]
+            if not isinstance(view, _CardView) or not isinstance(block, ToolCard) or block.status != "running":
+                continue
+            if block.live.version != view.live_version:
+                pieces, earlier = block.live.snapshot()
+                out.append((view, block.live.version, pieces, earlier))
         return out
 
     def _draw(self, snap: _Snapshot, force: bool) -> bool:

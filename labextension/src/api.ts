@@ -166,6 +166,18 @@ export function getRun(
   });
 }
 
+/** The newest run of this notebook's sessions that `request` started, or null. */
+export async function findRun(
+  notebook: string,
+  request: string
+): Promise<IRunRef | null> {
+  const body = await getJSON<{ run: IRunRef | null }>('runs', {
+    notebook,
+    request
+  });
+  return body.run || null;
+}
+
 export async function listInterrupted(
   notebook: string
 ): Promise<IInterruptedRun[]> {

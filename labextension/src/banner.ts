@@ -17,12 +17,42 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The banner's text: which session and what its file kept (toasts show 140 characters). */
-export function bannerMessage(run: IInterruptedRun): string {
-  let title = run.title || run.session_id;
-  if (title.length > 40) {
-    title = title.slice(0, 39) + '…';
+/** Words a cut name should not end on ("What is the sum of the…" reads as broken). */
+const DANGLING = new Set(
+  'a an and any as at but by for from in into is are it its my of on or our so than that the then this to was were with your'.split(
+    ' '
+  )
+);
+
+/** A short whole phrase: the first sentence when it fits, else a cut at a word boundary. */
+export function shortPhrase(text: string, limit = 40): string {
+  const first = text
+    .split('\n')
+    .map(line => line.split(/\s+/).join(' ').trim())
+    .find(line => line) ?? '';
+  const sentence = /^(.+?[.!?])(\s|$)/.exec(first)?.[1] ?? first;
+  if (sentence.length <= limit) {
+    return sentence;
   }
+  let words = sentence.slice(0, limit - 1).split(' ');
+  if (words.length > 1 && sentence[limit - 1] !== ' ') {
+    words = words.slice(0, -1); // the last word was cut
+  }
+  while (words.length > 1 && DANGLING.has(words[words.length - 1].toLowerCase().replace(/[,;:]$/, ''))) {
+    words.pop();
+  }
+  return words.join(' ').replace(/[,;:]$/, '') + '…';
+}
+
+/** How the banner names a run: its session's title, or its request while the session has none. */
+export function runName(run: IInterruptedRun): string {
+  const untitled = !run.title || run.title === 'New session';
+  return shortPhrase((untitled && run.request) || run.title || run.session_id);
+}
+
+/** The banner's text: which run and what its file kept (toasts show 140 characters). */
+export function bannerMessage(run: IInterruptedRun): string {
+  const title = runName(run);
   return (
     `Agent run interrupted ("${title}"): saved your request, ` +
     `${plural(run.tool_calls, 'tool call')}, ` +

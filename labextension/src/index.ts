@@ -14,7 +14,9 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { RestartBanner } from './banner';
+import { watchComms } from './comms';
 import { NotebookOps } from './ops';
+import { UnsavedRuns } from './recover';
 import { RunRendererExtension } from './runview';
 import { SessionsPanel } from './sidebar';
 import { RunStatusItem, RunStatusModel } from './status';
@@ -26,8 +28,18 @@ const runView: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-view',
   description: 'Shows the saved run in place of a live view whose kernel is gone.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
     app.docRegistry.addWidgetExtension('Notebook', new RunRendererExtension());
+    // an %%agent cell whose run the notebook was not saved with shows it below
+    tracker.widgetAdded.connect((_, panel: NotebookPanel) => {
+      watchComms(panel.sessionContext); // a page that joins a run midway
+      new UnsavedRuns(panel, {
+        rendermime: panel.content.rendermime,
+        sessionContext: panel.sessionContext,
+        path: () => panel.context.path
+      });
+    });
   }
 };
 
@@ -68,7 +80,7 @@ const sidebar: JupyterFrontEndPlugin<void> = {
 
 const status: JupyterFrontEndPlugin<void> = {
   id: 'hermes-nb:run-status',
-  description: 'A status bar item while an agent run streams.',
+  description: 'A status bar item (Notebook 7: a header item) while an agent run streams.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [IStatusBar],
@@ -81,8 +93,8 @@ const status: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((_, panel: NotebookPanel) =>
       model.watch(panel.sessionContext)
     );
+    const item = new RunStatusItem(model);
     if (statusBar) {
-      const item = new RunStatusItem(model);
       statusBar.registerStatusItem('hermes-nb:run-status', {
         item,
         align: 'left',
@@ -90,6 +102,14 @@ const status: JupyterFrontEndPlugin<void> = {
         isActive: () => model.active,
         activeStateChanged: model.changed
       });
+    } else {
+      // Notebook 7 has no status bar: the item goes in its header, beside the
+      // notebook's name, while a run streams
+      item.addClass('hermes-nb-run-status-top');
+      const sync = () => item.setHidden(!model.active);
+      model.changed.connect(sync);
+      sync();
+      app.shell.add(item, 'top', { rank: 1000 });
     }
   }
 };

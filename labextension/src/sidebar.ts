@@ -1,7 +1,7 @@
 /**
  * "Agent sessions": a left-panel list of the active notebook's sessions (title,
  * last update, messages, status). A click opens the transcript read-only in a
- * main-area tab; each row can be used in the notebook (a `%agent use ID` cell),
+ * main-area tab (Notebook 7: a tab in the panel below the notebook); each row can be used in the notebook (a `%agent use ID` cell),
  * exported, or deleted (moved to the trash, after a confirmation).
  *
  * The list refreshes when the active notebook changes, when the panel is shown,
@@ -18,7 +18,7 @@ import {
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import { SplitPanel, Widget } from '@lumino/widgets';
 
 import {
   deleteSession,
@@ -69,6 +69,22 @@ function button(label: string, title: string, onClick: () => void) {
     onClick();
   });
   return b;
+}
+
+/** The panel below Notebook 7's notebook opens as a bare tab bar: give it room. */
+function giveRoom(tab: Widget): void {
+  let inner: Widget = tab;
+  let outer = tab.parent;
+  while (outer && !(outer instanceof SplitPanel)) {
+    inner = outer;
+    outer = outer.parent;
+  }
+  if (outer instanceof SplitPanel && outer.widgets[outer.widgets.length - 1] === inner) {
+    const sizes = outer.relativeSizes();
+    if (sizes[sizes.length - 1] < 0.3) {
+      outer.setRelativeSizes(sizes.map((_, i) => (i === sizes.length - 1 ? 0.45 : 0.55 / (sizes.length - 1))));
+    }
+  }
 }
 
 export class SessionsPanel extends Widget {
@@ -224,7 +240,8 @@ export class SessionsPanel extends Widget {
     }
   }
 
-  /** The transcript, read-only, in a main-area tab (one per session). */
+  /** The transcript, read-only, in a main-area tab (one per session); in Notebook 7,
+   * whose main area holds only the notebook, in a tab of the panel below it. */
   private async _open(panel: NotebookPanel, row: ISessionRow): Promise<void> {
     const id = `hermes-nb-transcript-${row.session_id}`;
     let tab = this._tabs.get(id);
@@ -239,6 +256,12 @@ export class SessionsPanel extends Widget {
       tab.title.closable = true;
       this._tabs.set(id, tab);
       this.app.shell.add(tab, 'main');
+      if (!tab.isAttached) {
+        // Notebook 7's main area holds its one document: the panel below it instead
+        this.app.shell.add(tab, 'down');
+        this.app.shell.activateById(id);
+        giveRoom(tab);
+      }
     }
     this.app.shell.activateById(id);
     const node = tab.content.node;

@@ -134,6 +134,8 @@ def test_killed_kernel_shows_saved_run_banner_resume_reopen_and_sidebar(lab: Lab
     assert "42" in saved_text  # the first tool's result was checkpointed
     assert "What is six times seven?" in saved_text
     banner_text = banner.first.inner_text()
+    # the session's first request was interrupted: the run is named by it
+    assert '("What is six times seven?")' in banner_text and "New session" not in banner_text
     assert "saved your request" in banner_text
     assert "2 tool calls" in banner_text  # the finished one and the one the kill stopped
     _no_widget_errors(page)
@@ -143,7 +145,10 @@ def test_killed_kernel_shows_saved_run_banner_resume_reopen_and_sidebar(lab: Lab
     wait_kernel_idle(page)
     cells = page.locator(".jp-Notebook .jp-Cell")
     assert cells.count() == 3
-    assert "%agent resume" in cells.nth(2).inner_text()  # inserted below the interrupted cell
+    resume_cell = cells.nth(2).inner_text()
+    assert "%agent resume" in resume_cell  # inserted below the interrupted cell
+    assert "interrupted by a kernel restart" in resume_cell  # what was saved, once
+    assert "Continue it with" not in resume_cell  # not above the run it continues
     # The killed cell follows its run: once resumed and finished, it shows the final turn.
     page.locator('.hermes-nb-run-saved[data-state="done"]').first.wait_for(timeout=60_000)
     assert "Resumed: the answer is" in page.locator(".hermes-nb-run-saved").first.inner_text()

@@ -134,7 +134,9 @@ def _build(
 def _endpoint(provider: str, base_url: str | None, api_key_env: str | None) -> Endpoint:
     """Where each OpenAI-protocol provider lives and which variable holds its key."""
     if provider == "openai":
-        return Endpoint("OpenAI", base_url, "OPENAI_BASE_URL", api_key_env or "OPENAI_API_KEY")
+        return Endpoint(
+            "OpenAI", base_url, "OPENAI_BASE_URL", api_key_env or "OPENAI_API_KEY", limit_field="max_completion_tokens"
+        )
     if provider == "openrouter":
         return Endpoint(
             "OpenRouter",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["to_anthropic", "to_anthropic_tools"]
+__all__ = ["cache_breakpoints", "to_anthropic", "to_anthropic_tools"]
 
 #: stands in for a missing first user message (the API requires one)
 CONTINUE = "(continuing the conversation)"
@@ -56,6 +56,37 @@ def to_anthropic(messages: list[dict[str, Any]], tool_blocks: bool = True) -> tu
     for message in out:  # tool results must open the user message that carries them
         message["content"].sort(key=lambda block: block.get("type") != "tool_result")
     return "\n\n".join(system), out
+
+
+#: marks the end of a prefix the API should cache (5 minutes, renewed on each read)
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def cache_breakpoints(
+    system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(system, messages, tools)`` with prompt-cache breakpoints, so each step of a
+    turn pays full price only for what it added.
+
+    The API caches the prefix up to each marked block (tools, then system, then
+    messages). Three marks, of the four allowed: the end of the system prompt (or the
+    last tool without one), the end of the previous request (the user message before
+    the newest assistant message: its prefix was written last time and is read now),
+    and the end of this request (written now, read by the next step). ``messages``
+    and ``tools`` are fresh from the converters; the marked blocks are copied anyway.
+    """
+    marked_system: str | list[dict[str, Any]] = system
+    if system:
+        marked_system = [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
+    elif tools:
+        tools = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}]
+    users = [i for i, m in enumerate(messages) if m["role"] == "user" and m["content"]]
+    for index in users[-2:]:
+        message = messages[index]
+        blocks = list(message["content"])
+        blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
+        messages[index] = {**message, "content": blocks}
+    return marked_system, messages, tools
 
 
 def to_anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,8 +24,8 @@ from ...errors import (
 )
 from ...install_hint import extra_install_command
 from ...redact import redact_url
-from .anthropic_messages import to_anthropic, to_anthropic_tools
-from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .anthropic_messages import cache_breakpoints, to_anthropic, to_anthropic_tools
+from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
 from .common import (
     KEY_HINT,
     PendingCall,
@@ -36,6 +36,7 @@ from .common import (
     scrub,
     server_message,
 )
+from .limits import length_notice, limit_for
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .streamguard import guarded_stream
@@ -46,11 +47,17 @@ READ_TIMEOUT = 120.0
 IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 DEFAULT_URL = "https://api.anthropic.com"
-_OLD_MODELS = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")  # 4096 output tokens at most
 
 
 class AnthropicProvider(Provider):
-    """Streams Claude replies; text, tool calls and thinking arrive as chunks."""
+    """Streams Claude replies; text, tool calls and thinking arrive as chunks.
+
+    With ``prompt_cache`` (``AgentMagics.prompt_cache``) each request marks where the
+    API may cache its prefix (``cache_breakpoints``): a long session's history is then
+    billed at a tenth of the input price from the second step on.
+    """
+
+    prompt_cache: bool = True
 
     def __init__(
         self,
@@ -74,7 +81,7 @@ class AnthropicProvider(Provider):
         self.base_url = base_url
         self.key_env = key_env
         self.retry = retry or RetryPolicy.from_env()
-        self.max_tokens = max_tokens or (4096 if model.startswith(_OLD_MODELS) else 8192)
+        self.max_output_tokens = max_tokens
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
         self.context_window = 200_000
@@ -89,16 +96,20 @@ class AnthropicProvider(Provider):
     ) -> Iterator[Chunk]:
         key = self._api_key()
         system, converted = to_anthropic(messages, tool_blocks=bool(tools))
+        definitions = to_anthropic_tools(tools) if tools else []
+        marked: str | list[dict[str, Any]] = system
+        if self.prompt_cache:
+            marked, converted, definitions = cache_breakpoints(system, converted, definitions)
         params: dict[str, Any] = {
             "model": self.model,
             "messages": converted,
-            "max_tokens": self.max_tokens,
+            "max_tokens": limit_for(self.model, self.max_output_tokens),
             "stream": True,
         }
         if system:
-            params["system"] = system
-        if tools:
-            params["tools"] = to_anthropic_tools(tools)
+            params["system"] = marked
+        if definitions:
+            params["tools"] = definitions
         yield from with_retries(lambda: self._attempt(key, params, cancel), self.retry, cancel)
 
     def _attempt(self, key: str, params: dict[str, Any], cancel: threading.Event) -> Iterator[Chunk]:
@@ -120,8 +131,9 @@ class AnthropicProvider(Provider):
         self, stream: Any, cancel: threading.Event, touch: Callable[[], None] = lambda: None
     ) -> Iterator[Chunk]:
         calls: dict[int, PendingCall] = {}
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = read = written = 0
         finished = False
+        stop_reason = None
         is_set = cancel.is_set
         for event in stream:
             if is_set():
@@ -145,13 +157,12 @@ class AnthropicProvider(Provider):
                     calls[event.index] = PendingCall(call_id=block.id, name=block.name)
             elif kind == "message_start":
                 usage = event.message.usage
-                tokens_in = (
-                    (usage.input_tokens or 0)
-                    + (getattr(usage, "cache_read_input_tokens", 0) or 0)
-                    + (getattr(usage, "cache_creation_input_tokens", 0) or 0)
-                )
+                read = getattr(usage, "cache_read_input_tokens", 0) or 0
+                written = getattr(usage, "cache_creation_input_tokens", 0) or 0
+                tokens_in = (usage.input_tokens or 0) + read + written
             elif kind == "message_delta":
                 tokens_out = event.usage.output_tokens or tokens_out
+                stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
             elif kind == "message_stop":
                 finished = True
         if is_set():
@@ -160,9 +171,12 @@ class AnthropicProvider(Provider):
             raise RetryableError(
                 "the reply stopped early", ProviderUnavailableError, "Anthropic keeps cutting its replies short"
             )
+        if stop_reason == "max_tokens":
+            yield StreamNotice(length_notice(limit_for(self.model, self.max_output_tokens)))
         for index in sorted(calls):
             yield calls[index].request()
-        yield UsageChunk(tokens_in, tokens_out, estimate_cost(self.model, tokens_in, tokens_out))
+        cost = estimate_cost(self.model, tokens_in, tokens_out, cache_read=read, cache_write=written)
+        yield UsageChunk(tokens_in, tokens_out, cost, cache_read_tokens=read, cache_write_tokens=written)
 
     def _api_key(self) -> str:
         key = os.environ.get(self.key_env, "").strip()

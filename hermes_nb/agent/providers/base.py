@@ -19,6 +19,7 @@ __all__ = [
     "Provider",
     "ReasoningDelta",
     "RetryNotice",
+    "StreamNotice",
     "TextDelta",
     "ToolCallRequest",
     "UsageChunk",
@@ -46,9 +47,23 @@ class ToolCallRequest:
 
 @dataclass(frozen=True)
 class UsageChunk:
+    """Token counts of one request. ``input_tokens`` counts every prompt token, the
+    cached ones too: ``cache_read_tokens`` of them came from the provider's prompt
+    cache, ``cache_write_tokens`` were written to it (each priced differently)."""
+
     input_tokens: int
     output_tokens: int
     cost: float | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class StreamNotice:
+    """One line for the user about this request (a reply cut at its length limit, a
+    runaway reply stopped, tools refused by the server); not part of the answer."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ class RetryNotice:
     reason: str
 
 
-Chunk = TextDelta | ReasoningDelta | ToolCallRequest | UsageChunk | RetryNotice
+Chunk = TextDelta | ReasoningDelta | ToolCallRequest | UsageChunk | RetryNotice | StreamNotice
 
 
 class Provider(ABC):
@@ -76,6 +91,13 @@ class Provider(ABC):
     #: whether asking this model for a session title is worth a request (not for
     #: scripted or tiny offline models, whose titles come from the first words)
     generates_titles: bool = True
+    #: set once the model has used the API's tool-call field: its text is then never
+    #: read for calls written as text (``agent/textcalls.py``), which a model that
+    #: calls tools natively only writes when it quotes something
+    native_tool_calls: bool = False
+    #: the most tokens one reply may have (``AgentMagics.max_output_tokens``);
+    #: None: the model's default from ``limits.default_output_limit``
+    max_output_tokens: int | None = None
 
     @abstractmethod
     def stream(

@@ -14,6 +14,7 @@ reused by a new object while its bytes are cached.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -24,39 +25,55 @@ __all__ = ["BodyEncoder"]
 
 
 class BodyEncoder:
-    """Encode ``{..., "messages": [...]}`` bodies, reusing the unchanged prefix."""
+    """Encode ``{..., "messages": [...]}`` bodies, reusing the unchanged prefix.
+
+    Besides each message's bytes it keeps the joined bytes of the prefix the last
+    requests shared (the turn's settled history): a step then joins only the turn's
+    messages and copies the body once, instead of re-joining 100,000 small parts and
+    copying the whole body three times (~80 ms a step for 33 MB).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._messages: list[Any] = []
         self._parts: list[bytes] = []
-        #: ``b",".join(self._parts)``, kept so the common case is one concatenation
-        self._joined = b""
+        #: ``b",".join(self._parts[:self._stable_count])``
+        self._stable = b""
+        self._stable_count = 0
 
     def encode(self, params: dict[str, Any], messages: Sequence[dict[str, Any]]) -> bytes:
         """The JSON body of ``params`` with ``messages`` as its ``"messages"`` list."""
         head = json_bytes({k: v for k, v in params.items() if k != "messages"})
-        listing = self._messages_json(messages)
-        if head == b"{}":
-            return b'{"messages":' + listing + b"}"
-        return head[:-1] + b',"messages":' + listing + b"}"
+        opening = b'{"messages":[' if head == b"{}" else head[:-1] + b',"messages":['
+        pieces = self._message_pieces(messages)
+        out = [opening]
+        for piece in pieces:  # one copy of the body, however long the kept prefix
+            out += (piece, b",")
+        out[-1] = b"]}" if pieces else out[-1] + b"]}"
+        return b"".join(out)
 
-    def _messages_json(self, messages: Sequence[dict[str, Any]]) -> bytes:
+    def _message_pieces(self, messages: Sequence[dict[str, Any]]) -> list[bytes]:
+        """Encoded pieces whose comma-join is the messages' JSON list items."""
         with self._lock:
             cached = self._messages
-            same = 0
-            limit = min(len(cached), len(messages))
-            while same < limit and messages[same] is cached[same]:
-                same += 1
+            # identity, not equality: a message changed in a copy is encoded again
+            same_flags = list(map(operator.is_, messages, cached))
+            same = same_flags.index(False) if False in same_flags else len(same_flags)
             new_parts = [json_bytes(m) for m in messages[same:]]
-            if same == len(cached):
-                joined = self._joined
-            else:
-                joined = b",".join(self._parts[:same])
-            if new_parts:
-                tail = b",".join(new_parts)
-                joined = joined + b"," + tail if joined else tail
+            if same < self._stable_count:
+                self._stable = b",".join(self._parts[:same])
+                self._stable_count = same
+            middle = self._parts[self._stable_count : same]
+            if len(middle) > _RESTABLE:  # a longer prefix settled: keep it joined too
+                self._stable = b",".join([self._stable, *middle] if self._stable_count else middle)
+                self._stable_count = same
+                middle = []
             self._parts = self._parts[:same] + new_parts
             self._messages = list(messages)
-            self._joined = joined
-            return b"[" + joined + b"]"
+            head = [self._stable] if self._stable_count else []
+            return head + middle + new_parts
+
+
+#: messages past the kept prefix that make it move forward (each step otherwise joins
+#: them again; a turn adds a few a step)
+_RESTABLE = 256

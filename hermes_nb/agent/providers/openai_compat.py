@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -29,10 +30,11 @@ from ...errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitError,
+    ToolsRefusedError,
     UnknownModelError,
 )
 from ...redact import redact_url
-from .base import Chunk, Provider, ReasoningDelta, TextDelta, UsageChunk
+from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
 from .body import BodyEncoder
 from .common import (
     KEY_HINT,
@@ -44,6 +46,7 @@ from .common import (
     scrub,
     server_message,
 )
+from .limits import length_notice, limit_for
 from .pricing import estimate_cost
 from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
 from .sse import StreamErrorEvent, sse_data
@@ -53,6 +56,13 @@ from .windows import DEFAULT_WINDOW, known_window, window_from_listing, window_f
 __all__ = ["Endpoint", "OpenAICompatProvider", "server_window"]
 
 log = logging.getLogger("hermes_nb.providers")
+
+#: how servers say a model cannot take tools (Ollama: "... does not support tools")
+_NO_TOOLS = re.compile(
+    r"does not support (?:tools|tool[ _-]?(?:use|calling|calls)|function[ _-]?calling)"
+    r"|tools? (?:are|is) not supported",
+    re.IGNORECASE,
+)
 
 #: seconds to wait for a server's model listing (asked once per provider)
 LISTING_TIMEOUT = 5.0
@@ -81,6 +91,9 @@ class Endpoint:
     #: the context window the server imposes whatever the model (Ollama's num_ctx);
     #: None: ask the server's ``/models``, else the table of known models
     window: int | None = None
+    #: the request field of the output limit: OpenAI's own API wants
+    #: ``max_completion_tokens`` (see limits.py), every other server ``max_tokens``
+    limit_field: str = "max_tokens"
 
     def resolved_base_url(self) -> str | None:
         if self.base_url:
@@ -154,18 +167,37 @@ class OpenAICompatProvider(Provider):
         cancel: threading.Event,
     ) -> Iterator[Chunk]:
         key = self._api_key()
+        limit = limit_for(self.model, self.max_output_tokens)
         params: dict[str, Any] = {
             "model": self.model,
             "stream": True,
             "stream_options": {"include_usage": True},
+            self._limit_field(): limit,
         }
-        if tools:
-            params["tools"] = tools
-        body = self._body.encode(params, messages)
         # where to send it is decided now: a request still opening after a cancel must
         # not follow OPENAI_BASE_URL to wherever it points by then
         base_url = self.endpoint.resolved_base_url()
+        if tools and self.supports_tools:
+            body = self._body.encode({**params, "tools": tools}, messages)
+            try:
+                yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
+                return
+            except ToolsRefusedError as refused:
+                # remembered on this provider, which lives as long as the kernel
+                self.supports_tools = False
+                yield StreamNotice(
+                    f"{self.spec or self.model} cannot call tools ({refused}); running as plain chat."
+                )
+        body = self._body.encode(params, messages)
         yield from with_retries(lambda: self._attempt(key, base_url, body, cancel), self.retry, cancel)
+
+    def _limit_field(self) -> str:
+        """``max_completion_tokens`` for OpenAI itself; ``max_tokens`` once
+        OPENAI_BASE_URL points the same provider at another server."""
+        base = self.endpoint.resolved_base_url()
+        if base and "api.openai.com" not in base:
+            return "max_tokens"
+        return self.endpoint.limit_field
 
     # -- one request
 
@@ -244,6 +276,8 @@ class OpenAICompatProvider(Provider):
                 ProviderUnavailableError,
                 f"{self.endpoint.label} keeps cutting its replies short",
             )
+        if finish == "length":
+            yield StreamNotice(length_notice(limit_for(self.model, self.max_output_tokens)))
         for call in pending:
             yield call.request()
         if usage is not None:
@@ -252,14 +286,17 @@ class OpenAICompatProvider(Provider):
     def _usage(self, usage: dict[str, Any]) -> UsageChunk:
         tokens_in = int(usage.get("prompt_tokens") or 0)
         tokens_out = int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        cached = min(tokens_in, int(cached)) if isinstance(cached, (int, float)) and cached > 0 else 0
         cost: float | None
         if isinstance(usage.get("cost"), (int, float)):
             cost = float(usage["cost"])  # OpenRouter reports what it charged
         elif self.endpoint.free:
             cost = 0.0
         else:
-            cost = estimate_cost(self.model, tokens_in, tokens_out)
-        return UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+            cost = estimate_cost(self.model, tokens_in, tokens_out, cache_read=cached)
+        return UsageChunk(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost, cache_read_tokens=cached)
 
     # -- client and key
 
@@ -350,6 +387,8 @@ class OpenAICompatProvider(Provider):
             if status in (401, 403):
                 hint = f"check {self.endpoint.key_env}" if self.endpoint.key_env else "this server needs a key: pass api_key_env"
                 return AuthenticationError(f"{label} rejected the API key (HTTP {status}); {hint}.")
+            if status == 400 and _NO_TOOLS.search(detail):
+                return ToolsRefusedError(f"{label} said: {detail}")
             if status == 404:
                 return UnknownModelError(
                     f"{label} at {where} does not know the model {self.model!r} (HTTP 404: {detail})."

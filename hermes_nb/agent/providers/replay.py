@@ -10,7 +10,8 @@ A script is JSON::
      "title": "optional reply to title requests",
      "vision": false}
 
-``vision`` true makes the script stand in for a model that accepts images.
+``vision`` true makes the script stand in for a model that accepts images; ``tools``
+false, for one that cannot call tools.
 
 A reply's ``chunks`` may also hold ``{"retry": "reason"}`` (a RetryNotice: the
 reply so far is dropped) and ``{"reasoning": "..."}``. A recorded hermes_nb
@@ -123,6 +124,10 @@ class ReplayProvider(Provider):
         self.spec = spec or (f"replay:{path}" if path is not None else "replay:<script>")
         #: a script says ``"vision": true`` to be sent images, like a vision model
         self.accepts_images = bool(self.script.get("vision", False))
+        if self.script.get("tools", True) is False:
+            self.supports_tools = False  # stands in for a model that cannot call tools
+        if self.script.get("title"):
+            self.generates_titles = True  # automatic titles are set to the script's
         self.requests: list[list[dict[str, Any]]] = []
         self.tools: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()

@@ -17,6 +17,10 @@ sends keep-alive comments or empty deltas, is stopped the same way and fails wit
 ``StreamIdleTimeout``. The reader marks content with ``touch()``: one clock read per
 chunk.
 
+A reply that has turned into a loop (only blank space, or one line again and again:
+small local models do this until their context is full) is stopped the same way
+as a cancel, with one line saying why (``RunawayText``).
+
 This needs no other per-chunk work from the reading thread. It works for any SDK object exposing an httpx(-like) ``response`` or
 ``http_response`` with the ``network_stream`` extension (httpx and httpx2 both give
 it); without it, the reader still stops at the next chunk.
@@ -32,8 +36,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ...errors import ProviderUnavailableError
+from .base import ReasoningDelta, StreamNotice, TextDelta
 
-__all__ = ["StreamGuard", "StreamIdleTimeout", "guarded_stream"]
+__all__ = ["RunawayText", "StreamGuard", "StreamIdleTimeout", "guarded_stream"]
 
 log = logging.getLogger("hermes_nb.providers")
 
@@ -118,6 +123,62 @@ class StreamGuard(Generic[T]):
                 return
 
 
+#: characters of nothing but blank space after which a reply is stopped
+BLANK_LIMIT = 2000
+#: times one line may follow itself (blank lines between do not count) before a stop
+REPEAT_LIMIT = 50
+#: a longer line is never counted as a repeat (and never kept whole)
+_LONGEST_LINE = 2000
+
+
+class RunawayText:
+    """Notices a reply that has become one long run of blank space or of one line
+    repeated. ``feed`` is called per delta and returns the line for the user once."""
+
+    def __init__(self, blank_limit: int = BLANK_LIMIT, repeat_limit: int = REPEAT_LIMIT) -> None:
+        self.blank_limit = blank_limit
+        self.repeat_limit = repeat_limit
+        self._blank = 0
+        self._partial = ""
+        self._last = ""
+        self._repeats = 0
+
+    def feed(self, text: str) -> str | None:
+        """The reason to stop the reply after ``text``, or None."""
+        stripped = text.rstrip()
+        if not stripped:
+            self._blank += len(text)
+        else:
+            self._blank = len(text) - len(stripped)
+        if self._blank >= self.blank_limit:
+            return (
+                f"The reply was stopped: the model wrote nothing but blank space for "
+                f"{self._blank:,} characters."
+            )
+        if "\n" not in text:
+            if len(self._partial) <= _LONGEST_LINE:
+                self._partial += text
+            return None
+        *complete, self._partial = (self._partial + text).split("\n")
+        for line in complete:
+            line = line.strip()
+            if not line:
+                continue
+            if line == self._last and len(line) <= _LONGEST_LINE:
+                self._repeats += 1
+                if self._repeats >= self.repeat_limit:
+                    shown = line if len(line) <= 60 else line[:57] + "..."
+                    return (
+                        f"The reply was stopped: the model wrote the same line {self._repeats} "
+                        f"times in a row ({shown!r})."
+                    )
+            else:
+                self._last, self._repeats = line, 1
+        if len(self._partial) > _LONGEST_LINE:
+            self._partial = self._partial[:_LONGEST_LINE + 1]
+        return None
+
+
 def _socket_of(stream: Any) -> socket.socket | None:
     """The socket under an SDK stream's (or raw response's) httpx response, if exposed."""
     try:
@@ -175,7 +236,7 @@ def guarded_stream(
                     raise _idle_error(label, idle_timeout)
                 return
             try:
-                yield from read_fn(stream, guard.touch)
+                yield from _watched(read_fn(stream, guard.touch))
             finally:
                 stream.close()
             if guard.timed_out and not cancel.is_set():  # the reader saw a clean end
@@ -188,6 +249,21 @@ def guarded_stream(
             if guard.timed_out:
                 raise _idle_error(label, idle_timeout) from err
             raise translate(err) from err
+
+
+def _watched(chunks: Iterator[Any]) -> Iterator[Any]:
+    """The reply's chunks, ended early (with a ``StreamNotice``) once its text or its
+    reasoning runs away; leaving here closes the response, so the server stops too."""
+    text, reasoning = RunawayText(), RunawayText()
+    for chunk in chunks:
+        yield chunk
+        kind = type(chunk)
+        if kind is TextDelta or kind is ReasoningDelta:
+            why = (text if kind is TextDelta else reasoning).feed(chunk.text)
+            if why is not None:
+                log.info("runaway reply stopped: %s", why)
+                yield StreamNotice(why)
+                return
 
 
 def _idle_error(label: str, seconds: float | None) -> StreamIdleTimeout:

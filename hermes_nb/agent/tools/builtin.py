@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.agent.tools.capture import BoundedBytes, drain
+from hermes_nb.agent.tools.capture import BoundedBytes, current_tap, drain
 from hermes_nb.agent.tools.pyexec import run_python
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, current_cancel
 
@@ -178,6 +178,7 @@ def run_shell(command: str, timeout: float) -> ToolOutput:
     (``capture.BoundedBytes``): ``yes`` must not fill the kernel's memory.
     """
     cancel = current_cancel()
+    tap = current_tap()  # the live view, when there is one: the readers are other threads
     proc = subprocess.Popen(
         command,
         shell=True,
@@ -188,7 +189,7 @@ def run_shell(command: str, timeout: float) -> ToolOutput:
     )
     assert proc.stdout is not None and proc.stderr is not None
     out, err = BoundedBytes(), BoundedBytes()
-    readers = [drain(proc.stdout, out), drain(proc.stderr, err)]
+    readers = [drain(proc.stdout, out, tap, "stdout"), drain(proc.stderr, err, tap, "stderr")]
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -5,17 +5,38 @@ writes gigabytes in seconds. What the model can use of it is the start and the e
 (errors are usually at the end), so that is all that is kept; memory stays a few
 hundred kilobytes whatever the tool writes, and the stop button is not kept waiting
 by gigabytes of text being joined and cut afterwards.
+
+``sys.stdout`` is process-wide, so while the ``python`` tool runs, other threads write
+to the capture too: the kernel's shell channel thread logs "No such comm: ..." there
+when a closed page's widget sends a message. ``CodeStream`` keeps only the writes of
+the code's own thread and of the threads it starts, and hands each one to a *tap*
+(``tapping``) so the live view can show it as it is printed.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import contextvars
 import io
+import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from typing import IO, Generic, TypeVar
 
-__all__ = ["HEAD_CHARS", "TAIL_CHARS", "BoundedBytes", "BoundedText", "drain"]
+__all__ = ["HEAD_CHARS", "TAIL_CHARS", "BoundedBytes", "BoundedText", "CodeStream", "Tap", "current_tap", "drain", "tapping"]
+
+log = logging.getLogger("hermes_nb.tools")
+
+#: receives ``(stream name, text)`` for each write the code makes, from the writing thread
+Tap = Callable[[str, str], None]
+
+_TAP: contextvars.ContextVar[Tap | None] = contextvars.ContextVar("hermes_nb_output_tap", default=None)
+
+#: threads of hermes_nb's own (checkpoints, the view pump) are never the code's
+OWN_THREAD_PREFIX = "hermes_nb-"
 
 #: characters (or bytes) kept from the start and from the end of one stream
 HEAD_CHARS = 10_000
@@ -110,6 +131,65 @@ class BoundedText(io.TextIOBase):
         return head + _note(dropped, "characters") + tail if dropped else head + tail
 
 
+class CodeStream(BoundedText):
+    """``sys.stdout``/``sys.stderr`` while the code runs: keeps what the code writes.
+
+    Writes from threads that were already running when the capture began (the
+    kernel's shell channel, heartbeat and iopub threads, hermes_nb's threads) are not
+    the code's: they go on to the stream that was in place before. Writes from the
+    code's thread and from threads it starts are kept, and given to ``tap``.
+    """
+
+    def __init__(self, name: str, passthrough: IO[str] | None, tap: Tap | None = None) -> None:
+        super().__init__()
+        self.stream_name = name
+        self._passthrough = passthrough
+        self._tap = tap
+        here = threading.current_thread()
+        self._foreign = frozenset(t for t in threading.enumerate() if t is not here)
+
+    def _is_foreign(self) -> bool:
+        thread = threading.current_thread()
+        return thread in self._foreign or thread.name.startswith(OWN_THREAD_PREFIX)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._is_foreign():
+            if self._passthrough is None:  # no stream before (pythonw): nowhere to go
+                return len(text)
+            return self._passthrough.write(text)
+        super().write(text)
+        tap = self._tap
+        if tap is not None and text:
+            try:
+                tap(self.stream_name, text)
+            except Exception:  # the live view failing must not fail the user's code
+                log.debug("output tap failed; live output stops", exc_info=True)
+                self._tap = None
+        return len(text)
+
+    def flush(self) -> None:
+        if self._passthrough is not None and self._is_foreign():
+            with contextlib.suppress(Exception):
+                self._passthrough.flush()
+
+
+@contextlib.contextmanager
+def tapping(tap: Tap | None) -> Iterator[None]:
+    """Give what code run in this block prints to ``tap`` as well (see ``current_tap``)."""
+    token = _TAP.set(tap)
+    try:
+        yield
+    finally:
+        _TAP.reset(token)
+
+
+def current_tap() -> Tap | None:
+    """The tap set by ``tapping`` on this thread, if any."""
+    return _TAP.get()
+
+
 class BoundedBytes:
     """The same for a subprocess's pipe; ``text()`` decodes it (bad bytes replaced)."""
 
@@ -131,10 +211,13 @@ class BoundedBytes:
         return decode(head) + _note(dropped, "bytes") + decode(tail)
 
 
-def drain(pipe: IO[bytes], into: BoundedBytes) -> threading.Thread:
-    """Read ``pipe`` to its end on a daemon thread, keeping what ``into`` keeps."""
+def drain(pipe: IO[bytes], into: BoundedBytes, tap: Tap | None = None, name: str = "stdout") -> threading.Thread:
+    """Read ``pipe`` to its end on a daemon thread, keeping what ``into`` keeps; each
+    chunk also goes to ``tap`` as text (as ``name``), for the live view."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def read() -> None:
+        nonlocal tap
         fd = pipe.fileno()
         try:
             while True:
@@ -142,6 +225,12 @@ def drain(pipe: IO[bytes], into: BoundedBytes) -> threading.Thread:
                 if not chunk:
                     return
                 into.add(chunk)
+                if tap is not None:
+                    try:
+                        tap(name, decoder.decode(chunk))
+                    except Exception:  # the live view failing must not lose the output
+                        log.debug("output tap failed; live output stops", exc_info=True)
+                        tap = None
         except (OSError, ValueError):  # the pipe was closed under us
             return
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.agent.tools import notebook_live
+from hermes_nb.agent.tools.builtin import is_inside
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, current_policy
 from hermes_nb.errors import ToolError
 
@@ -60,14 +61,21 @@ def notebook_tools(
     running_request: Callable[[], str | None] = lambda: None,
     environ: Mapping[str, str] | None = None,
     link: notebook_live.Link | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> ToolRegistry:
     """``insert_cell``, ``read_notebook`` and ``edit_cell`` for the kernel behind ``shell``.
 
     ``running_request`` returns the text of the ``%%agent`` cell now running, so
     ``read_notebook`` can point it out. ``link`` reaches the JupyterLab page (default:
-    this kernel's ``FrontendLink``).
+    this kernel's ``FrontendLink``). ``read_notebook(path=...)`` follows the file tools'
+    folder policy: unasked inside ``root`` (the notebook's folder; default: the working
+    directory when called), asked for any other path.
     """
     env = os.environ if environ is None else environ
+
+    def in_folder(arguments: dict[str, Any]) -> bool:
+        path = arguments.get("path")
+        return not path or is_inside(path, root if root is not None else os.getcwd())
 
     def user_ns() -> Mapping[str, Any]:
         return getattr(shell, "user_ns", {}) if shell is not None else {}
@@ -162,7 +170,7 @@ def notebook_tools(
 
     registry = ToolRegistry()
     registry.register(insert_cell, needs_kernel=True, policy="allow")
-    registry.register(read_notebook, needs_kernel=True, policy="allow")
+    registry.register(read_notebook, needs_kernel=True, policy="folder", scope=in_folder)
     registry.register(edit_cell, needs_kernel=True, policy="ask", approves_itself=True)
     return registry
 

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from hermes_nb.agent.images import images_from_bundles
-from hermes_nb.agent.tools.capture import BoundedText
+from hermes_nb.agent.tools.capture import CodeStream, current_tap
 from hermes_nb.agent.tools.registry import ToolOutput
 
 __all__ = ["ToolInterrupted", "run_python"]
@@ -119,13 +119,16 @@ def _capture() -> Iterator[_Captured]:
 
     Streams keep their start and end (``capture.BoundedText``) and at most
     ``MAX_OUTPUTS`` displays are kept, so a runaway loop cannot fill the kernel's memory.
+    Only the code's own writes are kept (``capture.CodeStream``); each also goes to the
+    live view's tap, when one is set.
     """
     cap = _Captured()
-    out, err = BoundedText(), BoundedText()
     shell = _shell()
     publisher = _bounded_publisher() if shell is not None else None
     saved_pub = shell.display_pub if shell is not None else None
     saved_out, saved_err = sys.stdout, sys.stderr
+    tap = current_tap()
+    out, err = CodeStream("stdout", saved_out, tap), CodeStream("stderr", saved_err, tap)
     sys.stdout, sys.stderr = out, err
     if shell is not None:
         shell.display_pub = publisher

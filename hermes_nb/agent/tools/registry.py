@@ -8,6 +8,7 @@ cell can add a tool without touching the agent's configuration.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import json
@@ -28,7 +29,9 @@ __all__ = [
     "Tool",
     "ToolOutput",
     "ToolRegistry",
+    "asking_through",
     "current_cancel",
+    "current_asker",
     "current_policy",
     "tool",
 ]
@@ -54,6 +57,28 @@ def current_policy() -> str | None:
     A tool that asks the user in its own way (``edit_cell``'s diff) asks unless it is
     ``allow``."""
     return _POLICY.get()
+
+
+_ASKER: contextvars.ContextVar[Callable[[Callable[[], Any]], Any] | None] = contextvars.ContextVar(
+    "hermes_nb_tool_asker", default=None
+)
+
+
+def current_asker() -> Callable[[Callable[[], Any]], Any] | None:
+    """How the running call may ask the user something: it hands a function (which may
+    call ``input()``) to the cell thread and gets its result. None where there is no cell
+    thread to ask on; ``input()`` itself fails where nobody can answer."""
+    return _ASKER.get()
+
+
+@contextlib.contextmanager
+def asking_through(runner: Callable[[Callable[[], Any]], Any] | None) -> Iterator[None]:
+    """Make ``runner`` the ``current_asker`` while a tool runs."""
+    token = _ASKER.set(runner)
+    try:
+        yield
+    finally:
+        _ASKER.reset(token)
 
 
 def current_cancel() -> threading.Event:

@@ -17,7 +17,7 @@ from typing import Any
 
 from hermes_nb.errors import ToolError
 
-__all__ = ["function_schema", "parse_docstring", "type_schema"]
+__all__ = ["function_schema", "parse_docstring", "schema_problem", "type_schema"]
 
 _SIMPLE: dict[Any, str] = {
     str: "string",
@@ -219,3 +219,68 @@ def function_schema(func: Callable[..., Any], name: str) -> tuple[str, dict[str,
     if required:
         schema["required"] = required
     return description or name, schema
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
+}
+
+
+def schema_problem(schema: Any, value: Any, where: str = "arguments") -> str | None:
+    """Why ``value`` does not match ``schema``, or None when it does.
+
+    Covers what tool schemas use (types, required and unknown properties, enums,
+    array items, anyOf/oneOf); keywords it does not know are accepted, so a value
+    is refused only for a reason it can name.
+    """
+    if not isinstance(schema, dict):
+        return None
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            if all(schema_problem(option, value, where) is not None for option in options):
+                return f"{where} matches none of the allowed forms"
+    if "enum" in schema and isinstance(schema["enum"], list) and value not in schema["enum"]:
+        return f"{where} must be one of {schema['enum']!r}"
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
+    if kinds and not any(_is_type(value, k) for k in kinds):
+        return f"{where} must be {' or '.join(kinds)}, not {type(value).__name__}"
+    if isinstance(value, dict):
+        found = schema.get("properties")
+        properties: dict[str, Any] = found if isinstance(found, dict) else {}
+        for name in schema.get("required") or []:
+            if name not in value:
+                return f"{where} lacks the required {name!r}"
+        if schema.get("additionalProperties") is False:
+            extra = [name for name in value if name not in properties]
+            if extra:
+                return f"{where} has unknown {', '.join(map(repr, extra))}"
+        for name, sub in properties.items():
+            if name in value:
+                problem = schema_problem(sub, value[name], f"{where}.{name}")
+                if problem:
+                    return problem
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            problem = schema_problem(schema["items"], item, f"{where}[{index}]")
+            if problem:
+                return problem
+    return None
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    types_ = _JSON_TYPES.get(kind)
+    if types_ is None:
+        return True
+    if isinstance(value, bool) and kind in ("integer", "number"):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, types_)
