@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from test_magics_helpers import MakeNotebook, Notebook
+    from traitlets.config import Config
+
+    from hermes_nb.agent.providers.replay import ReplayProvider
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,3 +37,70 @@ def session_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     models.SESSIONS.clear()
     yield folder
     models.SESSIONS.clear()
+
+
+# -- a terminal IPython shell with hermes_nb loaded (see test_magics_helpers)
+
+
+@pytest.fixture
+def make_notebook(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[MakeNotebook]:
+    """Build the test's shell: ``make_notebook(config=None, load=True, notebook=True)``.
+
+    The notebook is ``<tmp>/nb.ipynb`` (told by ``JPY_SESSION_NAME``, as JupyterLab
+    does), so sessions go to the folder of the ``session_dir`` fixture; with
+    ``notebook=False`` no clue is given and the working directory (``<tmp>``) is used.
+    """
+    from IPython.core.interactiveshell import InteractiveShell
+    from test_magics_helpers import NOTEBOOK, Notebook
+    from traitlets.config import Config
+
+    from hermes_nb import models, streaming
+
+    folder = session_dir.parent.parent
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("HERMES_NB_MODEL", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+    def make(cfg: Config | None = None, *, load: bool = True, notebook: bool = True) -> Notebook:
+        if notebook:
+            monkeypatch.setenv("JPY_SESSION_NAME", str(folder / NOTEBOOK))
+        cfg = cfg if cfg is not None else Config()
+        cfg.HistoryManager.enabled = False
+        InteractiveShell.clear_instance()
+        shell = InteractiveShell.instance(config=cfg)
+        nb = Notebook(shell, folder, capsys)
+        if load:
+            nb.run("%load_ext hermes_nb").ok()
+        return nb
+
+    yield make
+    InteractiveShell.clear_instance()
+    models.SESSIONS.clear()
+    assert not streaming.ACTIVE_RUNS, "a run was left active"
+
+
+@pytest.fixture
+def nb(make_notebook: MakeNotebook) -> Notebook:
+    """hermes_nb loaded in a fresh shell, printing runs as text, no model chosen yet."""
+    nb = make_notebook()
+    nb.run('%config AgentMagics.display = "text"').ok()
+    return nb
+
+
+@pytest.fixture
+def replays(monkeypatch: pytest.MonkeyPatch) -> list[ReplayProvider]:
+    """Every ReplayProvider built during the test (the magics build one per run);
+    each keeps the messages and tool schemas of every request it answered."""
+    from hermes_nb.agent.providers.replay import ReplayProvider
+
+    made: list[ReplayProvider] = []
+    original = ReplayProvider.__init__
+
+    def record(self: ReplayProvider, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(ReplayProvider, "__init__", record)
+    return made

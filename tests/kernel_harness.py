@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from disk_view import sessions_in
 from jupyter_client.manager import KernelManager
+
+#: the notebook a kernel of ``kernel_env`` belongs to (JPY_SESSION_NAME)
+NOTEBOOK = "analysis.ipynb"
 
 
 @contextmanager
@@ -208,3 +212,25 @@ def kernel(cwd: Path, env: dict[str, str] | None = None, connection_file: Path |
 
 
 PYTHON = sys.executable
+
+
+def kernel_env(server: Any, folder: Path) -> dict[str, str]:
+    """A kernel's environment: the OpenAI protocol at ``server`` (an sse_server
+    ServerProcess), the notebook ``folder/NOTEBOOK``."""
+    (folder / NOTEBOOK).write_text("{}")
+    return {
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "OPENAI_BASE_URL": server.url,
+        "HERMES_NB_MODEL": "openai:test-model",
+        "JPY_SESSION_NAME": str(folder / NOTEBOOK),
+    }
+
+
+def sessions(folder: Path) -> list[dict[str, Any]]:
+    """The sessions saved beside the notebook in ``folder``, journals folded in."""
+    return sessions_in(folder / ".hermes_nb" / "sessions")
+
+
+def load(k: Kernel, interval: float = 0.2) -> Any:
+    """Load hermes_nb in the kernel with quick checkpoints and no automatic titles."""
+    return k.run(f"%load_ext hermes_nb\n%config AgentMagics.checkpoint_interval = {interval}\n%config AgentMagics.auto_title = False")

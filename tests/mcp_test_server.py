@@ -1,11 +1,14 @@
 """An MCP server for the tests, built with the SDK: stdio by default, ``--http PORT``
-for streamable HTTP on 127.0.0.1. ``MCP_TEST_PIDFILE`` (if set) receives its pid."""
+for streamable HTTP on 127.0.0.1 (``--http 0 PORT_FILE``: on a port the system picks,
+written to PORT_FILE once the server listens). ``MCP_TEST_PIDFILE`` (if set) receives
+its pid."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
+import socket
 import sys
 import time
 
@@ -115,12 +118,29 @@ def long_second() -> str:
     return "second"
 
 
+def serve_http(port: int, port_file: str | None) -> None:
+    """Streamable HTTP on a socket bound here, so the port is known before serving
+    (connections made meanwhile wait in the socket's backlog)."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    if port_file:
+        tmp = f"{port_file}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(str(sock.getsockname()[1]))
+        os.replace(tmp, port_file)
+    app = server.streamable_http_app(host="127.0.0.1")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
 if __name__ == "__main__":
     pidfile = os.environ.get("MCP_TEST_PIDFILE")
     if pidfile:
         with open(pidfile, "a") as f:
             f.write(f"{os.getpid()}\n")
     if len(sys.argv) > 2 and sys.argv[1] == "--http":
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+        serve_http(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
     else:
         server.run()

@@ -1,5 +1,6 @@
 """A real ``jupyter server`` process with the hermes_nb extension, for HTTP tests and
-benchmarks: started on 127.0.0.1 with a token, asked with ``urllib``."""
+benchmarks: started on 127.0.0.1 with a token, on a port it picks itself (see
+``jupyter_harness``), asked with ``urllib``."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from jupyter_harness import PORT_ARGS, start_jupyter, stop_process
+
 __all__ = ["Server", "free_port"]
 
 
 def free_port() -> int:
+    """A port that was free a moment ago (another process may take it before it is
+    used): only for servers that cannot pick their own and report it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -34,9 +38,9 @@ class Server:
         self.extra_args = extra_args
         self.env = env or {}
         self.token = secrets.token_hex(16)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/"
-        self.log = root.parent / f"server-{self.port}.log"
+        self.port = 0  # the server picks it; known once ``start`` returned
+        self.base = ""
+        self.log = root.parent / f"server-{root.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -46,38 +50,30 @@ class Server:
             "JUPYTER_RUNTIME_DIR": str(self.root.parent / "jupyter-runtime"),
             **self.env,
         }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter_server", "--no-browser",
-                f"--ServerApp.root_dir={self.root}", "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}",
-                "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
-                *self.extra_args,
-            ],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
-            cwd=self.root,  # not the checkout: ``-m`` puts the cwd first on sys.path
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("jupyter server exited:\n" + self.log.read_text())
-            try:
-                if self.request("api/status")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("jupyter server did not start:\n" + self.log.read_text())
+        runtime = Path(env["JUPYTER_RUNTIME_DIR"])
+        cmd = [
+            sys.executable, "-m", "jupyter_server", "--no-browser",
+            f"--ServerApp.root_dir={self.root}", "--ServerApp.ip=127.0.0.1", *PORT_ARGS,
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.jpserver_extensions={'hermes_nb': True}", "--allow-root",
+            *self.extra_args,
+        ]  # fmt: skip
+
+        def ready(port: int) -> bool:
+            self.port, self.base = port, f"http://127.0.0.1:{port}/"
+            return self.request("api/status")[0] == 200
+
+        try:
+            # cwd: not the checkout (``-m`` puts the cwd first on sys.path)
+            self.proc, _ = start_jupyter(
+                cmd, runtime_dir=runtime, log=self.log, ready=ready, timeout=60, env=env, cwd=self.root
+            )
+        except RuntimeError as err:
+            raise AssertionError(str(err)) from None
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
 
     def request(
         self,

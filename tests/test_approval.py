@@ -6,11 +6,9 @@ import builtins
 from typing import Any
 
 import pytest
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.tools.approval import PROMPT_CHARS, SHOW_CHARS, approval_for, show_call
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 PADDED = "echo harmless" + " " * 5000 + "; rm -rf ~/important"
 

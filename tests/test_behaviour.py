@@ -14,17 +14,12 @@ from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
     requests_of,
 )
 from traitlets import TraitError
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.providers.replay import ReplayProvider
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 
 def users(body: dict[str, Any]) -> list[str]:

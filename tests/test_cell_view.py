@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_streaming import Recorder, StepProvider, call, on_disk, say
+from turn_harness import Recorder, StepProvider, call, on_disk, say
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.events import Event, Notice

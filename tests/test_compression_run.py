@@ -6,13 +6,11 @@ import threading
 from typing import Any
 
 import pytest
-from test_magics_helpers import NOTEBOOK, Notebook, make_notebook_fixture, nb_fixture, roles
+from test_magics_helpers import NOTEBOOK, Notebook, roles
 
 from hermes_nb import config, models
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.errors import ProviderError
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 
 def long_history(nb: Notebook, turns: int = 12) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from dead_run import leave_dead_run
 from PIL import Image
-from test_streaming import Recorder, on_disk
+from turn_harness import Recorder, on_disk
 
 from hermes_nb import config, models, streaming
 from hermes_nb.agent.images import ImageStore, ToolImage

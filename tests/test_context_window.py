@@ -6,13 +6,11 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.providers import resolve_provider
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
 from hermes_nb.agent.providers.windows import DEFAULT_WINDOW, known_window, window_from_listing
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 
 @pytest.mark.parametrize(

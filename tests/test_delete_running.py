@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import NOTEBOOK, kernel, kernel_env, load, sessions
 from server_harness import Server
 from sse_server import ServerProcess, stall_reply, text_reply
-from test_kernel import NOTEBOOK, kernel_env, load, sessions, wait_for
+from waiting import wait_for
 
 from hermes_nb.serverext.liveness import held_locks
 

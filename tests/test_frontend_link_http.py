@@ -13,7 +13,7 @@ from typing import Any
 
 import comm
 import pytest
-from test_serverext_http import Server
+from server_harness import Server
 
 from hermes_nb.frontend_link import FrontendLink, read_reply
 

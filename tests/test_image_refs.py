@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from test_context_persistence import _agent
-from test_streaming import Recorder, on_disk
+from turn_harness import Recorder, on_disk
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.images import ImageStore

@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from kill_points import STEPS, kill_at
+
 from hermes_nb import journal, models, streaming
 from hermes_nb.agent.loop import TurnResult
 from hermes_nb.models import Session
@@ -235,8 +238,9 @@ def test_an_unusable_journal_is_ignored(session_dir: Path) -> None:
 # --------------------------------------------------------------------------- SIGKILL
 
 
-def _runs_forever(folder: str, ready: Any, first: int, fold_at: float) -> None:
-    """Play runs on session 'victim' one after another until killed."""
+def _runs_forever(folder: str, ready: Any, first: int, fold_at: float, kill: tuple[str, str, int] | None = None) -> None:
+    """Play runs on session 'victim' one after another until killed; ``kill`` =
+    (progress word, step, n): the first run arms that kill point once it got there."""
     path = Path(folder)
     models.set_session_dir(path)
     models.SESSION_DIR = path
@@ -245,20 +249,26 @@ def _runs_forever(folder: str, ready: Any, first: int, fold_at: float) -> None:
     streaming.FOLD_AT = fold_at  # small: final saves rewrite the file; large: they append
     turn_file = journal.path_for(path, "victim")
     ready.set()
+
+    def mark(word: str, k: int) -> None:
+        progress.write(f"{word} {k}\n")
+        if kill is not None and k == first and word == kill[0]:
+            kill_at(kill[1], kill[2])
+
     k = first
     while True:
         run = streaming.Run("victim", f"q{k}", checkpoint_interval=3600)
-        progress.write(f"start {k}\n")
+        mark("start", k)
         run.start()
         _tool_step(run, k)
         run.turn.append_text("thinking")
         run.checkpoint()
-        progress.write(f"checkpointed {k}\n")
+        mark("checkpointed", k)
         snap = run.turn.snapshot()
         if turn_file.stat().st_size > streaming.FOLD_AT * (path / "victim.json").stat().st_size:
-            progress.write(f"folding {k}\n")  # this run's final save rewrites the file
+            mark("folding", k)  # this run's final save rewrites the file
         run.finish(TurnResult(messages=[*snap.messages, {"role": "assistant", "content": f"a{k}"}]))
-        progress.write(f"done {k}\n")
+        mark("done", k)
         k += 1
 
 
@@ -271,6 +281,64 @@ def _progress(folder: Path) -> dict[int, set[str]]:
     return seen
 
 
+def _check_after_kill(session_dir: Path) -> tuple[int, set[str]]:
+    """Restore the killed run and check nothing was lost or doubled; the last run's
+    number and the progress it made."""
+    models.SESSIONS.clear()
+    streaming.restore_interrupted(None)
+    models.SESSIONS.clear()
+    data = Session.load("victim")
+    assert data is not None and not data.active_stream_id
+    contents = [m.get("content") for m in data.messages]
+    seen = _progress(session_dir)
+    for k, words in seen.items():
+        if "checkpointed" in words:  # the request and the tool result are kept, once
+            assert contents.count(f"q{k}") == 1, (k, words)
+            assert contents.count(f"r{k}") == 1, (k, words)
+        else:  # killed before its pending save finished: at most once
+            assert contents.count(f"q{k}") <= 1, (k, words)
+        if "done" in words:
+            assert contents.count(f"a{k}") == 1, (k, words)
+    last = max(seen, default=0)
+    return last, seen.get(last, set())
+
+
+def test_a_kernel_killed_at_each_step_of_start_checkpoint_or_fold_loses_nothing(session_dir: Path) -> None:
+    """Deliberate kill points: at the first write, fsync and rename (before and after)
+    once a run started, and once it checkpointed (its final save, which rewrites the
+    file in half the children and appends to the journal in the others)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hermes_nb.models", "hermes_nb.streaming", "filelock", __name__])
+    Session(session_id="victim", messages=_history(3000)).save()
+    (session_dir / "progress").write_text("")
+    first = 1
+    mid_start = mid_fold = mid_append = 0
+    for phase in ("start", "checkpointed"):
+        for step in STEPS:
+            for nth in (1,):
+                for fold_at in (0.0, 1000.0):  # every final save rewrites the file, or none
+                    ready = ctx.Event()
+                    proc = ctx.Process(target=_runs_forever, args=(str(session_dir), ready, first, fold_at, (phase, step, nth)))
+                    proc.start()
+                    try:
+                        assert ready.wait(30)
+                        proc.join(60)
+                    finally:
+                        if proc.is_alive():
+                            proc.kill()
+                            proc.join(10)
+                    assert proc.exitcode == -signal.SIGKILL, (phase, step, nth, proc.exitcode)
+                    last, words = _check_after_kill(session_dir)
+                    in_end = "checkpointed" in words and "done" not in words
+                    mid_start += "checkpointed" not in words
+                    mid_fold += in_end and "folding" in words
+                    mid_append += in_end and "folding" not in words
+                    first = last + 1
+    # every kill landed where it was armed: 8 in a run's start, 8 in its final save
+    assert (mid_start, mid_fold, mid_append) == (8, 4, 4)
+
+
+@pytest.mark.slow
 def test_a_kernel_killed_during_start_checkpoint_or_fold_loses_nothing(session_dir: Path) -> None:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["hermes_nb.models", "hermes_nb.streaming", "filelock", __name__])
@@ -296,23 +364,7 @@ def test_a_kernel_killed_during_start_checkpoint_or_fold_loses_nothing(session_d
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(10)
         assert proc.exitcode == -signal.SIGKILL
-        models.SESSIONS.clear()
-        streaming.restore_interrupted(None)
-        models.SESSIONS.clear()
-        data = Session.load("victim")
-        assert data is not None and not data.active_stream_id
-        contents = [m.get("content") for m in data.messages]
-        seen = _progress(session_dir)
-        for k, words in seen.items():
-            if "checkpointed" in words:  # the request and the tool result are kept, once
-                assert contents.count(f"q{k}") == 1, (k, words)
-                assert contents.count(f"r{k}") == 1, (k, words)
-            else:  # killed before its pending save finished: at most once
-                assert contents.count(f"q{k}") <= 1, (k, words)
-            if "done" in words:
-                assert contents.count(f"a{k}") == 1, (k, words)
-        last = max(seen, default=0)
-        words = seen.get(last, set())
+        last, words = _check_after_kill(session_dir)
         in_end = "checkpointed" in words and "done" not in words
         mid_end += in_end
         mid_fold += in_end and "folding" in words

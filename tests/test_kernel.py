@@ -4,47 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from disk_view import sessions_in
-from kernel_harness import Kernel, kernel
+from kernel_harness import NOTEBOOK, Kernel, kernel, kernel_env, load, sessions
 from sse_server import ServerProcess, stall_reply, text_reply, tool_reply
+from waiting import wait_for
 
 pytestmark = pytest.mark.kernel
-
-NOTEBOOK = "analysis.ipynb"
-
-
-def kernel_env(server: ServerProcess, folder: Path) -> dict[str, str]:
-    (folder / NOTEBOOK).write_text("{}")
-    return {
-        "OPENAI_API_KEY": "sk-test-not-a-real-key",
-        "OPENAI_BASE_URL": server.url,
-        "HERMES_NB_MODEL": "openai:test-model",
-        "JPY_SESSION_NAME": str(folder / NOTEBOOK),
-    }
-
-
-def sessions(folder: Path) -> list[dict[str, Any]]:
-    return sessions_in(folder / ".hermes_nb" / "sessions")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def load(k: Kernel, interval: float = 0.2) -> Any:
-    return k.run(f"%load_ext hermes_nb\n%config AgentMagics.checkpoint_interval = {interval}\n%config AgentMagics.auto_title = False")
-
 
 def test_a_cell_streams_an_answer_and_saves_the_session(tmp_path: Path) -> None:
     replies = [text_reply("Hello ", "from ", "the **test** server."), text_reply("Second ", "answer.")]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load, sessions
 from sse_server import ServerProcess, text_reply, tool_reply
-from test_kernel import kernel_env, load, sessions, wait_for
+from waiting import wait_for
 
 pytestmark = pytest.mark.kernel
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import NOTEBOOK, kernel, kernel_env, load, sessions
 from sse_server import ServerProcess, text_reply, tool_reply
-from test_kernel import NOTEBOOK, kernel_env, load, sessions
 
 pytestmark = pytest.mark.kernel
 

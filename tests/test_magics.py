@@ -3,14 +3,11 @@ IPython shell with the replay provider."""
 
 from __future__ import annotations
 
-import _thread
 import io
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,19 +17,15 @@ from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
     requests_of,
     roles,
 )
 from traitlets.config import Config
+from waiting import interrupt_when
 
-from hermes_nb import models, streaming
+from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import registry
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 TOOL_CALL = {"text": "Let me compute.", "tool_calls": [{"name": "python", "arguments": {"code": "x = 6 * 7\nx"}}]}
 
@@ -351,17 +344,9 @@ def test_an_empty_reply_is_reported(nb: Notebook) -> None:
 def test_an_interrupt_cancels_the_run_and_keeps_the_partial_text(nb: Notebook) -> None:
     nb.use_script({"chunks": [f"w{i} " for i in range(300)], "delay": 0.01})
 
-    def interrupt_mid_stream() -> None:
-        deadline = time.monotonic() + 5
-        while not streaming.ACTIVE_RUNS and time.monotonic() < deadline:
-            time.sleep(0.005)
-        time.sleep(0.3)
-        _thread.interrupt_main()
-
-    helper = threading.Thread(target=interrupt_mid_stream)
-    helper.start()
-    cell = nb.run("%%agent\ncount slowly")
-    helper.join()
+    shown = sys.stdout  # what the cell prints (captured)
+    with interrupt_when(lambda: "w0 w1 " in shown.getvalue(), what="the first words on screen"):
+        cell = nb.run("%%agent\ncount slowly")
     cell.ok()  # the cell ends cleanly, no KeyboardInterrupt traceback
     assert "w0 w1 " in cell.out and "w299" not in cell.out
     msgs = nb.on_disk()["messages"]

@@ -11,9 +11,6 @@ from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
     requests_of,
     roles,
 )
@@ -21,8 +18,6 @@ from test_magics_helpers import (
 from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.commands import HELP
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 NO_SUCH_ID = "20990101_000000_deadbeef"
 

@@ -1,14 +1,14 @@
 """A terminal IPython shell with hermes_nb loaded, for the in-process magic tests.
 
-Import the ``*_fixture`` functions into a test module to use the fixtures
-``make_notebook`` (a factory: config, load or not), ``nb`` (loaded, text display)
-and ``replays`` (every ReplayProvider the magics built, with the requests it got).
+The fixtures ``make_notebook`` (a factory: config, load or not), ``nb`` (loaded,
+text display) and ``replays`` (every ReplayProvider the magics built, with the
+requests it got) are in ``conftest.py``, for every test module.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,8 @@ import pytest
 from disk_view import read_session
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
-from traitlets.config import Config
 
-from hermes_nb import models, streaming
+from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
 
 NOTEBOOK = "nb.ipynb"
@@ -106,64 +105,6 @@ def roles(messages: list[dict[str, Any]]) -> list[str]:
 
 
 MakeNotebook = Callable[..., Notebook]
-
-
-@pytest.fixture(name="make_notebook")
-def make_notebook_fixture(
-    session_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[MakeNotebook]:
-    """Build the test's shell: ``make_notebook(config=None, load=True, notebook=True)``.
-
-    The notebook is ``<tmp>/nb.ipynb`` (told by ``JPY_SESSION_NAME``, as JupyterLab
-    does), so sessions go to the folder of the ``session_dir`` fixture; with
-    ``notebook=False`` no clue is given and the working directory (``<tmp>``) is used.
-    """
-    folder = session_dir.parent.parent
-    monkeypatch.chdir(folder)
-    monkeypatch.delenv("HERMES_NB_MODEL", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    made: list[InteractiveShell] = []
-
-    def make(cfg: Config | None = None, *, load: bool = True, notebook: bool = True) -> Notebook:
-        if notebook:
-            monkeypatch.setenv("JPY_SESSION_NAME", str(folder / NOTEBOOK))
-        cfg = cfg if cfg is not None else Config()
-        cfg.HistoryManager.enabled = False
-        InteractiveShell.clear_instance()
-        shell = InteractiveShell.instance(config=cfg)
-        made.append(shell)
-        nb = Notebook(shell, folder, capsys)
-        if load:
-            nb.run("%load_ext hermes_nb").ok()
-        return nb
-
-    yield make
-    InteractiveShell.clear_instance()
-    models.SESSIONS.clear()
-    assert not streaming.ACTIVE_RUNS, "a run was left active"
-
-
-@pytest.fixture(name="nb")
-def nb_fixture(make_notebook: MakeNotebook) -> Notebook:
-    """hermes_nb loaded in a fresh shell, printing runs as text, no model chosen yet."""
-    nb = make_notebook()
-    nb.run('%config AgentMagics.display = "text"').ok()
-    return nb
-
-
-@pytest.fixture(name="replays")
-def replays_fixture(monkeypatch: pytest.MonkeyPatch) -> list[ReplayProvider]:
-    """Every ReplayProvider built during the test (the magics build one per run);
-    each keeps the messages and tool schemas of every request it answered."""
-    made: list[ReplayProvider] = []
-    original = ReplayProvider.__init__
-
-    def record(self: ReplayProvider, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(ReplayProvider, "__init__", record)
-    return made
 
 
 def requests_of(replays: list[ReplayProvider]) -> list[list[dict[str, Any]]]:

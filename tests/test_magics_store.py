@@ -11,15 +11,10 @@ from test_magics_helpers import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
 )
 
 from hermes_nb import models
 from hermes_nb.models import Session
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 
 def test_load_ext_survives_odd_sessions_and_restores_the_good_one(make_notebook: MakeNotebook, session_dir: Path) -> None:

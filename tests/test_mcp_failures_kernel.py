@@ -9,10 +9,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load, sessions
+from mcp_harness import alive
 from sse_server import ServerProcess, text_reply
-from test_kernel import kernel_env, load, sessions, wait_for
-from test_mcp_servers import alive
+from waiting import wait_for
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load, sessions
+from mcp_harness import SERVER, alive
 from sse_server import ServerProcess, text_reply, tool_reply
-from test_kernel import kernel_env, load, sessions, wait_for
-from test_mcp_servers import SERVER, alive
+from waiting import wait_for
 
 from hermes_nb.streaming import INTERRUPTED_RESULT
 

@@ -7,18 +7,13 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from mcp_harness import SERVER
 from test_magics_helpers import (
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
 )
-from test_mcp_servers import SERVER
 
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.mcp.manager import manager
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 pytestmark = pytest.mark.slow
 

@@ -129,7 +129,8 @@ def test_sampling_is_not_declared_and_elicitation_is_declined_where_nobody_can_a
 
 
 def test_over_streamable_http_its_tools_are_listed_and_called(everything_js: Path) -> None:
-    from test_mcp_servers import free_port, wait_until
+    from server_harness import free_port
+    from waiting import wait_until
 
     port = free_port()
     proc = subprocess.Popen([shutil.which("node") or "node", str(everything_js), "streamableHttp"],
@@ -155,9 +156,8 @@ def test_over_streamable_http_its_tools_are_listed_and_called(everything_js: Pat
 def test_a_servers_question_is_asked_in_the_cell_and_the_answer_reaches_it(everything_js: Path, tmp_path: Path) -> None:
     import json
 
-    from kernel_harness import kernel
+    from kernel_harness import kernel, kernel_env, load, sessions
     from sse_server import ServerProcess, text_reply, tool_reply
-    from test_kernel import kernel_env, load, sessions
 
     servers = {"ev": {"command": shutil.which("node") or "node", "args": [str(everything_js), "stdio"], "policy": "allow"}}
     replies = [tool_reply([("call_1", "ev__trigger-elicitation-request", {})]), text_reply("Thanks.")]

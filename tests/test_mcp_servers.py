@@ -3,8 +3,6 @@ streamable HTTP, driven through the manager and the agent loop with a scripted m
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from mcp_harness import SERVER, alive
+from waiting import refused_port, wait_until
 
 from hermes_nb.agent.events import Event, ToolCompleted
 from hermes_nb.agent.loop import Agent, TurnResult
@@ -26,7 +26,6 @@ from hermes_nb.mcp.settings import ServerConfig, parse_server
 
 pytestmark = pytest.mark.slow
 
-SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
 
 
 def stdio(name: str = "t", **entry: Any) -> ServerConfig:
@@ -64,27 +63,6 @@ def call(name: str, **arguments: Any) -> dict[str, Any]:
 
 def completed(events: list[Event]) -> list[ToolCompleted]:
     return [e for e in events if isinstance(e, ToolCompleted)]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purpose
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def server_pid(mgr: McpManager, name: str = "t") -> int:
@@ -284,23 +262,14 @@ def test_a_kernel_shutdown_request_stops_the_servers_before_the_kernel_answers(m
 # -- streamable HTTP ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def http_server() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, SERVER, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def http_server(tmp_path: Path) -> Iterator[str]:
+    port_file = tmp_path / "mcp-port"
+    proc = subprocess.Popen([sys.executable, SERVER, "--http", "0", str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
-
-        assert wait_until(listening, 60), "the HTTP MCP server did not start"
-        yield f"http://127.0.0.1:{port}/mcp"
+        assert wait_until(lambda: port_file.exists() or proc.poll() is not None, 60), "the HTTP MCP server did not start"
+        assert proc.poll() is None, "the HTTP MCP server exited"
+        yield f"http://127.0.0.1:{int(port_file.read_text())}/mcp"
     finally:
         proc.kill()
         proc.wait(10)
@@ -320,9 +289,10 @@ def test_a_streamable_http_servers_tools_are_listed_and_called(mgr: McpManager, 
 
 
 def test_an_http_server_that_is_not_there_is_one_line(mgr: McpManager) -> None:
-    config = parse_server("gone", {"url": f"http://127.0.0.1:{free_port()}/mcp"})
-    assert config is not None
-    [notice] = prepare(mgr, config).notices
+    with refused_port() as port:  # nothing listens there
+        config = parse_server("gone", {"url": f"http://127.0.0.1:{port}/mcp"})
+        assert config is not None
+        [notice] = prepare(mgr, config).notices
     assert notice.startswith("MCP server 'gone' did not start:") and "\n" not in notice
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load
 from sse_server import ServerProcess, text_reply
-from test_kernel import kernel_env, load
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from sse_server import ScriptedServer, error_reply, text_reply
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Done, ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
@@ -21,8 +21,6 @@ from hermes_nb.agent.providers.base import StreamNotice, TextDelta
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.tools import ToolRegistry, builtin_tools
 from hermes_nb.errors import ProviderError
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 REFUSAL = "registry.ollama.ai/library/gemma:2b does not support tools"
 FAST = RetryPolicy(retries=2, base_delay=0.01)

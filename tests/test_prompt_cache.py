@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer, text_reply, tool_reply
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Event, Usage
 from hermes_nb.agent.loop import Agent, TurnResult
@@ -26,8 +26,6 @@ from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.tools import ToolRegistry
 from hermes_nb.ui.fragments import status_text
 from hermes_nb.ui.state import TurnDisplay
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 FAST = RetryPolicy(retries=0)
 #: a settled history long enough to be cached (the APIs cache prefixes of 1,024+ tokens)

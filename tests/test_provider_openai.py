@@ -18,6 +18,7 @@ from sse_server import (
     text_reply,
     tool_reply,
 )
+from waiting import refused_port, wait_until
 
 from hermes_nb.agent.providers import resolve_provider
 from hermes_nb.agent.providers.base import (
@@ -235,17 +236,16 @@ def test_cancel_while_the_server_stalls_mid_stream(server: ScriptedServer) -> No
     cancel = threading.Event()
     chunks: list[Any] = []
     provider = make()
+    provider.prepare()  # building the SDK's connection pool is not part of what is timed
     started = time.monotonic()
     for chunk in provider.stream(USER, [], cancel):
         chunks.append(chunk)
+        started = time.monotonic()  # the reader now waits on the stalled server
         threading.Timer(0.2, cancel.set).start()
     elapsed = time.monotonic() - started
     assert texts(chunks) == "Thinking"
     assert elapsed < 2.0
-    deadline = time.monotonic() + 2
-    while not server.disconnects and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.disconnects, "the connection to the stalled server was not closed"
+    assert wait_until(lambda: server.disconnects, 10), "the connection to the stalled server was not closed"
     server.push(text_reply("next"))  # the provider (and its connection pool) still works
     assert texts(run(provider)) == "next"
 
@@ -253,9 +253,11 @@ def test_cancel_while_the_server_stalls_mid_stream(server: ScriptedServer) -> No
 def test_cancel_while_waiting_for_response_headers(server: ScriptedServer) -> None:
     server.push({"stall_before_headers": 60})
     cancel = threading.Event()
+    provider = make()
+    provider.prepare()  # building the SDK's connection pool is not part of what is timed
     threading.Timer(0.2, cancel.set).start()
     started = time.monotonic()
-    assert run(make(), cancel=cancel) == []
+    assert run(provider, cancel=cancel) == []
     assert time.monotonic() - started < 2.0
 
 
@@ -295,22 +297,21 @@ def test_refusal_is_shown_as_text(server: ScriptedServer) -> None:
 
 
 def test_local_server_down_says_so_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    with ScriptedServer() as gone:
-        url = gone.url  # a port that was just free: nothing listens there now
-    provider = resolve_provider("ollama:llama3.2", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
-    with pytest.raises(ProviderUnavailableError, match=r"Ollama at .* refused the connection \(is the server running\?\)"):
-        run(provider)
+    with refused_port() as port:  # nothing listens there
+        url = f"http://127.0.0.1:{port}/v1"
+        provider = resolve_provider("ollama:llama3.2", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
+        with pytest.raises(ProviderUnavailableError, match=r"Ollama at .* refused the connection \(is the server running\?\)"):
+            run(provider)
 
 
 def test_a_refused_connection_names_the_url_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    with ScriptedServer() as gone:
-        port = gone.url.split(":")[2].split("/")[0]
-    url = f"http://alice:s3cret-pw@127.0.0.1:{port}/v1"
-    provider = resolve_provider("compat:qwen", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
     notices: list[Any] = []
-    with pytest.raises(ProviderUnavailableError) as caught:
-        for chunk in provider.stream(USER, [], threading.Event()):
-            notices.append(chunk)
+    with refused_port() as port:  # nothing listens there
+        url = f"http://alice:s3cret-pw@127.0.0.1:{port}/v1"
+        provider = resolve_provider("compat:qwen", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.01))
+        with pytest.raises(ProviderUnavailableError) as caught:
+            for chunk in provider.stream(USER, [], threading.Event()):
+                notices.append(chunk)
     assert [n.reason for n in notices] == ["the connection was refused"]
     message = str(caught.value)
     assert f"at http://127.0.0.1:{port}/v1 refused the connection" in message

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer, empty_delta_reply, keepalive_reply, stall_reply, text_reply
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.providers.anthropic_provider import AnthropicProvider
 from hermes_nb.agent.providers.base import TextDelta
@@ -17,8 +17,6 @@ from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvid
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.providers.streamguard import StreamIdleTimeout
 from hermes_nb.errors import ProviderUnavailableError
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 KEY = "sk-test-secret-0123456789"
 FAST = RetryPolicy(retries=3, base_delay=0.01)
@@ -44,8 +42,12 @@ def sent(server: ScriptedServer) -> int:
 
 
 def make(idle: float = 1.0, read: float = 60.0) -> OpenAICompatProvider:
+    """A provider whose connection pool is built (a second or more on a busy machine,
+    which would count against the short timeouts used here)."""
     endpoint = Endpoint("OpenAI", None, "OPENAI_BASE_URL")
-    return OpenAICompatProvider("openai:m", "m", endpoint, retry=FAST, read_timeout=read, idle_timeout=idle)
+    provider = OpenAICompatProvider("openai:m", "m", endpoint, retry=FAST, read_timeout=read, idle_timeout=idle)
+    provider.prepare()
+    return provider
 
 
 def consume(provider: Any, chunks: list[Any]) -> float:

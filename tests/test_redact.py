@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sse_server import ScriptedServer, error_reply
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
@@ -18,8 +18,6 @@ from hermes_nb.agent.toolrun import ToolRunner
 from hermes_nb.agent.tools.builtin import builtin_tools
 from hermes_nb.errors import ProviderUnavailableError
 from hermes_nb.redact import redact, redact_url
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 KEY = "sk-proj-Zx81TopSecretValue0123456789"
 PASSWORD = "hunter2-url-password"

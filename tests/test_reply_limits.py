@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sse_server import ScriptedServer, text_reply, token_stream
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Done, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
@@ -24,8 +24,6 @@ from hermes_nb.agent.providers.limits import DEFAULT_OUTPUT_TOKENS, default_outp
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
 from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.providers.streamguard import BLANK_LIMIT, REPEAT_LIMIT
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 FAST = RetryPolicy(retries=0, base_delay=0.01)
 USER = [{"role": "user", "content": "hi"}]

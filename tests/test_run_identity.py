@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
 from IPython.utils.capture import CapturedIO
-from test_magics_helpers import NOTEBOOK, make_notebook_fixture, replays_fixture
-from test_streaming import StepProvider, call, on_disk, run_turn, say
+from test_magics_helpers import NOTEBOOK
+from turn_harness import StepProvider, call, on_disk, run_turn, say
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.loop import Agent
@@ -21,8 +21,6 @@ from hermes_nb.cell_loop import drive
 from hermes_nb.runcomm import COMM_TARGET, MIME_TYPE, RunInfo, RunStatusComm, final_state
 from hermes_nb.ui.widget import WidgetRenderer
 from tests.ui_helpers import comm_log_fixture, displayed_fixture  # noqa: F401  (fixtures)
-
-__all__ = ["make_notebook_fixture", "replays_fixture"]
 
 # -- the run id on the turn ----------------------------------------------------------------
 

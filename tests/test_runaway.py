@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load, sessions
 from sse_server import ServerProcess, text_reply, tool_reply
-from test_kernel import kernel_env, load, sessions, wait_for
+from waiting import wait_for
 
 from hermes_nb.agent.tools.builtin import run_shell
 from hermes_nb.agent.tools.capture import HEAD_CHARS, TAIL_CHARS, BoundedBytes, BoundedText

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from dead_run import leave_dead_run
-from test_streaming import on_disk
+from turn_harness import on_disk
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.events import ToolCompleted, ToolStarted

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kernel_harness import kernel
+from kernel_harness import kernel, kernel_env, load, sessions
 from sse_server import ServerProcess, text_reply
-from test_kernel import kernel_env, load, sessions
 
 pytestmark = pytest.mark.kernel
 

@@ -1,4 +1,4 @@
-"""Several processes on one sessions folder; a writer killed at random moments."""
+"""Several processes on one sessions folder; a writer killed at deliberate points and at random moments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+from kill_points import STEPS, kill_at
 
 from hermes_nb import fsio, models
 from hermes_nb.models import Session
@@ -68,13 +71,16 @@ def test_two_processes_write_sessions_in_one_folder(session_dir: Path) -> None:
     assert not list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
 
 
-def _write_forever(folder: str, ready: Any) -> None:
-    """Child: save growing/shrinking versions of one session as fast as possible."""
+def _write_forever(folder: str, ready: Any, kill: tuple[str, int] | None = None) -> None:
+    """Child: save growing/shrinking versions of one session as fast as possible
+    (until killed, or until it kills itself at the ``kill`` point)."""
     models.set_session_dir(folder)
     models.SESSIONS.clear()
     s = Session.load("victim") or Session(session_id="victim")
     k = int(s.extra.get("k", 0))
     ready.set()
+    if kill is not None:
+        kill_at(*kill)
     while True:
         k += 1
         s.extra["k"] = k
@@ -100,6 +106,59 @@ def _last_progress(folder: Path, before: int) -> tuple[int, int | None]:
     return done, started
 
 
+def _check_victim(session_dir: Path, before: int) -> tuple[int, int | None]:
+    """What a killed writer left: a file that parses, holding the last finished state or
+    the one being written. (state on disk, state being written when killed or None)"""
+    done, started = _last_progress(session_dir, before=before)
+    data = json.loads((session_dir / "victim.json").read_bytes())  # always parses
+    k = data.get("k", 0)
+    assert k in {done, started}, (k, done, started)
+    assert len(data["messages"]) == k % 7 * 30
+    return k, started
+
+
+def _check_after_kills(session_dir: Path) -> None:
+    assert not list(session_dir.glob("*.corrupt-*"))
+    loaded = Session.load("victim")
+    assert loaded is not None
+    # whatever temp files the kills left are swept once old
+    leftovers = list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
+    past = time.time() - 3600
+    for tmp in leftovers:
+        os.utime(tmp, (past, past))
+    models.set_session_dir(session_dir)
+    assert not list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
+
+
+def test_writer_killed_at_each_step_of_a_save(session_dir: Path) -> None:
+    """The same writer kills itself at deliberate points: half way through writing a
+    file, before a file's or the folder's fsync, just before and just after a rename;
+    at the first to seventh such step (a full save, an index row, a checkpoint)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["hermes_nb.models", "hermes_nb.config", "filelock", __name__])
+    Session(session_id="victim").save()  # a kill in the very first save leaves this one
+    k = 0
+    for step in STEPS:
+        for nth in range(1, 8):
+            (session_dir / "progress").write_text("")
+            ready = ctx.Event()
+            proc = ctx.Process(target=_write_forever, args=(str(session_dir), ready, (step, nth)))
+            proc.start()
+            try:
+                assert ready.wait(30)
+                proc.join(60)
+            finally:
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(10)
+            assert proc.exitcode == -signal.SIGKILL, (step, nth, proc.exitcode)
+            k, started = _check_victim(session_dir, before=k)
+            assert started is not None, (step, nth)  # the kill landed inside a save
+    assert k >= 10
+    _check_after_kills(session_dir)
+
+
+@pytest.mark.slow
 def test_writer_killed_at_random_moments(session_dir: Path) -> None:
     # Children fork from a clean single-threaded server: no lock held by another test's
     # thread can be copied into them, and no start-up import per child.
@@ -118,20 +177,7 @@ def test_writer_killed_at_random_moments(session_dir: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(10)
         assert proc.exitcode == -signal.SIGKILL
-        done, started = _last_progress(session_dir, before=k)
-        data = json.loads((session_dir / "victim.json").read_bytes())  # always parses
-        k = data.get("k", 0)
-        assert k in {done, started}, (k, done, started)
-        assert len(data["messages"]) == k % 7 * 30
+        k, started = _check_victim(session_dir, before=k)
         mid_save += started is not None
     assert mid_save >= 10 and k >= 10
-    assert not list(session_dir.glob("*.corrupt-*"))
-    loaded = Session.load("victim")
-    assert loaded is not None
-    # whatever temp files the kills left are swept once old
-    leftovers = list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
-    past = time.time() - 3600
-    for tmp in leftovers:
-        os.utime(tmp, (past, past))
-    models.set_session_dir(session_dir)
-    assert not list(session_dir.glob(f"{fsio.TEMP_PREFIX}*"))
+    _check_after_kills(session_dir)

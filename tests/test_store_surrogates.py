@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sse_server import ScriptedServer, text_reply
-from test_streaming import StepProvider, call, on_disk, run_turn, say
+from turn_harness import StepProvider, call, on_disk, run_turn, say
 
 from hermes_nb import models
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider

@@ -2,98 +2,23 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_held_elsewhere
-from disk_view import read_session
+from turn_harness import Recorder, StepProvider, call, on_disk, run_turn, say
+from waiting import interrupt_when, streamed_words, wait_for, wait_until
 
 from hermes_nb import config, journal, models, runmarks, session_ops, streaming, turn_history
-from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
-from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
-from hermes_nb.agent.tools.builtin import builtin_tools
+from hermes_nb.agent.providers.base import TextDelta
 from hermes_nb.cell_loop import drive
 from hermes_nb.errors import ProviderUnavailableError
-
-
-class Recorder:
-    """A renderer that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.flushes = 0
-        self.finished: str | None = None
-
-    def start(self) -> None:
-        pass
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-    def flush(self) -> None:
-        self.flushes += 1
-
-    def finish(self, stop_reason: str) -> None:
-        self.finished = stop_reason
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
-
-
-Step = Callable[[list[dict[str, Any]], threading.Event], Iterator[Any]]
-
-
-class StepProvider(Provider):
-    """Each request runs the next step function, which yields chunks."""
-
-    spec = "test:steps"
-    generates_titles = False
-
-    def __init__(self, *steps: Step) -> None:
-        self.steps = list(steps)
-        self.requests: list[list[dict[str, Any]]] = []
-
-    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        self.requests.append(messages)
-        yield from self.steps[len(self.requests) - 1](messages, cancel)
-
-
-def say(*parts: str, delay: float = 0.0) -> Step:
-    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        for part in parts:
-            if cancel.wait(delay) if delay else cancel.is_set():
-                return
-            yield TextDelta(part)
-        yield UsageChunk(10, len(parts))
-
-    return step
-
-
-def call(name: str, **arguments: Any) -> Step:
-    def step(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        yield ToolCallRequest(f"call_{name}_{len(messages)}", name, json.dumps(arguments))
-
-    return step
-
-
-def on_disk(session_id: str) -> dict[str, Any]:
-    return read_session(models.SESSION_DIR / f"{session_id}.json")
-
-
-def run_turn(provider: Provider, text: str | None, session_id: str | None = None, ns: dict[str, Any] | None = None) -> tuple[streaming.Run, Recorder, Any]:
-    sid = session_id or models.new_session(title="t", notebook="nb.ipynb").session_id
-    agent = Agent(provider, builtin_tools(ns if ns is not None else {}), max_turns=5)
-    run = streaming.Run(sid, text, checkpoint_interval=0.2)
-    recorder = Recorder()
-    outcome = drive(run, agent, recorder, flush_interval=0.01)
-    return run, recorder, outcome
 
 
 def test_a_complete_turn_lands_in_messages_and_clears_pending(session_dir: Path) -> None:
@@ -122,10 +47,7 @@ def row_of(sid: str) -> Any:
 
 def wait_for_pending_row(sid: str) -> None:
     """The index row says pending once the checkpoint thread published the start."""
-    deadline = time.monotonic() + 5
-    while not row_of(sid).pending:
-        assert time.monotonic() < deadline, "the index row never said pending"
-        time.sleep(0.005)
+    wait_for(lambda: row_of(sid).pending, what="the index row to say pending", interval=0.005)
 
 
 def test_the_request_is_on_disk_before_the_provider_is_asked(session_dir: Path) -> None:
@@ -170,10 +92,7 @@ def test_the_pending_record_is_flushed_off_the_request_path(session_dir: Path, m
         assert flushed == []  # the checkpoint thread waits for the request to leave
         run.publish_start()  # as the cell thread does when it shows the run
         assert row_of(sid).pending
-        deadline = time.monotonic() + 5
-        while not flushed:
-            assert time.monotonic() < deadline, "the request's record was never flushed"
-            time.sleep(0.005)
+        wait_for(lambda: flushed, what="the request's record to be flushed", interval=0.005)
         assert flushed == [f"hermes_nb-checkpoint-{run.stream_id}"]
     finally:
         run.fail(RuntimeError("test over"))
@@ -184,13 +103,13 @@ def test_a_checkpoint_holds_the_tool_result_before_the_next_request(session_dir:
     seen: dict[str, Any] = {}
 
     def wait_for_checkpoint(messages: list[dict[str, Any]], cancel: threading.Event) -> Iterator[Any]:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        def checkpointed() -> bool:
             pending = on_disk(sid).get("pending_messages") or []
             if any(m.get("role") == "tool" for m in pending):
                 seen["pending"] = pending
-                break
-            time.sleep(0.01)
+            return "pending" in seen
+
+        wait_until(checkpointed, interval=0.01)
         yield TextDelta("done")
 
     sid = models.new_session(title="t").session_id
@@ -300,10 +219,8 @@ def test_an_empty_reply_is_reported_not_silent(session_dir: Path) -> None:
 
 def test_interrupt_mid_text_cancels_and_keeps_partial_text(session_dir: Path) -> None:
     words = [f"w{i} " for i in range(200)]
-    timer = threading.Timer(0.4, _thread.interrupt_main)
-    timer.start()
-    run, recorder, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "count slowly")
-    timer.cancel()
+    with interrupt_when(streamed_words(3), what="the first words"):
+        run, recorder, outcome = run_turn(StepProvider(say(*words, delay=0.01)), "count slowly")
     assert outcome.stop_reason == "cancelled"
     saved = on_disk(run.session_id)["messages"]
     assert saved[0]["content"] == "count slowly"
@@ -314,10 +231,9 @@ def test_interrupt_mid_text_cancels_and_keeps_partial_text(session_dir: Path) ->
 
 
 def test_interrupt_during_a_kernel_tool_gives_the_call_a_result(session_dir: Path) -> None:
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
-    run, _, outcome = run_turn(StepProvider(call("python", code="import time\nfor _ in range(100): time.sleep(0.05)"), say("never")), "sleep")
-    timer.cancel()
+    ns: dict[str, Any] = {}
+    with interrupt_when(lambda: "time" in ns, what="the tool to start"):  # its first line ran
+        run, _, outcome = run_turn(StepProvider(call("python", code="import time\nfor _ in range(100): time.sleep(0.05)"), say("never")), "sleep", ns=ns)
     assert outcome.stop_reason == "cancelled"
     saved = on_disk(run.session_id)["messages"]
     calls = [c["id"] for m in saved if m["role"] == "assistant" for c in m.get("tool_calls") or []]
@@ -331,10 +247,7 @@ def test_cancel_stream_keeps_partial_output_and_the_run_then_finds_itself_stale(
     outcome_box: dict[str, Any] = {}
 
     def cancel_later() -> None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not streaming.ACTIVE_RUNS:
-            time.sleep(0.01)
-        time.sleep(0.3)
+        wait_for(streamed_words(3), what="the first words", interval=0.005)
         stream_id = next(iter(streaming.ACTIVE_RUNS))
         outcome_box["cancelled"] = streaming.cancel_stream(stream_id)
 

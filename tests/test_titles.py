@@ -6,12 +6,10 @@ from __future__ import annotations
 import time
 
 from dead_run import leave_dead_run
-from test_magics_helpers import Notebook, make_notebook_fixture, nb_fixture
+from test_magics_helpers import Notebook
 
 from hermes_nb import streaming
 from hermes_nb.titles import _DANGLING, fallback_title, run_name
-
-__all__ = ["make_notebook_fixture", "nb_fixture"]
 
 LONG = [
     "What is the sum of the first 100 prime numbers and how long does it take to compute",

@@ -9,20 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp_harness import SERVER
 from test_magics_helpers import (
     Notebook,
-    make_notebook_fixture,
-    nb_fixture,
-    replays_fixture,
 )
-from test_mcp_servers import SERVER
 
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import registry
 from hermes_nb.mcp.manager import manager
 from hermes_nb.toolset import Toolset
-
-__all__ = ["make_notebook_fixture", "nb_fixture", "replays_fixture"]
 
 
 @pytest.fixture(autouse=True)

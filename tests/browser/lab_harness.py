@@ -8,14 +8,15 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from jupyter_harness import PORT_ARGS, start_jupyter  # noqa: E402
 
 CHROMIUM = os.environ.get("HERMES_NB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,12 +37,6 @@ SETTINGS = {
         "checkForUpdates": False,
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -115,7 +110,6 @@ def start_lab(
     }
     env.pop("HERMES_NB_MODEL", None)
     env.update(env_extra or {})
-    port = free_port()
     token = secrets.token_hex(16)
     log = home / "lab.log"
     cmd = [
@@ -125,8 +119,7 @@ def start_lab(
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
+        *PORT_ARGS,
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
@@ -134,20 +127,16 @@ def start_lab(
         "--LabApp.news_url=",
         "--ServerApp.jpserver_extensions=hermes_nb=True",
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = LabServer(root=root, port=port, token=token, process=process, log=log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited: {log.read_text()[-3000:]}")
-        try:
-            server.api("api/status")
-            return server
-        except OSError:
-            time.sleep(0.5)
-    server.stop()
-    raise RuntimeError(f"jupyter lab did not start in {timeout} s: {log.read_text()[-3000:]}")
+
+    def ready(port: int) -> bool:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status == 200
+
+    process, port = start_jupyter(
+        cmd, runtime_dir=home / "runtime", log=log, ready=ready, timeout=timeout, cwd=root, env=env
+    )
+    return LabServer(root=root, port=port, token=token, process=process, log=log)
 
 
 def chromium_available() -> bool:
