@@ -55,3 +55,18 @@ def test_a_session_with_a_deep_call_and_a_lone_surrogate_renders_everywhere() ->
 def test_printable_replaces_only_lone_surrogates() -> None:
     assert printable({"k": ("a\ud800", ["\udcff", 3])}) == {"k": ("a\ufffd", ["\ufffd", 3])}
     assert printable("naïve ✓ 😀") == "naïve ✓ 😀"
+
+
+def test_a_saved_call_nested_too_deep_still_converts_for_anthropic() -> None:
+    from hermes_nb.agent.providers.anthropic_messages import to_anthropic
+
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    call = {"id": "c1", "type": "function", "function": {"name": "python", "arguments": deep}}
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Error: nested deeper than 64 levels"},
+    ]
+    _, converted = to_anthropic(messages)
+    [use] = [b for b in converted[1]["content"] if b["type"] == "tool_use"]
+    assert use["input"] == {} and use["id"] == "c1"

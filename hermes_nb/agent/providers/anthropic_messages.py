@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hermes_nb.depth import loads_bounded
+
 __all__ = ["cache_breakpoints", "to_anthropic", "to_anthropic_tools"]
 
 #: stands in for a missing first user message (the API requires one)
@@ -139,12 +141,13 @@ def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
-    """Tool input must be an object; arguments a model once garbled become ``{}``."""
+    """Tool input must be an object; arguments a model once garbled, or nested too deep
+    to read (refused when they came), become ``{}``: the session stays sendable."""
     if isinstance(raw, dict):
         return raw
     try:
-        value = json.loads(raw or "{}")
-    except (TypeError, ValueError):
+        value = loads_bounded(raw or "{}")
+    except (TypeError, ValueError):  # TooDeepError is a ValueError
         return {}
     return value if isinstance(value, dict) else {}
 
