@@ -380,6 +380,29 @@ def test_the_start_failure_quotes_npms_404_not_where_its_log_went(mgr: McpManage
 # -- client capabilities -----------------------------------------------------------------
 
 
+def test_progress_reaches_the_calls_live_output_while_it_runs(mgr: McpManager) -> None:
+    from hermes_nb.agent.tools.capture import tapping
+
+    prepared = prepare(mgr, stdio(policy="allow"))
+    tool = {t.name: t for t in prepared.tools}["t__slow_with_progress"]
+    heard: list[tuple[float, str, str]] = []
+    with tapping(lambda stream, text: heard.append((time.monotonic(), stream, text))):
+        out = tool.call({"steps": 3, "every": 0.4})
+    ended = time.monotonic()
+    assert (out.text, out.is_error) == ("finished", False)
+    assert [text for _, _, text in heard] == [f"progress {i}/3: step {i}\n" for i in (1, 2, 3)]
+    assert {stream for _, stream, _ in heard} == {"stdout"}
+    assert heard[0][0] < ended - 0.5  # shown while the call ran, not after
+
+
+def test_a_progress_line_is_one_short_line() -> None:
+    from hermes_nb.mcp.connection import progress_line
+
+    assert progress_line(2, None, None) == "progress 2\n"
+    assert progress_line(0.5, 1, "half\nway\t<b>") == "progress 0.5/1: half way <b>\n"
+    assert progress_line("x", 3, "y" * 500) == "progress ?/3: " + "y" * 200 + "\n"
+
+
 def test_progress_keeps_a_long_call_alive_past_its_timeout_and_silence_does_not(mgr: McpManager) -> None:
     prepared = prepare(mgr, stdio(policy="allow", timeout=1.5))
     result, events = run_agent(prepared, [

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from hermes_nb.agent.tools.capture import current_tap
 from hermes_nb.errors import McpError
 from hermes_nb.redact import redact
 
@@ -271,10 +272,13 @@ class Connection:
         """
         heard = self._heard = [0.0]
         self._asker = asker
+        tap = current_tap()  # the live view of this call, set on the thread that calls
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             heard[0] = time.monotonic()  # the server is working: the timeout counts from now
             log.debug("%s/%s progress %s/%s %s", self.name, tool, done, total, message or "")
+            if tap is not None:
+                tap("stdout", progress_line(done, total, message))
 
         try:
             return self._request(
@@ -410,3 +414,14 @@ def _closed(exc: BaseException) -> bool:
     import anyio
 
     return isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, ConnectionError, EOFError))
+
+
+def progress_line(done: Any, total: Any, message: Any) -> str:
+    """One line of a server's progress report for the tool's live output (the server's
+    words cut short: it names them, the page escapes them)."""
+    def number(value: Any) -> str:
+        return f"{value:g}" if isinstance(value, (int, float)) else "?"
+
+    amount = number(done) + (f"/{number(total)}" if total is not None else "")
+    words = " ".join(str(message).split())[:200] if message else ""
+    return f"progress {amount}" + (f": {words}" if words else "") + "\n"
