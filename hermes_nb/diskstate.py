@@ -23,7 +23,7 @@ from typing import Any
 
 from hermes_nb import journal, jsonstream
 from hermes_nb.errors import CorruptSessionError, HermesError, UnreadableSessionError
-from hermes_nb.fsio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes, json_bytes
+from hermes_nb.fsio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes, json_bytes, read_fd
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -183,32 +183,7 @@ def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_r
     (the refusals of ``_open_regular``)."""
     limit = MAX_FILE_BYTES if limit is None else limit
     with _open_regular(path, limit) as (fd, st):
-        return _read_all(fd, st, limit), st
-
-
-def _read_all(fd: int, st: os.stat_result, limit: int) -> bytes:
-    """The rest of ``fd``, at most ``limit`` bytes (``OverflowError`` past it).
-
-    One read of the known size (plus one byte, to see growth) fills one buffer;
-    chunks joined would hold the file twice at the join.
-    """
-    raw = os.read(fd, min(st.st_size, limit) + 1)
-    if len(raw) <= st.st_size:
-        more = os.read(fd, 1)  # a short read (or a file that grew since the stat)
-        if not more:
-            return raw
-        raw += more
-    chunks = [raw]
-    size = len(raw)
-    while size <= limit:
-        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise OverflowError
-    return b"".join(chunks)
+        return read_fd(fd, st, limit), st
 
 
 def loads(raw: bytes | str, what: Path) -> Any:
@@ -242,7 +217,7 @@ def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
             if st.st_size > STREAM_ABOVE:
                 data = jsonstream.load_object(fd, MAX_FILE_BYTES)
             else:  # decoded once and the bytes dropped: never bytes, text and objects at once
-                text = _text(_read_all(fd, st, MAX_FILE_BYTES))
+                text = _text(read_fd(fd, st, MAX_FILE_BYTES))
                 data = json.loads(text)
                 del text
         except (ValueError, RecursionError) as exc:

@@ -21,7 +21,7 @@ from typing import Any
 from hermes_nb.errors import UnreadableFileError
 
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_text", "fsync_dir",
-           "json_bytes", "json_text", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
+           "json_bytes", "json_text", "read_fd", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
            "write_temp"]
 
 log = logging.getLogger("hermes_nb.fsio")
@@ -218,18 +218,36 @@ def read_regular(path: str | os.PathLike[str], limit: int, *, follow_links: bool
             raise UnreadableFileError(f"{name} is not a regular file; not read")
         if st.st_size > limit:
             raise UnreadableFileError(f"{name} is {st.st_size:,} bytes, over the {limit:,}-byte limit; not read")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise UnreadableFileError(f"{name} grew over the {limit:,}-byte limit while read; not read")
-        return b"".join(chunks)
+        try:
+            return read_fd(fd, st, limit)
+        except OverflowError:
+            raise UnreadableFileError(f"{name} grew over the {limit:,}-byte limit while read; not read") from None
     except OSError as exc:
         raise UnreadableFileError(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_fd(fd: int, st: os.stat_result, limit: int) -> bytes:
+    """The rest of ``fd``, at most ``limit`` bytes (``OverflowError`` past it).
+
+    One read of the known size (plus one byte, to see growth) fills one buffer;
+    chunks joined would hold the file twice at the join.
+    """
+    raw = os.read(fd, min(st.st_size, limit) + 1)
+    if len(raw) <= st.st_size:
+        more = os.read(fd, 1)  # a short read (or a file that grew since the stat)
+        if not more:
+            return raw
+        raw += more
+    chunks = [raw]
+    size = len(raw)
+    while size <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise OverflowError
+    return b"".join(chunks)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from server_harness import Server
     from test_magics_helpers import MakeNotebook, Notebook
     from traitlets.config import Config
 
@@ -104,3 +105,41 @@ def replays(monkeypatch: pytest.MonkeyPatch) -> list[ReplayProvider]:
 
     monkeypatch.setattr(ReplayProvider, "__init__", record)
     return made
+
+
+# -- a real jupyter server with the extension, over a folder holding work/analysis.ipynb
+
+SERVED_NOTEBOOK = "work/analysis.ipynb"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``jupyter server`` per test module (a module may define its own ``server``)."""
+    from server_harness import Server
+
+    root = tmp_path_factory.mktemp("root") / "served"
+    (root / "work").mkdir(parents=True)
+    (root / SERVED_NOTEBOOK).write_text("{}")
+    srv = Server(root)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The test's store points at the served notebook's sessions folder (emptied of
+    files and links a test left)."""
+    from hermes_nb import models
+
+    folder = server.root / "work" / ".hermes_nb" / "sessions"
+    if folder.exists():
+        for path in list(folder.iterdir()):
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+    models.set_session_dir(folder)
+    monkeypatch.setattr(models, "SESSION_DIR", folder)
+    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
+    models.SESSIONS.clear()
+    yield folder
+    models.SESSIONS.clear()

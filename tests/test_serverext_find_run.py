@@ -7,11 +7,10 @@ import urllib.parse
 from pathlib import Path
 
 from dead_run import leave_dead_run
-from test_serverext_http import Q, Server, server, store
+from server_harness import Server
+from test_serverext_http import Q
 
 from hermes_nb import models
-
-__all__ = ["server", "store"]
 
 
 def asked(request: str, run_id: str, at: float, notebook: str = "analysis.ipynb") -> str:

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,32 +18,6 @@ from hermes_nb import models
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = "work/analysis.ipynb"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("root") / "served"
-    (root / "work").mkdir(parents=True)
-    (root / NOTEBOOK).write_text("{}")
-    srv = Server(root)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The test's store points at the served notebook's sessions folder (emptied)."""
-    folder = server.root / "work" / ".hermes_nb" / "sessions"
-    if folder.exists():
-        for path in folder.glob("*.json"):
-            path.unlink()
-    models.set_session_dir(folder)
-    monkeypatch.setattr(models, "SESSION_DIR", folder)
-    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
-    models.SESSIONS.clear()
-    yield folder
-    models.SESSIONS.clear()
 
 
 def answered(title: str) -> str:

@@ -21,33 +21,6 @@ Q = "?notebook=work/analysis.ipynb"
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("root") / "served"
-    (root / "work").mkdir(parents=True)
-    (root / NOTEBOOK).write_text("{}")
-    srv = Server(root)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The test's store points at the served notebook's sessions folder (emptied)."""
-    folder = server.root / "work" / ".hermes_nb" / "sessions"
-    if folder.exists():
-        for path in list(folder.iterdir()):
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-    models.set_session_dir(folder)
-    monkeypatch.setattr(models, "SESSION_DIR", folder)
-    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
-    models.SESSIONS.clear()
-    yield folder
-    models.SESSIONS.clear()
-
-
 def answered(title: str, messages: list[dict[str, object]] | None = None) -> str:
     session = models.new_session(title=title, notebook="analysis.ipynb", model="replay:x")
     session.messages = messages or [
