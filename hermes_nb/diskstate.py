@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import stat as _stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb import journal, jsonstream
-from hermes_nb.errors import CorruptSessionError, HermesError, UnreadableSessionError
-from hermes_nb.fsio import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_bytes, json_bytes, read_fd
+from hermes_nb.errors import (
+    CorruptSessionError,
+    HermesError,
+    UnreadableFileError,
+    UnreadableSessionError,
+)
+from hermes_nb.fsio import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    atomic_write_bytes,
+    json_bytes,
+    open_regular,
+    read_fd,
+)
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -148,34 +159,14 @@ def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState |
 
 @contextmanager
 def _open_regular(path: Path, limit: int) -> Iterator[tuple[int, os.stat_result]]:
-    """A descriptor of the regular file ``path`` within ``limit`` bytes, and its stat.
-
-    Never blocks: a FIFO, a device (a symlink to ``/dev/zero``), a folder or a file
-    over ``limit`` raise ``UnreadableSessionError``, as does a file we may not read
-    (also when reading it fails). ``FileNotFoundError`` passes through.
-    """
+    """``fsio.open_regular`` for a session file: its refusals are
+    ``UnreadableSessionError`` (the file is left alone)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise UnreadableSessionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    try:
-        st = os.fstat(fd)
-        if not _stat.S_ISREG(st.st_mode):
-            raise UnreadableSessionError(f"{path} is not a regular file; it is ignored.")
-        if st.st_size > limit:
-            raise UnreadableSessionError(
-                f"{path} is {st.st_size // 2**20} MB, over the {limit // 2**20} MB limit "
-                "(hermes_nb.diskstate.MAX_FILE_BYTES); it is ignored."
-            )
-        yield fd, st
-    except OverflowError:
-        raise UnreadableSessionError(f"{path} grew over the {limit // 2**20} MB limit while read.") from None
-    except OSError as exc:
-        raise UnreadableSessionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    finally:
-        os.close(fd)
+        with open_regular(path, limit) as opened:
+            yield opened
+    except UnreadableFileError as exc:
+        hint = " (the limit is hermes_nb.diskstate.MAX_FILE_BYTES)" if exc.too_large else ""
+        raise UnreadableSessionError(f"{exc}{hint}; it is ignored.") from None
 
 
 def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:

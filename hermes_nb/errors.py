@@ -87,6 +87,11 @@ class UnreadableFileError(HermesError):
     """A file we read for the user (a notebook, an image) that is not a regular file
     within its size limit (a FIFO, a device, a folder, a link where none may be)."""
 
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        #: the file is (or grew) over its size limit: a setting may raise the limit
+        self.too_large = too_large
+
 
 class SessionWriteError(SessionError, OSError):
     """The sessions folder cannot be written; the message says where to point it."""

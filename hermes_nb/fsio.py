@@ -8,6 +8,7 @@ and the folder is fsynced so the rename itself survives a power cut.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,13 +16,14 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hermes_nb.errors import UnreadableFileError
 
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_text", "fsync_dir",
-           "json_bytes", "json_text", "read_fd", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
+           "json_bytes", "json_text", "open_regular", "read_fd", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
            "write_temp"]
 
 log = logging.getLogger("hermes_nb.fsio")
@@ -191,15 +193,19 @@ def sweep_temp_files(folder: str | os.PathLike[str], max_age: float = 300.0) -> 
     return removed
 
 
-def read_regular(path: str | os.PathLike[str], limit: int, *, follow_links: bool = True) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them.
+@contextlib.contextmanager
+def open_regular(
+    path: str | os.PathLike[str], limit: int, *, follow_links: bool = True
+) -> Iterator[tuple[int, os.stat_result]]:
+    """A descriptor of the regular file ``path`` of at most ``limit`` bytes, and its stat.
 
     Never blocks and never reads without bound: the file is opened ``O_NONBLOCK`` (a
     FIFO does not wait for a writer) and checked on the open descriptor, so a FIFO, a
     device (a link to ``/dev/zero``), a folder or a file over ``limit`` raises
-    ``UnreadableFileError`` with one line to show. ``follow_links=False`` refuses a
-    symbolic link as the last part of the path (``O_NOFOLLOW``). ``FileNotFoundError``
-    passes through.
+    ``UnreadableFileError`` with one line to show, as does a read in the block that
+    fails or passes ``limit`` (``read_fd``'s ``OverflowError``). ``follow_links=False``
+    refuses a symbolic link as the last part of the path (``O_NOFOLLOW``).
+    ``FileNotFoundError`` passes through.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_links:
@@ -217,15 +223,23 @@ def read_regular(path: str | os.PathLike[str], limit: int, *, follow_links: bool
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFileError(f"{name} is not a regular file; not read")
         if st.st_size > limit:
-            raise UnreadableFileError(f"{name} is {st.st_size:,} bytes, over the {limit:,}-byte limit; not read")
-        try:
-            return read_fd(fd, st, limit)
-        except OverflowError:
-            raise UnreadableFileError(f"{name} grew over the {limit:,}-byte limit while read; not read") from None
+            raise UnreadableFileError(
+                f"{name} is {st.st_size:,} bytes, over the {limit:,}-byte limit; not read", too_large=True
+            )
+        yield fd, st
+    except OverflowError:
+        raise UnreadableFileError(f"{name} grew over the {limit:,}-byte limit while read; not read", too_large=True) from None
     except OSError as exc:
         raise UnreadableFileError(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_regular(path: str | os.PathLike[str], limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them (the refusals
+    of ``open_regular``)."""
+    with open_regular(path, limit, follow_links=follow_links) as (fd, st):
+        return read_fd(fd, st, limit)
 
 
 def read_fd(fd: int, st: os.stat_result, limit: int) -> bytes:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["STEPS", "kill_at"]
+__all__ = ["STEPS", "kill_at", "run_until_killed"]
 
 #: ``write``: half of the n-th ``os.write`` is written, then the kill; ``fsync``: just
 #: before the n-th ``os.fsync`` (a file's or a folder's); ``replace``: just before the
@@ -49,3 +50,21 @@ def kill_at(step: str, nth: int) -> None:
         return result
 
     setattr(os, name, hooked)
+
+
+def run_until_killed(ctx: Any, target: Callable[..., None], *args: Any, **kwargs: Any) -> int | None:
+    """Run ``target(*args, ready=..., **kwargs)`` in a child process of the
+    multiprocessing context ``ctx`` until its armed kill point ends it; its exit code
+    (``-SIGKILL`` when the kill landed). ``ready`` is an event the child sets once it
+    is about to work."""
+    ready = ctx.Event()
+    proc = ctx.Process(target=target, args=args, kwargs={**kwargs, "ready": ready})
+    proc.start()
+    try:
+        assert ready.wait(30), "the child never got ready"
+        proc.join(60)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(10)
+    return proc.exitcode

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kill_points import STEPS, kill_at
+from kill_points import STEPS, kill_at, run_until_killed
 
 from hermes_nb import journal, models, streaming
 from hermes_nb.agent.loop import TurnResult
@@ -317,17 +317,10 @@ def test_a_kernel_killed_at_each_step_of_start_checkpoint_or_fold_loses_nothing(
         for step in STEPS:
             for nth in (1,):
                 for fold_at in (0.0, 1000.0):  # every final save rewrites the file, or none
-                    ready = ctx.Event()
-                    proc = ctx.Process(target=_runs_forever, args=(str(session_dir), ready, first, fold_at, (phase, step, nth)))
-                    proc.start()
-                    try:
-                        assert ready.wait(30)
-                        proc.join(60)
-                    finally:
-                        if proc.is_alive():
-                            proc.kill()
-                            proc.join(10)
-                    assert proc.exitcode == -signal.SIGKILL, (phase, step, nth, proc.exitcode)
+                    code = run_until_killed(
+                        ctx, _runs_forever, str(session_dir), first=first, fold_at=fold_at, kill=(phase, step, nth)
+                    )
+                    assert code == -signal.SIGKILL, (phase, step, nth, code)
                     last, words = _check_after_kill(session_dir)
                     in_end = "checkpointed" in words and "done" not in words
                     mid_start += "checkpointed" not in words

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kill_points import STEPS, kill_at
+from kill_points import STEPS, kill_at, run_until_killed
 
 from hermes_nb import fsio, models
 from hermes_nb.models import Session
@@ -141,17 +141,8 @@ def test_writer_killed_at_each_step_of_a_save(session_dir: Path) -> None:
     for step in STEPS:
         for nth in range(1, 8):
             (session_dir / "progress").write_text("")
-            ready = ctx.Event()
-            proc = ctx.Process(target=_write_forever, args=(str(session_dir), ready, (step, nth)))
-            proc.start()
-            try:
-                assert ready.wait(30)
-                proc.join(60)
-            finally:
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(10)
-            assert proc.exitcode == -signal.SIGKILL, (step, nth, proc.exitcode)
+            code = run_until_killed(ctx, _write_forever, str(session_dir), kill=(step, nth))
+            assert code == -signal.SIGKILL, (step, nth, code)
             k, started = _check_victim(session_dir, before=k)
             assert started is not None, (step, nth)  # the kill landed inside a save
     assert k >= 10
