@@ -27,8 +27,8 @@ ROUNDS = 30
 MEASURE = f"""
 import json, os, statistics, time
 from pathlib import Path
-from hermes_nb.frontend_link import FrontendLink
-from hermes_nb.agent.tools.notebook_live import live_cells
+from hermes_nb.kernel.frontend_link import FrontendLink
+from hermes_nb.kernel.notebook_live import live_cells
 from hermes_nb.context.notebook_file import format_notebook
 link = FrontendLink()
 path = os.environ["JPY_SESSION_NAME"]

@@ -36,7 +36,7 @@ SETUP = f"""
 %config AgentMagics.auto_title = False
 %config AgentMagics.max_turns = {TOOL_CALLS + 2}
 import os, time
-import hermes_nb.compression as _compression
+import hermes_nb.kernel.compression as _compression
 _compression.needs_compression = lambda *a, **k: False
 _written = [0]
 _real_write = os.write

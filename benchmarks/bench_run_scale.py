@@ -48,7 +48,7 @@ SETUP = f"""
 %load_ext hermes_nb
 %config AgentMagics.auto_title = False
 %config AgentMagics.max_turns = {TOOL_CALLS + 2}
-import hermes_nb.compression as _compression
+import hermes_nb.kernel.compression as _compression
 _compression.needs_compression = lambda *a, **k: False
 """
 
@@ -84,7 +84,8 @@ def _gc_clock(phase, info):
     elif hasattr(_gc_started, "t"):
         _parts["gc"] += _time.thread_time() - _gc_started.t
 gc.callbacks.append(_gc_clock)
-from hermes_nb import models as _m, streaming as _s, index as _i
+from hermes_nb import models as _m, streaming as _s
+from hermes_nb.store import index as _i
 from hermes_nb.agent import loop as _loop
 from hermes_nb.agent.providers import body as _body, openai_compat as _oc
 _account("load", _m.Session, "load")

@@ -28,8 +28,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from hermes_nb import index
 from hermes_nb.serverext import api
+from hermes_nb.store import index
 
 SESSIONS = 1000
 REPEAT = 300

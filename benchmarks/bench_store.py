@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hermes_nb import index, models
+from hermes_nb import models
 from hermes_nb.models import Session
+from hermes_nb.store import index
 
 
 def _messages(n: int) -> list[dict]:

@@ -16,7 +16,7 @@ logging.getLogger("hermes_nb").addHandler(logging.NullHandler())
 
 
 def _redact_logs() -> None:
-    from hermes_nb.redact import install_log_redaction
+    from hermes_nb.safety.redact import install_log_redaction
 
     install_log_redaction()
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics and restore runs a dead kernel left behind."""
-    from hermes_nb.magics import load
+    from hermes_nb.kernel.magics import load
 
     load(ipython)
 
@@ -42,7 +42,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from hermes_nb.magics import unload
+    from hermes_nb.kernel.magics import unload
 
     unload(ipython)
 

@@ -1,7 +1,7 @@
 """What a session looks like on disk: its file, with the journal beside it folded in.
 
 Runs append what they change to ``<id>.turn`` beside ``<id>.json`` (see
-hermes_nb/journal.py): JSON lines, a header naming the file version it extends
+hermes_nb/store/journal.py): JSON lines, a header naming the file version it extends
 (``base`` = the file's ``journal_base``), then records that set fields and append
 messages to the history or to the turn in progress, or text to its streamed answer.
 A torn last line is ignored.

@@ -17,7 +17,7 @@ from hermes_nb.agent.events import Event, Notice
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import TextDelta
 from hermes_nb.agent.tools.builtin import builtin_tools
-from hermes_nb.cell_loop import drive
+from hermes_nb.kernel.cell_loop import drive
 from hermes_nb.ui.state import TurnDisplay
 
 

@@ -11,13 +11,13 @@ import pytest
 
 from hermes_nb import config, models
 from hermes_nb.agent.providers.base import Provider, TextDelta
-from hermes_nb.compression import (
+from hermes_nb.errors import ProviderError
+from hermes_nb.kernel.compression import (
     CompressionFailed,
     compress_session,
     estimate_tokens,
     needs_compression,
 )
-from hermes_nb.errors import ProviderError
 
 
 class Summariser(Provider):

@@ -17,8 +17,8 @@ from hermes_nb.agent.images import ImageStore, ToolImage
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import ToolOutput, ToolRegistry
-from hermes_nb.cell_loop import drive
 from hermes_nb.context import build_context
+from hermes_nb.kernel.cell_loop import drive
 
 CONTEXT = build_context("look at @df", {"df": [1, 2, 3]})
 

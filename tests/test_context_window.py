@@ -108,7 +108,7 @@ def test_ollama_uses_its_own_context_length(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_setting_wins(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hermes_nb import compression
+    from hermes_nb.kernel import compression
 
     seen: list[int] = []
     monkeypatch.setattr(compression, "needs_compression", lambda messages, window: seen.append(window) or False)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from hermes_nb.agent.toolrun import parse_arguments
-from hermes_nb.depth import MAX_DEPTH, TooDeepError, elide, json_depth, loads_bounded
-from hermes_nb.safe_output import printable
+from hermes_nb.safety.depth import MAX_DEPTH, TooDeepError, elide, json_depth, loads_bounded
+from hermes_nb.safety.safe_output import printable
 from hermes_nb.ui.history_text import render_history_plain
 from hermes_nb.ui.session_html import session_html
 from hermes_nb.ui.transcript import history_markdown, history_mimebundle

@@ -6,7 +6,7 @@ setting, a command or an option that does not exist:
 
 * every ``AgentMagics.NAME`` in the guide or the README is a configurable trait (a method
   on the architecture page), and the configuration page's table lists every one;
-* every ``%agent SUB`` is a subcommand (``cmd_SUB`` in ``hermes_nb/commands.py``) with
+* every ``%agent SUB`` is a subcommand (``cmd_SUB`` in ``hermes_nb/kernel/commands.py``) with
   the options it is given, and the commands page lists every subcommand;
 * every ``%%agent --OPTION`` is an option of the cell magic;
 * every ``python`` block is valid IPython: its ``%config`` values are accepted by the
@@ -37,8 +37,8 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import KVArgParseConfigLoader
 
-from hermes_nb import commands
-from hermes_nb.magics import AgentMagics, _parsers
+from hermes_nb.kernel import commands
+from hermes_nb.kernel.magics import AgentMagics, _parsers
 from hermes_nb.mcp.settings import _KNOWN as MCP_KEYS
 from hermes_nb.mcp.settings import parse_servers
 
@@ -331,7 +331,7 @@ def test_what_the_architecture_page_names_exists() -> None:
 
 def test_the_classes_the_architecture_page_names_have_what_it_says() -> None:
     """``Run.start``, ``Session.save``: a class of hermes_nb with that name has it."""
-    import hermes_nb.magics  # noqa: F401  (loads the modules a run uses)
+    import hermes_nb.kernel.magics  # noqa: F401  (loads the modules a run uses)
     import hermes_nb.serverext.handlers  # noqa: F401
 
     for module in sorted(package_modules()):

@@ -107,7 +107,7 @@ NOTEBOOK = json.dumps({"cells": [{"cell_type": "code", "source": "secret_plan = 
 
 
 def notebook_runner(root: Path, answers: list[bool | None] | None = None) -> tuple[ToolRunner, list[str]]:
-    from hermes_nb.agent.tools.notebook import notebook_tools
+    from hermes_nb.kernel.notebook_tools import notebook_tools
 
     asked: list[str] = []
 

@@ -15,8 +15,8 @@ import comm
 import pytest
 from kernel_harness import default_sigint
 
-from hermes_nb import frontend_link
-from hermes_nb.frontend_link import COMM_TARGET, FrontendLink, read_reply, write_reply
+from hermes_nb.kernel import frontend_link
+from hermes_nb.kernel.frontend_link import COMM_TARGET, FrontendLink, read_reply, write_reply
 
 
 class PageComm(comm.DummyComm):

@@ -15,7 +15,7 @@ import comm
 import pytest
 from server_harness import Server
 
-from hermes_nb.frontend_link import FrontendLink, read_reply
+from hermes_nb.kernel.frontend_link import FrontendLink, read_reply
 
 pytestmark = pytest.mark.slow
 

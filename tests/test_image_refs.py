@@ -18,7 +18,7 @@ from turn_harness import Recorder, on_disk
 from hermes_nb import models, streaming
 from hermes_nb.agent.images import ImageStore
 from hermes_nb.agent.providers.replay import ReplayProvider
-from hermes_nb.cell_loop import drive
+from hermes_nb.kernel.cell_loop import drive
 
 SCRIPT = {"vision": True, "replies": [{"tool_calls": [{"name": "chart", "arguments": {}}]}, "Blue.", "Still here."]}
 

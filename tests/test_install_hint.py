@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_nb.install_hint import (
+from hermes_nb.agent.providers.install_hint import (
     extra_install_command,
     local_install_command,
     source_of_install,

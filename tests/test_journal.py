@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from kill_points import STEPS, kill_at, run_until_killed
 
-from hermes_nb import journal, models, streaming
+from hermes_nb import models, streaming
 from hermes_nb.agent.loop import TurnResult
 from hermes_nb.models import Session
+from hermes_nb.store import journal
 
 
 def _history(n: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hermes_nb import jsonstream
+from hermes_nb.store import jsonstream
 
 DOCUMENTS: list[bytes] = [
     b"{}",
@@ -112,7 +112,8 @@ def test_a_big_session_is_parsed_in_windows(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_store_reads_big_files_through_it(session_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Sessions over ``STREAM_ABOVE`` load through the windowed parser, corrupt ones
     are moved aside as before."""
-    from hermes_nb import diskstate, models
+    from hermes_nb import models
+    from hermes_nb.store import diskstate
 
     monkeypatch.setattr(diskstate, "STREAM_ABOVE", 0)
     monkeypatch.setattr(jsonstream, "_WINDOW", 50)

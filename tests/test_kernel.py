@@ -142,7 +142,7 @@ def test_settings_given_on_the_kernel_command_line_reach_the_magic(tmp_path: Pat
     k.extra_arguments = ["--AgentMagics.max_turns=3", "--AgentMagics.display=static"]
     k.start()
     try:
-        out = k.run("%load_ext hermes_nb\nfrom hermes_nb.magics import _LOADED\nm = list(_LOADED.values())[-1]\nprint(m.max_turns, m.display)")
+        out = k.run("%load_ext hermes_nb\nfrom hermes_nb.kernel.magics import _LOADED\nm = list(_LOADED.values())[-1]\nprint(m.max_turns, m.display)")
         assert out.stdout.strip().endswith("3 static"), out.text()
     finally:
         k.shutdown()

@@ -16,9 +16,9 @@ from IPython.utils.capture import CapturedIO
 from hermes_nb.agent.events import ToolCompleted, ToolStarted
 from hermes_nb.agent.tools.capture import CodeStream, tapping
 from hermes_nb.agent.tools.pyexec import run_python
+from hermes_nb.kernel.view_pump import ViewPump
 from hermes_nb.ui.live_output import LiveOutput, live_output_html
 from hermes_nb.ui.widget import WidgetRenderer
-from hermes_nb.view_pump import ViewPump
 from tests.ui_helpers import comm_log_fixture, displayed_fixture  # noqa: F401  (fixtures)
 
 

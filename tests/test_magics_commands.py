@@ -17,7 +17,7 @@ from test_magics_helpers import (
 
 from hermes_nb import models
 from hermes_nb.agent.providers.replay import ReplayProvider
-from hermes_nb.commands import HELP
+from hermes_nb.kernel.commands import HELP
 
 NO_SUCH_ID = "20990101_000000_deadbeef"
 

@@ -12,10 +12,10 @@ import pytest
 from test_notebook_tools import TerminalInteractiveShell, ZMQInteractiveShell
 
 from hermes_nb.agent.toolrun import ToolRunner
-from hermes_nb.agent.tools.notebook import notebook_tools
 from hermes_nb.agent.tools.registry import ToolOutput
 from hermes_nb.errors import ToolError
-from hermes_nb.frontend_link import Reply
+from hermes_nb.kernel.frontend_link import Reply
+from hermes_nb.kernel.notebook_tools import notebook_tools
 
 
 class FakeLink:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from IPython.core.payload import PayloadManager
 
-from hermes_nb.agent.tools.notebook import detect_frontend, notebook_tools
 from hermes_nb.context.notebook_file import format_notebook, load_cells
 from hermes_nb.errors import ToolError
+from hermes_nb.kernel.notebook_tools import detect_frontend, notebook_tools
 
 
 class ZMQInteractiveShell:

@@ -10,7 +10,7 @@ from sse_server import ServerProcess, text_reply
 
 PROBE = """
 import sys
-from hermes_nb import prewarm
+from hermes_nb.kernel import prewarm
 from hermes_nb.agent.providers import resolve_provider
 _p = resolve_provider("openai:test-model")
 _m = get_ipython().magics_manager.registry["AgentMagics"]

@@ -17,7 +17,7 @@ from hermes_nb.agent.providers.retry import RetryPolicy
 from hermes_nb.agent.toolrun import ToolRunner
 from hermes_nb.agent.tools.builtin import builtin_tools
 from hermes_nb.errors import ProviderUnavailableError
-from hermes_nb.redact import redact, redact_url
+from hermes_nb.safety.redact import redact, redact_url
 
 KEY = "sk-proj-Zx81TopSecretValue0123456789"
 PASSWORD = "hunter2-url-password"
@@ -125,7 +125,7 @@ def test_credential_query_parameters_are_masked(name: str) -> None:
 
 
 def test_secret_names_are_variables_containing_a_secret_word_or_the_part_pat() -> None:
-    from hermes_nb.redact import is_secret_name
+    from hermes_nb.safety.redact import is_secret_name
 
     for name in ("AWS_SECRET_ACCESS_KEY", "STRIPE_SECRET_KEY", "GITHUB_PAT", "GH_TOKEN", "db_credential", "pat"):
         assert is_secret_name(name), name

@@ -17,8 +17,8 @@ from turn_harness import StepProvider, call, on_disk, run_turn, say
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.loop import Agent
-from hermes_nb.cell_loop import drive
-from hermes_nb.runcomm import COMM_TARGET, MIME_TYPE, RunInfo, RunStatusComm, final_state
+from hermes_nb.kernel.cell_loop import drive
+from hermes_nb.ui.run_status import COMM_TARGET, MIME_TYPE, RunInfo, RunStatusComm, final_state
 from hermes_nb.ui.widget import WidgetRenderer
 from tests.ui_helpers import comm_log_fixture, displayed_fixture  # noqa: F401  (fixtures)
 

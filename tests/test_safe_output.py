@@ -9,7 +9,7 @@ import pytest
 
 from hermes_nb.agent.events import ToolCompleted, ToolStarted
 from hermes_nb.mcp.results import to_tool_output
-from hermes_nb.safe_output import safe_bundle, sniff_image
+from hermes_nb.safety.safe_output import safe_bundle, sniff_image
 from hermes_nb.ui.fragments import outputs_html
 from hermes_nb.ui.state import TurnDisplay
 from hermes_nb.ui.transcript import mimebundle

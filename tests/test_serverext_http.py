@@ -103,7 +103,7 @@ def test_paths_outside_the_root_are_refused(server: Server, store: Path, query: 
 
 
 def test_a_thousand_sessions_list_quickly(server: Server, store: Path) -> None:
-    from hermes_nb.index import IndexRow, rebuild
+    from hermes_nb.store.index import IndexRow, rebuild
 
     for n in range(1000):
         path = store / f"s{n:04d}.json"

@@ -13,8 +13,8 @@ from turn_harness import on_disk
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.events import ToolCompleted, ToolStarted
-from hermes_nb.agent.tools.notebook_live import edit_result
-from hermes_nb.turn_history import CANCELLED_RESULT, INTERRUPTED_RESULT
+from hermes_nb.kernel.notebook_live import edit_result
+from hermes_nb.kernel.turn_history import CANCELLED_RESULT, INTERRUPTED_RESULT
 from hermes_nb.ui.session_html import messages_html
 from hermes_nb.ui.state import TurnDisplay
 from hermes_nb.ui.transcript import to_html, to_plain

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hermes_nb import fsio, models
+from hermes_nb import models
 from hermes_nb.errors import CorruptSessionError, UnsafeSaveError
 from hermes_nb.models import Session
+from hermes_nb.safety import fsio
 
 
 def _msgs(n: int) -> list[dict]:

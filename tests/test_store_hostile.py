@@ -14,14 +14,16 @@ from typing import Any
 
 import pytest
 
-from hermes_nb import diskstate, journal, models, streaming, turn_history
+from hermes_nb import models, streaming
 from hermes_nb.errors import (
     CorruptSessionError,
     InvalidSessionIdError,
     SessionWriteError,
     UnreadableSessionError,
 )
+from hermes_nb.kernel import turn_history
 from hermes_nb.models import Session
+from hermes_nb.store import diskstate, journal
 
 SURROGATE = "caf\udcff"  # what os.listdir gives for the file name b"caf\xff"
 HALVES = "\ud83d\ude00"  # an emoji as two UTF-16 halves
@@ -260,7 +262,7 @@ def test_a_failed_save_is_one_line_and_leaves_files_intact(session_dir: Path, mo
     def no_space(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("hermes_nb.fsio.tempfile.mkstemp", no_space)
+    monkeypatch.setattr("hermes_nb.safety.fsio.tempfile.mkstemp", no_space)
     s.messages.append({"role": "user", "content": "more"})
     with pytest.raises(SessionWriteError, match="No space left on device.*session_dir"):
         s.save()

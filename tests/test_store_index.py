@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hermes_nb import diskstate, index, models
+from hermes_nb import models
 from hermes_nb.models import Session
+from hermes_nb.store import diskstate, index
 
 
 def _index_ids(folder: Path) -> list[str]:

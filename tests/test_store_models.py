@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from hermes_nb import models
-from hermes_nb.cache import SessionCache
 from hermes_nb.errors import (
     InvalidSessionIdError,
     ReadOnlySessionError,
     SessionNotFoundError,
 )
 from hermes_nb.models import Session
+from hermes_nb.store.cache import SessionCache
 
 
 def _user(text: str) -> dict:
@@ -280,7 +280,7 @@ def test_a_checkpoint_of_a_long_session_costs_the_change(session_dir: Path) -> N
 
 
 def test_seen_messages_share_the_previous_base_and_stay_exact() -> None:
-    from hermes_nb.merge import Seen
+    from hermes_nb.store.merge import Seen
 
     msgs = [{"n": i} for i in range(10)]
     seen = Seen.of(msgs)

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from kill_points import STEPS, kill_at, run_until_killed
 
-from hermes_nb import fsio, models
+from hermes_nb import models
 from hermes_nb.models import Session
+from hermes_nb.safety import fsio
 
 WRITER = """
 import sys

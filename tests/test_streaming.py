@@ -14,11 +14,13 @@ from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_h
 from turn_harness import Recorder, StepProvider, call, on_disk, run_turn, say
 from waiting import interrupt_when, streamed_words, wait_for, wait_until
 
-from hermes_nb import config, journal, models, runmarks, session_ops, streaming, turn_history
+from hermes_nb import config, models, session_ops, streaming
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import TextDelta
-from hermes_nb.cell_loop import drive
 from hermes_nb.errors import ProviderUnavailableError
+from hermes_nb.kernel import turn_history
+from hermes_nb.kernel.cell_loop import drive
+from hermes_nb.store import journal, runmarks
 
 
 def test_a_complete_turn_lands_in_messages_and_clears_pending(session_dir: Path) -> None:
@@ -145,7 +147,7 @@ def test_the_start_is_published_once_the_request_has_left(session_dir: Path, mon
 
 def test_the_index_says_running_before_the_page_hears_of_the_run(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sessions list a page fetches when the run status comm opens shows the run."""
-    from hermes_nb import cell_loop
+    from hermes_nb.kernel import cell_loop
 
     monkeypatch.setattr(streaming, "PUBLISH_DELAY", 30.0)
     seen: list[bool] = []

@@ -9,7 +9,7 @@ from dead_run import leave_dead_run
 from test_magics_helpers import Notebook
 
 from hermes_nb import streaming
-from hermes_nb.titles import _DANGLING, fallback_title, run_name
+from hermes_nb.kernel.titles import _DANGLING, fallback_title, run_name
 
 LONG = [
     "What is the sum of the first 100 prime numbers and how long does it take to compute",

@@ -16,8 +16,8 @@ from test_magics_helpers import (
 
 from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import registry
+from hermes_nb.kernel.toolset import Toolset
 from hermes_nb.mcp.manager import manager
-from hermes_nb.toolset import Toolset
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from hermes_nb.agent.events import Event
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
 from hermes_nb.agent.tools.builtin import builtin_tools
-from hermes_nb.cell_loop import drive
+from hermes_nb.kernel.cell_loop import drive
 
 __all__ = ["Recorder", "Step", "StepProvider", "call", "on_disk", "run_turn", "say"]
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.errors import UnreadableFileError
-from hermes_nb.fsio import atomic_write_bytes, read_regular
-from hermes_nb.safe_output import image_bundle, sniff_image
+from hermes_nb.safety.fsio import atomic_write_bytes, read_regular
+from hermes_nb.safety.safe_output import image_bundle, sniff_image
 
 __all__ = [
     "MAX_IMAGES_PER_CALL",

@@ -53,7 +53,7 @@ from hermes_nb.agent.toolrun import (
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, check_policy
 from hermes_nb.agent.turn import TurnState
 from hermes_nb.errors import HermesError
-from hermes_nb.redact import redact
+from hermes_nb.safety.redact import redact
 
 __all__ = ["Agent", "TurnResult"]
 

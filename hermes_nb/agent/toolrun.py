@@ -15,9 +15,9 @@ from typing import Any
 
 from hermes_nb.agent.tools.capture import Tap, tapping
 from hermes_nb.agent.tools.registry import Tool, ToolOutput, ToolRegistry, asking_through
-from hermes_nb.depth import TooDeepError, loads_bounded
 from hermes_nb.errors import ToolError
-from hermes_nb.redact import redact
+from hermes_nb.safety.depth import TooDeepError, loads_bounded
+from hermes_nb.safety.redact import redact
 
 __all__ = ["CANCELLED", "Approver", "KernelRunner", "OutputTap", "ToolRunner", "parse_arguments", "truncate"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.errors import ToolError, UnreadableFileError
-from hermes_nb.fsio import read_regular
+from hermes_nb.safety.fsio import read_regular
 
 __all__ = ["MAX_NOTEBOOK_CHARS", "NotebookCell", "format_notebook", "load_cells"]
 

@@ -15,7 +15,7 @@ import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hermes_nb.redact import MASK, is_secret_name, redact
+from hermes_nb.safety.redact import MASK, is_secret_name, redact
 
 __all__ = [
     "MAX_NAMESPACE_CHARS",
@@ -99,7 +99,7 @@ def _failure(exc: BaseException) -> str:
 
 
 def _mask_secrets(text: str, environ: Mapping[str, str] | None) -> str:
-    """The one redaction rule of everything that leaves the kernel (``hermes_nb.redact``)."""
+    """The one redaction rule of everything that leaves the kernel (``hermes_nb.safety.redact``)."""
     return redact(text, environ, headers=False)
 
 

@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 
 from hermes_nb.agent.tools.capture import current_tap
 from hermes_nb.errors import McpError
-from hermes_nb.redact import redact
+from hermes_nb.safety.redact import redact
 
 if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup

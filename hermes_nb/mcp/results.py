@@ -1,7 +1,7 @@
 """An MCP tool result as a hermes_nb ``ToolOutput``.
 
 Text goes to the model. Images (PNG, JPEG, GIF, WebP whose bytes are what they
-claim: ``hermes_nb.safe_output``) become rich outputs (``{"data": {mime: base64}}``
+claim: ``hermes_nb.safety.safe_output``) become rich outputs (``{"data": {mime: base64}}``
 bundles, the shape the ``python`` tool gives its figures), so they show in the tool's
 card, and tool images (``ToolOutput.images``), so they reach a model that accepts
 images as the ``python`` tool's figures do (a model that does not reads a one-line
@@ -21,8 +21,8 @@ from typing import Any
 
 from hermes_nb.agent.images import images_from_bundles
 from hermes_nb.agent.tools.registry import ToolOutput
-from hermes_nb.depth import elide
-from hermes_nb.safe_output import image_bundle
+from hermes_nb.safety.depth import elide
+from hermes_nb.safety.safe_output import image_bundle
 
 __all__ = ["resource_output", "to_tool_output"]
 

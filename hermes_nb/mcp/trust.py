@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.errors import McpError
-from hermes_nb.fsio import atomic_write_bytes, json_bytes
 from hermes_nb.mcp.settings import ServerConfig, user_config_dir
+from hermes_nb.safety.fsio import atomic_write_bytes, json_bytes
 
 __all__ = ["TRUST_NAME", "approve", "is_trusted", "revoke", "trust_path", "waiting", "waiting_line"]
 

@@ -22,12 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import index as _index
-from hermes_nb import runmarks
-from hermes_nb.config import os_file_lock
 from hermes_nb.errors import UnsafePathError
-from hermes_nb.index import IndexRow
-from hermes_nb.liveness import LockTable, held_locks
 from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
 from hermes_nb.serverext.render import (
     MAX_PAGE,
@@ -38,6 +33,11 @@ from hermes_nb.serverext.render import (
     rendered,
     well_formed,
 )
+from hermes_nb.store import index as _index
+from hermes_nb.store import runmarks
+from hermes_nb.store.index import IndexRow
+from hermes_nb.store.liveness import LockTable, held_locks
+from hermes_nb.store.locks import os_file_lock
 
 __all__ = [
     "delete_session",
@@ -352,7 +352,7 @@ def get_run(
     root: str | os.PathLike[str], notebook: Any, session_id: str, run_id: str
 ) -> dict[str, Any]:
     """``GET sessions/ID/runs/RUN_ID``: what the session file holds of one run."""
-    from hermes_nb.restore_report import count_saved
+    from hermes_nb.ui.restore_report import count_saved
     from hermes_nb.ui.session_html import marker_state, messages_html
 
     place = locate(root, notebook)
@@ -388,7 +388,7 @@ def get_run(
 
 
 def _interrupted_run(place: NotebookPlace, locks: LockTable, row: IndexRow) -> dict[str, Any] | None:
-    from hermes_nb.restore_report import count_saved
+    from hermes_nb.ui.restore_report import count_saved
 
     data = _read_session(place, row.id)
     if data is None:
@@ -458,7 +458,7 @@ def export_session(
 
 def delete_session(root: str | os.PathLike[str], notebook: Any, session_id: str) -> dict[str, Any]:
     """``DELETE sessions/ID``: move the file to ``.trash/`` beside it (409 while it runs)."""
-    from hermes_nb.session_ops import move_to_trash
+    from hermes_nb.store.session_ops import move_to_trash
 
     place = locate(root, notebook)
     path = place.session_file(session_id)

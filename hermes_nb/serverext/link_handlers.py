@@ -1,4 +1,4 @@
-"""The page's side of the kernel round trip (see ``hermes_nb.frontend_link``).
+"""The page's side of the kernel round trip (see ``hermes_nb.kernel.frontend_link``).
 
 ``POST hermes-nb/replies/<id>``: the page's answer to a request a running cell made;
 written to the runtime folder, first answer wins (409 for a later one, which tells
@@ -19,7 +19,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from hermes_nb import frontend_link
+from hermes_nb.kernel import frontend_link
 
 __all__ = ["link_handlers"]
 

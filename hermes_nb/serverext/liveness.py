@@ -1,8 +1,8 @@
-"""Whether a pending run has a live owner: ``hermes_nb.liveness``, shared with the
+"""Whether a pending run has a live owner: ``hermes_nb.store.liveness``, shared with the
 kernel side (which asks it before deleting a session)."""
 
 from __future__ import annotations
 
-from hermes_nb.liveness import PROC_LOCKS, LockTable, held_locks
+from hermes_nb.store.liveness import PROC_LOCKS, LockTable, held_locks
 
 __all__ = ["PROC_LOCKS", "LockTable", "held_locks"]

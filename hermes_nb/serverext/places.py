@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hermes_nb import journal, jsonstream
-from hermes_nb.models import validate_session_id
+from hermes_nb.store import journal, jsonstream
+from hermes_nb.store.sessions import validate_session_id
 
 __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
 
@@ -72,7 +72,7 @@ class NotebookPlace:
         """403 when a file the server would write or lock is a symbolic link: it could
         lead anywhere, inside the root or out of it."""
         from hermes_nb.errors import UnsafePathError
-        from hermes_nb.session_ops import refuse_links
+        from hermes_nb.store.session_ops import refuse_links
 
         try:
             refuse_links(self.session_dir, *paths)

@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from hermes_nb.depth import elide
-from hermes_nb.safe_output import IMAGE_TYPES, safe_bundle
+from hermes_nb.safety.depth import elide
+from hermes_nb.safety.safe_output import IMAGE_TYPES, safe_bundle
 from hermes_nb.ui.markdown import escape
 from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
 
@@ -243,7 +243,7 @@ def _output_html(bundle: Any) -> str:
 
 def outputs_html(outputs: Iterable[dict[str, Any]]) -> str:
     """Rich outputs (``{"data": {mime: value}}`` bundles) as static HTML: only images we
-    show (checked by ``hermes_nb.safe_output``) and escaped text, never their HTML."""
+    show (checked by ``hermes_nb.safety.safe_output``) and escaped text, never their HTML."""
     return "".join(_output_html(o) for o in outputs)
 
 

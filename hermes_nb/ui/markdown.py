@@ -88,7 +88,7 @@ def _inline_data_image(src: str) -> bool:
     match = _DATA_IMAGE.match(src)
     if not match:
         return False
-    from hermes_nb.safe_output import image_bundle
+    from hermes_nb.safety.safe_output import image_bundle
 
     found = image_bundle(match.group(1).lower(), match.group(2))
     return found is not None and match.group(1).lower() in found["data"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hermes_nb.safe_output import printable
+from hermes_nb.safety.safe_output import printable
 from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
 from hermes_nb.ui.markdown import escape, render_markdown
 from hermes_nb.ui.state import ToolCard, ToolStatus, status_of_result

@@ -26,7 +26,7 @@ from hermes_nb.agent.events import (
     ToolStarted,
     Usage,
 )
-from hermes_nb.safe_output import safe_bundles
+from hermes_nb.safety.safe_output import safe_bundles
 from hermes_nb.ui.live_output import LiveOutput
 
 __all__ = [

@@ -23,7 +23,7 @@ from hermes_nb.agent.events import (
     ToolCompleted,
     ToolStarted,
 )
-from hermes_nb.safe_output import printable, safe_bundles
+from hermes_nb.safety.safe_output import printable, safe_bundles
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     STATUS_ICONS,

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from hermes_nb.depth import elide, loads_bounded
-from hermes_nb.safe_output import printable
+from hermes_nb.safety.depth import elide, loads_bounded
+from hermes_nb.safety.safe_output import printable
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     call_summary,

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hermes_nb.agent.events import Event
-from hermes_nb.runcomm import MIME_TYPE, RunInfo
-from hermes_nb.safe_output import printable, safe_bundle
+from hermes_nb.safety.safe_output import printable, safe_bundle
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
     card_body_html,
@@ -34,6 +33,7 @@ from hermes_nb.ui.fragments import (
 )
 from hermes_nb.ui.live_output import live_output_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
+from hermes_nb.ui.run_status import MIME_TYPE, RunInfo
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
 from hermes_nb.ui.transcript import block_html, mimebundle
 
@@ -148,7 +148,7 @@ class _CardView:
 
 def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
     """A ``{"data", "metadata"}`` bundle as an nbformat display_data output (only an
-    image we show, and text: ``hermes_nb.safe_output``)."""
+    image we show, and text: ``hermes_nb.safety.safe_output``)."""
     safe = safe_bundle(bundle)
     return {"output_type": "display_data", "data": safe["data"], "metadata": {}}
 

@@ -19,10 +19,10 @@ import os
 import threading
 from collections.abc import Mapping
 
-from ...errors import UnknownModelError
-from .base import Provider
-from .openai_compat import Endpoint, OpenAICompatProvider
-from .retry import RetryPolicy
+from hermes_nb.agent.providers.base import Provider
+from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider
+from hermes_nb.agent.providers.retry import RetryPolicy
+from hermes_nb.errors import UnknownModelError
 
 __all__ = [
     "PROVIDERS",
@@ -97,7 +97,7 @@ def resolve_provider(
     if provider == "replay":  # re-read each time, so an edited script takes effect
         return _replay(spec, model)
     if provider == "local":  # cheap, and right even if the packages went away
-        from .local import check_local_model
+        from hermes_nb.agent.providers.local import check_local_model
 
         check_local_model(model)
     key = (spec.strip(), base_url, api_key_env)
@@ -121,11 +121,11 @@ def _build(
     retry: RetryPolicy | None,
 ) -> Provider:
     if provider == "local":
-        from .local import LocalProvider
+        from hermes_nb.agent.providers.local import LocalProvider
 
         return LocalProvider(spec, model)
     if provider == "anthropic":
-        from .anthropic_provider import AnthropicProvider
+        from hermes_nb.agent.providers.anthropic_provider import AnthropicProvider
 
         return AnthropicProvider(spec, model, base_url=base_url, key_env=api_key_env or "ANTHROPIC_API_KEY", retry=retry)
     return OpenAICompatProvider(spec, model, _endpoint(provider, base_url, api_key_env), retry=retry)
@@ -186,14 +186,14 @@ def ollama_base_url(host: str | None) -> str:
 
 
 def _replay(spec: str, path: str) -> Provider:
-    from .replay import ReplayProvider
+    from hermes_nb.agent.providers.replay import ReplayProvider
 
     return ReplayProvider(path, spec=spec)
 
 
 def _local_installed() -> bool:
     """True when the offline model's packages are present (looked up, not imported)."""
-    from .local import LOCAL_PACKAGES
+    from hermes_nb.agent.providers.local import LOCAL_PACKAGES
 
     return all(importlib.util.find_spec(name) is not None for name in LOCAL_PACKAGES)
 
@@ -209,7 +209,7 @@ def default_model_spec(environ: Mapping[str, str] | None = None) -> str | None:
 
 def model_setup_help() -> str:
     """What to do when no model is configured, in a few lines for the cell."""
-    from ...install_hint import local_install_command
+    from hermes_nb.agent.providers.install_hint import local_install_command
 
     return (
         "No model is configured for %%agent. Either:\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hermes_nb.depth import loads_bounded
+from hermes_nb.safety.depth import loads_bounded
 
 __all__ = ["cache_breakpoints", "to_anthropic", "to_anthropic_tools"]
 

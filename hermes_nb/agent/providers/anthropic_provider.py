@@ -13,20 +13,20 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ...errors import (
-    AuthenticationError,
-    HermesError,
-    ModelNotInstalledError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitError,
-    UnknownModelError,
+from hermes_nb.agent.providers.anthropic_messages import (
+    cache_breakpoints,
+    to_anthropic,
+    to_anthropic_tools,
 )
-from ...install_hint import extra_install_command
-from ...redact import redact_url
-from .anthropic_messages import cache_breakpoints, to_anthropic, to_anthropic_tools
-from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
-from .common import (
+from hermes_nb.agent.providers.base import (
+    Chunk,
+    Provider,
+    ReasoningDelta,
+    StreamNotice,
+    TextDelta,
+    UsageChunk,
+)
+from hermes_nb.agent.providers.common import (
     KEY_HINT,
     PendingCall,
     connection_failure,
@@ -36,10 +36,26 @@ from .common import (
     scrub,
     server_message,
 )
-from .limits import length_notice, limit_for
-from .pricing import estimate_cost
-from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
-from .streamguard import guarded_stream
+from hermes_nb.agent.providers.install_hint import extra_install_command
+from hermes_nb.agent.providers.limits import length_notice, limit_for
+from hermes_nb.agent.providers.pricing import estimate_cost
+from hermes_nb.agent.providers.retry import (
+    RetryableError,
+    RetryPolicy,
+    parse_retry_after,
+    with_retries,
+)
+from hermes_nb.agent.providers.streamguard import guarded_stream
+from hermes_nb.errors import (
+    AuthenticationError,
+    HermesError,
+    ModelNotInstalledError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    UnknownModelError,
+)
+from hermes_nb.safety.redact import redact_url
 
 __all__ = ["AnthropicProvider"]
 

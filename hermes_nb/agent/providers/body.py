@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from hermes_nb.fsio import json_bytes
+from hermes_nb.safety.fsio import json_bytes
 
 __all__ = ["BodyEncoder"]
 

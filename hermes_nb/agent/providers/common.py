@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ...redact import redact
-from .base import ToolCallRequest
+from hermes_nb.agent.providers.base import ToolCallRequest
+from hermes_nb.safety.redact import redact
 
 __all__ = [
     "KEY_HINT",

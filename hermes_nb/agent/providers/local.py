@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelNotInstalledError, ProviderError, UnknownModelError
-from ...install_hint import local_install_command
-from .base import Chunk, Provider, TextDelta, UsageChunk
-from .local_engine import LocalEngine, Usage
+from hermes_nb.agent.providers.base import Chunk, Provider, TextDelta, UsageChunk
+from hermes_nb.agent.providers.install_hint import local_install_command
+from hermes_nb.agent.providers.local_engine import LocalEngine, Usage
+from hermes_nb.errors import ModelNotInstalledError, ProviderError, UnknownModelError
 
 __all__ = ["LOCAL_PACKAGES", "LocalProvider", "check_local_model", "gguf_path", "load_model"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import ProviderError
+from hermes_nb.errors import ProviderError
 
 __all__ = ["LocalEngine", "Usage"]
 

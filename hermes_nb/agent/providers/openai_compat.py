@@ -24,19 +24,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import (
-    AuthenticationError,
-    HermesError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitError,
-    ToolsRefusedError,
-    UnknownModelError,
+from hermes_nb.agent.providers.base import (
+    Chunk,
+    Provider,
+    ReasoningDelta,
+    StreamNotice,
+    TextDelta,
+    UsageChunk,
 )
-from ...redact import redact_url
-from .base import Chunk, Provider, ReasoningDelta, StreamNotice, TextDelta, UsageChunk
-from .body import BodyEncoder
-from .common import (
+from hermes_nb.agent.providers.body import BodyEncoder
+from hermes_nb.agent.providers.common import (
     KEY_HINT,
     PendingCall,
     connection_failure,
@@ -46,12 +43,32 @@ from .common import (
     scrub,
     server_message,
 )
-from .limits import length_notice, limit_for
-from .pricing import estimate_cost
-from .retry import RetryableError, RetryPolicy, parse_retry_after, with_retries
-from .sse import StreamErrorEvent, sse_data
-from .streamguard import guarded_stream
-from .windows import DEFAULT_WINDOW, known_window, window_from_listing, window_from_props
+from hermes_nb.agent.providers.limits import length_notice, limit_for
+from hermes_nb.agent.providers.pricing import estimate_cost
+from hermes_nb.agent.providers.retry import (
+    RetryableError,
+    RetryPolicy,
+    parse_retry_after,
+    with_retries,
+)
+from hermes_nb.agent.providers.sse import StreamErrorEvent, sse_data
+from hermes_nb.agent.providers.streamguard import guarded_stream
+from hermes_nb.agent.providers.windows import (
+    DEFAULT_WINDOW,
+    known_window,
+    window_from_listing,
+    window_from_props,
+)
+from hermes_nb.errors import (
+    AuthenticationError,
+    HermesError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+    ToolsRefusedError,
+    UnknownModelError,
+)
+from hermes_nb.safety.redact import redact_url
 
 __all__ = ["Endpoint", "OpenAICompatProvider", "server_window"]
 

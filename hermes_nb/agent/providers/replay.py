@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import journal
 from hermes_nb.agent.providers.base import (
     Chunk,
     Provider,
@@ -43,6 +42,7 @@ from hermes_nb.agent.providers.base import (
     UsageChunk,
 )
 from hermes_nb.errors import ProviderError
+from hermes_nb.store import journal
 
 __all__ = ["ReplayProvider", "load_script"]
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from ...errors import ProviderError
-from .base import Chunk, RetryNotice
+from hermes_nb.agent.providers.base import Chunk, RetryNotice
+from hermes_nb.errors import ProviderError
 
 __all__ = ["RetryPolicy", "RetryableError", "parse_retry_after", "with_retries"]
 

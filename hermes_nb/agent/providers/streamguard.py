@@ -35,8 +35,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ...errors import ProviderUnavailableError
-from .base import ReasoningDelta, StreamNotice, TextDelta
+from hermes_nb.agent.providers.base import ReasoningDelta, StreamNotice, TextDelta
+from hermes_nb.errors import ProviderUnavailableError
 
 __all__ = ["RunawayText", "StreamGuard", "StreamIdleTimeout", "guarded_stream"]
 

@@ -26,7 +26,7 @@ __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write_bytes", "atomic_write_tex
            "json_bytes", "json_text", "open_regular", "read_fd", "read_regular", "rename_over", "replace_temp", "sweep_temp_files",
            "write_temp"]
 
-log = logging.getLogger("hermes_nb.fsio")
+log = logging.getLogger("hermes_nb.safety.fsio")
 
 #: Temp files are ``.hnb-<target name>.<random>.tmp``: hidden, and recognisable by the sweep.
 TEMP_PREFIX = ".hnb-"

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hermes_nb import diskstate, journal, publish
-from hermes_nb import merge as _merge
 from hermes_nb.errors import SessionWriteError
+from hermes_nb.store import diskstate, journal, publish
+from hermes_nb.store import merge as _merge
 
 if TYPE_CHECKING:
-    from hermes_nb.models import Session
+    from hermes_nb.store.sessions import Session
 
 __all__ = ["append", "record_for", "same_version", "save_changes", "settle", "start_journal"]
 
@@ -33,20 +33,20 @@ def save_changes(
     session: Session, skip_index: bool, touch_updated_at: bool, fold_at: float | None, sync: bool = True
 ) -> None:
     """``Session.save_changes``: append, or rewrite the file when a record cannot do."""
-    from hermes_nb import models
+    from hermes_nb.store import sessions
 
     if session.read_only or session._base is None:
         session.save(skip_index, touch_updated_at)
         return
     path = session.path
-    ch = models._channel(session.session_id)
+    ch = sessions._channel(session.session_id)
     try:
         with ch.shared.held(), ch.file.lock:
             done = append(session, ch.file, path, fold_at, touch_updated_at, sync=sync)
     except (SessionWriteError, TimeoutError):
         raise
     except OSError as exc:
-        raise models.write_error(path.parent, exc) from None
+        raise sessions.write_error(path.parent, exc) from None
     if not done:
         session.save(skip_index, touch_updated_at)
         if fold_at is not None:  # the next run's pending mark then only appends

@@ -21,13 +21,14 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from traitlets import Any as TraitAny
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
-from hermes_nb import commands, config, models, running_cell, session_ops, streaming
 from hermes_nb.errors import HermesError
-from hermes_nb.redact import redact
+from hermes_nb.kernel import commands, notebook_location, run_lifecycle, running_cell
+from hermes_nb.safety.redact import redact
+from hermes_nb.store import session_ops, sessions
 
 __all__ = ["AgentMagics", "load", "unload"]
 
-log = logging.getLogger("hermes_nb.magics")
+log = logging.getLogger("hermes_nb.kernel.magics")
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant working inside a Jupyter notebook. You can run Python "
@@ -155,7 +156,7 @@ class AgentMagics(Magics):
         self.notices: list[str] = []
         self._request: str | None = None  # the text of the request now running
         self._cell_parser, self._line_parser = _parsers()
-        self._toolset: Any = None  # hermes_nb.toolset.Toolset, made at the first run (or prewarm)
+        self._toolset: Any = None  # hermes_nb.kernel.toolset.Toolset, made at the first run (or prewarm)
         self._tool_notices: list[str] = []  # the MCP lines of the run being prepared
         self._ready = True
 
@@ -190,7 +191,7 @@ class AgentMagics(Magics):
             return  # config applied in __init__ waits for load()
         if change["new"]:
             try:
-                models.check_session_dir(change["new"])
+                sessions.check_session_dir(change["new"])
             except HermesError as err:  # refused: the old folder stays in use
                 self._reverting = True
                 try:
@@ -210,15 +211,15 @@ class AgentMagics(Magics):
         line in the cell and leaves the kernel usable.
         """
         user_ns = self.shell.user_ns if self.shell is not None else {}
-        location = config.find_notebook(user_ns, os.environ, self.session_dir or None)
+        location = notebook_location.find_notebook(user_ns, os.environ, self.session_dir or None)
         self.notebook = location.name
         self.notebook_folder = location.path.parent if location.path is not None else None
         notices = [location.warning] if location.warning else []
-        restored: list[streaming.RestoreReport] = []
+        restored: list[run_lifecycle.RestoreReport] = []
         try:
-            models.set_session_dir(location.session_dir)
-            restored = streaming.restore_interrupted(self.notebook)
-            self.current_session_id = models.latest_session_id(self.notebook)
+            sessions.set_session_dir(location.session_dir)
+            restored = run_lifecycle.restore_interrupted(self.notebook)
+            self.current_session_id = sessions.latest_session_id(self.notebook)
         except HermesError as err:
             notices.append(f"hermes_nb: {err}")
             self.current_session_id = None
@@ -226,7 +227,7 @@ class AgentMagics(Magics):
             log.exception("attaching to %s failed", location.session_dir)
             notices.append(f"hermes_nb: could not read the sessions in {location.session_dir}: {err!r}")
             self.current_session_id = None
-        notices += models.consume_warnings()
+        notices += sessions.consume_warnings()
         for notice in notices:
             print(redact(notice), file=sys.stderr)  # a server's stderr line may hold a key
         resumed_here = running_cell.resumes(self.shell, self.current_session_id)
@@ -248,7 +249,7 @@ class AgentMagics(Magics):
         except HermesError as err:
             raise UsageError(redact(str(err))) from None
         finally:
-            for notice in models.consume_warnings():  # e.g. a corrupt file moved aside
+            for notice in sessions.consume_warnings():  # e.g. a corrupt file moved aside
                 print(notice, file=sys.stderr)
 
     def _cell(self, line: str, cell: str) -> None:
@@ -294,10 +295,10 @@ class AgentMagics(Magics):
         max_turns: int | None = None,
         own_cell: bool = False,
     ) -> None:
-        from hermes_nb import notes
         from hermes_nb.agent.events import Notice
-        from hermes_nb.cell_loop import drive
-        from hermes_nb.titles import fallback_title
+        from hermes_nb.kernel import said_once
+        from hermes_nb.kernel.cell_loop import drive
+        from hermes_nb.kernel.titles import fallback_title
         from hermes_nb.ui import choose_renderer
 
         spec = self._model_spec(model)
@@ -306,10 +307,10 @@ class AgentMagics(Magics):
         session = self._current_session(spec)
         session.model = redact(spec)  # the model of the latest run, which a resume goes on with
         plain_chat = tools and not getattr(provider, "supports_tools", True)
-        said = plain_chat and notes.was_said(session.session_id, notes.no_tools_key(spec))
+        said = plain_chat and said_once.was_said(session.session_id, said_once.no_tools_key(spec))
         agent = self._agent(provider, tools=tools and not said, max_turns=max_turns or self.max_turns)
         self._show_images(agent, provider, session.session_id)
-        run = streaming.Run(
+        run = run_lifecycle.Run(
             session.session_id,
             text,
             # a model that cannot run code has no use for the variables' names, and a
@@ -326,7 +327,7 @@ class AgentMagics(Magics):
         # the view is made once the request is on its way (cell_loop._View)
         make_view = lambda: choose_renderer(spec, display, own_cell=own_cell)  # noqa: E731
 
-        def prepare(run: streaming.Run, show: Callable[[Notice], None]) -> None:
+        def prepare(run: run_lifecycle.Run, show: Callable[[Notice], None]) -> None:
             # in the transcript, which replaces whatever the cell showed
             for line in self._tool_notices:
                 show(Notice(line))
@@ -338,8 +339,8 @@ class AgentMagics(Magics):
             self.current_session_id = run.session_id  # a new one if the history was compressed
         # also when the server refused tools during this run (and the run said so)
         if tools and not getattr(provider, "supports_tools", True) and not said and outcome.written:
-            notes.remember(run.session_id, notes.no_tools_key(spec))
-        request = text if text is not None else notes.first_request(run.session_id)
+            said_once.remember(run.session_id, said_once.no_tools_key(spec))
+        request = text if text is not None else said_once.first_request(run.session_id)
         if outcome.written and self.auto_title and request:
             self._maybe_title(run.session_id, request, provider)
 
@@ -363,7 +364,7 @@ class AgentMagics(Magics):
         from hermes_nb.agent.images import ImageStore
         from hermes_nb.agent.vision import accepts_images
 
-        agent.images = ImageStore(models.SESSION_DIR, session_id)
+        agent.images = ImageStore(sessions.SESSION_DIR, session_id)
         agent.vision = accepts_images(provider, self.vision)
 
     def _context(self, text: str | None, namespace: bool = True) -> list[dict[str, Any]]:
@@ -376,10 +377,10 @@ class AgentMagics(Magics):
         with_namespace = self.namespace_context and namespace
         return build_context(text, self.shell.user_ns, hidden, with_namespace=with_namespace)
 
-    def _compress(self, run: streaming.Run, provider: Any, notify: Callable[[str], None]) -> None:
+    def _compress(self, run: run_lifecycle.Run, provider: Any, notify: Callable[[str], None]) -> None:
         """Summarise older turns when the history nears the model's window (the
         request is already saved; a failure is one line and the run goes on)."""
-        from hermes_nb.compression import compress_for_run
+        from hermes_nb.kernel.compression import compress_for_run
 
         window = self.context_window or provider.context_window
         compress_for_run(run, provider, window, notify=notify)
@@ -440,15 +441,15 @@ class AgentMagics(Magics):
     def toolset(self) -> Any:
         """This kernel's tools (built once, see toolset.py)."""
         if self._toolset is None:
-            from hermes_nb.toolset import Toolset
+            from hermes_nb.kernel.toolset import Toolset
 
             self._toolset = Toolset(running_request=lambda: self._request)
         return self._toolset
 
-    def _current_session(self, spec: str) -> models.Session:
+    def _current_session(self, spec: str) -> sessions.Session:
         if self.current_session_id:
             try:
-                return models.get_session(self.current_session_id, refresh=True)
+                return sessions.get_session(self.current_session_id, refresh=True)
             except HermesError:
                 self.current_session_id = None
         return self._new_session(None, model=spec)
@@ -460,38 +461,38 @@ class AgentMagics(Magics):
         if left and left != session_id:
             session_ops.discard_if_empty(left)
 
-    def _new_session(self, title: str | None, model: str | None = None) -> models.Session:
+    def _new_session(self, title: str | None, model: str | None = None) -> sessions.Session:
         spec = model or self.model or None
-        session = models.new_session(title=title, notebook=self.notebook, model=redact(spec) if spec else None)
+        session = sessions.new_session(title=title, notebook=self.notebook, model=redact(spec) if spec else None)
         self._switch(session.session_id)
         return session
 
-    def _use(self, query: str) -> models.Session:
-        from hermes_nb.lookup import resolve_session_id
+    def _use(self, query: str) -> sessions.Session:
+        from hermes_nb.kernel.lookup import resolve_session_id
 
-        session = models.get_session(resolve_session_id(query, self.notebook), refresh=True)
+        session = sessions.get_session(resolve_session_id(query, self.notebook), refresh=True)
         self._switch(session.session_id)
         return session
 
-    def _use_summary(self, query: str) -> models.IndexRow:
+    def _use_summary(self, query: str) -> sessions.IndexRow:
         """Switch to the session ``query`` names; its messages are read by the next
-        command that needs them, not here (``models.session_summary``)."""
-        from hermes_nb.lookup import resolve_session_id
+        command that needs them, not here (``sessions.session_summary``)."""
+        from hermes_nb.kernel.lookup import resolve_session_id
 
-        row = models.session_summary(resolve_session_id(query, self.notebook))
+        row = sessions.session_summary(resolve_session_id(query, self.notebook))
         self._switch(row.id)
         return row
 
     def _alone_in_cell(self) -> bool:
         return running_cell.alone_in_cell(self.shell)
 
-    def _require_session(self) -> models.Session:
+    def _require_session(self) -> sessions.Session:
         if not self.current_session_id:
             raise UsageError("No session yet: ask something with %%agent, or %agent new.")
-        return models.get_session(self.current_session_id, refresh=True)
+        return sessions.get_session(self.current_session_id, refresh=True)
 
     def _maybe_title(self, session_id: str, text: str, provider: Any) -> None:
-        from hermes_nb.titles import start_title
+        from hermes_nb.kernel.titles import start_title
 
         start_title(session_id, text, provider)
 
@@ -540,7 +541,7 @@ _LOADED: dict[int, AgentMagics] = {}
 
 
 def load(ipython: Any) -> AgentMagics:
-    from hermes_nb import prewarm
+    from hermes_nb.kernel import prewarm
 
     unload(ipython)  # a second load replaces the first, never stacks on it
     magics = AgentMagics(shell=ipython)
@@ -565,5 +566,5 @@ def unload(ipython: Any) -> None:
             manager.registry.pop("AgentMagics", None)
     configurables = getattr(ipython, "configurables", [])
     configurables[:] = [c for c in configurables if not isinstance(c, AgentMagics)]
-    for run in list(streaming.ACTIVE_RUNS.values()):
+    for run in list(run_lifecycle.ACTIVE_RUNS.values()):
         run.cancel_event.set()

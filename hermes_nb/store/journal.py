@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.fsio import atomic_write_bytes, json_bytes
+from hermes_nb.safety.fsio import atomic_write_bytes, json_bytes
 
 __all__ = [
     "FORMAT",
@@ -61,7 +61,7 @@ __all__ = [
     "signature",
 ]
 
-log = logging.getLogger("hermes_nb.journal")
+log = logging.getLogger("hermes_nb.store.journal")
 
 SUFFIX = ".turn"
 FORMAT = 1

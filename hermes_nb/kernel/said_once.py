@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hermes_nb import config, models
+from hermes_nb.store import locks, sessions
 
 __all__ = ["first_request", "no_tools_key", "remember", "was_said"]
 
@@ -22,14 +22,14 @@ def no_tools_key(spec: str) -> str:
 
 
 def was_said(session_id: str, key: str) -> bool:
-    said = models.get_session(session_id).extra.get(_KEY)
+    said = sessions.get_session(session_id).extra.get(_KEY)
     return isinstance(said, list) and key in said
 
 
 def remember(session_id: str, key: str) -> None:
     """Record that ``key`` was said in this session (saved at once, index untouched)."""
-    with config._get_session_agent_lock(session_id):
-        session = models.get_session(session_id)
+    with locks._get_session_agent_lock(session_id):
+        session = sessions.get_session(session_id)
         said: Any = session.extra.get(_KEY)
         said = list(said) if isinstance(said, list) else []
         if key not in said:
@@ -39,7 +39,7 @@ def remember(session_id: str, key: str) -> None:
 
 def first_request(session_id: str) -> str | None:
     """The first thing the user asked in this session (what a title is made from)."""
-    for message in models.get_session(session_id).messages:
+    for message in sessions.get_session(session_id).messages:
         if message.get("role") == "user" and isinstance(message.get("content"), str):
             return str(message["content"])
     return None

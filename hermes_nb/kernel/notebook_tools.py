@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.agent.tools import notebook_live
 from hermes_nb.agent.tools.builtin import is_inside
 from hermes_nb.agent.tools.registry import ToolOutput, ToolRegistry, current_policy
 from hermes_nb.errors import ToolError
+from hermes_nb.kernel import notebook_live
 
 __all__ = ["Frontend", "detect_frontend", "notebook_tools"]
 
@@ -86,10 +86,10 @@ def notebook_tools(
         if detect_frontend(shell, user_ns(), env) != "jupyterlab":
             return None
         if link is None:
-            from hermes_nb.frontend_link import FrontendLink
+            from hermes_nb.kernel.frontend_link import FrontendLink
 
             link = FrontendLink()
-        from hermes_nb.config import find_notebook
+        from hermes_nb.kernel.notebook_location import find_notebook
 
         notebook = find_notebook(user_ns(), env).path
         if notebook is None or not link.attached():
@@ -275,8 +275,8 @@ def _read(
     path: str | None,
     note: str = "",
 ) -> ToolOutput:
-    from hermes_nb.config import find_notebook
     from hermes_nb.context.notebook_file import format_notebook, load_cells
+    from hermes_nb.kernel.notebook_location import find_notebook
 
     if shell is not None and type(shell).__name__ != "ZMQInteractiveShell" and not path:
         return ToolOutput(

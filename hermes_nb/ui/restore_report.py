@@ -98,6 +98,6 @@ class RestoreReport:
         return text + (f"  \nContinue it with `%agent resume {self.session_id}`." if resume_hint else "")
 
     def mimebundle(self, resume_hint: bool = True) -> dict[str, str]:
-        from hermes_nb.safe_output import printable
+        from hermes_nb.safety.safe_output import printable
 
         return printable({"text/plain": self.notice(resume_hint), "text/markdown": self.markdown(resume_hint)})

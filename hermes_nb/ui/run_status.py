@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["MIME_TYPE", "COMM_TARGET", "RunInfo", "RunStatusComm", "final_state"]
 
-log = logging.getLogger("hermes_nb.runcomm")
+log = logging.getLogger("hermes_nb.ui.run_status")
 
 MIME_TYPE = "application/vnd.hermes-nb.run+json"
 COMM_TARGET = "hermes_nb.run"

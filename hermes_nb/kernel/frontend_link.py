@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import fsio
+from hermes_nb.safety import fsio
 
 __all__ = [
     "COMM_TARGET",
@@ -50,7 +50,7 @@ __all__ = [
     "write_reply",
 ]
 
-log = logging.getLogger("hermes_nb.frontend_link")
+log = logging.getLogger("hermes_nb.kernel.frontend_link")
 
 COMM_TARGET = "hermes_nb.ops"
 REPLY_ID = re.compile(r"^[0-9a-f]{32}$")

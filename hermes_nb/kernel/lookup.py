@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from hermes_nb import models
 from hermes_nb.errors import SessionNotFoundError
+from hermes_nb.store import sessions
 
 __all__ = ["resolve_session_id"]
 
@@ -28,7 +28,7 @@ def resolve_session_id(query: str, notebook: str | None = None) -> str:
     query = query.strip()
     if not query:
         raise SessionNotFoundError("Name a session: its id, the start of its id, or its title.")
-    rows = models.list_sessions(include_all=True)
+    rows = sessions.list_sessions(include_all=True)
     if any(r.id == query for r in rows):
         return query
     by_prefix = [r for r in rows if r.id.startswith(query)]
@@ -44,7 +44,7 @@ def resolve_session_id(query: str, notebook: str | None = None) -> str:
         return matches[0].id
     if matches:
         raise SessionNotFoundError(_ambiguous(query, [(r.id, r.title) for r in matches]))
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", query) and (models.SESSION_DIR / f"{query}.json").exists():
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", query) and (sessions.SESSION_DIR / f"{query}.json").exists():
         return query  # on disk but not (yet) in the index
     raise SessionNotFoundError(
         f"No session matches {query!r} (by id, id prefix or title); %agent sessions --all lists them."

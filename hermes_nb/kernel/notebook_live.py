@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from hermes_nb.agent.tools.registry import ToolOutput, current_cancel
 from hermes_nb.context.notebook_file import NotebookCell, format_notebook
-from hermes_nb.frontend_link import Reply
+from hermes_nb.kernel.frontend_link import Reply
 
 __all__ = ["READ_TIMEOUT", "SHOWN_TIMEOUT", "Link", "edit_live", "insert_live", "live_cells", "read_live"]
 

@@ -20,14 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import journal, jsonstream
 from hermes_nb.errors import (
     CorruptSessionError,
     HermesError,
     UnreadableFileError,
     UnreadableSessionError,
 )
-from hermes_nb.fsio import (
+from hermes_nb.safety.fsio import (
     TEMP_PREFIX,
     TEMP_SUFFIX,
     atomic_write_bytes,
@@ -35,6 +34,7 @@ from hermes_nb.fsio import (
     open_regular,
     read_fd,
 )
+from hermes_nb.store import journal, jsonstream
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -165,7 +165,7 @@ def _open_regular(path: Path, limit: int) -> Iterator[tuple[int, os.stat_result]
         with open_regular(path, limit) as opened:
             yield opened
     except UnreadableFileError as exc:
-        hint = " (the limit is hermes_nb.diskstate.MAX_FILE_BYTES)" if exc.too_large else ""
+        hint = " (the limit is hermes_nb.store.diskstate.MAX_FILE_BYTES)" if exc.too_large else ""
         raise UnreadableSessionError(f"{exc}{hint}; it is ignored.") from None
 
 

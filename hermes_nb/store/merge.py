@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from hermes_nb.errors import SessionChangedError
-from hermes_nb.journal import JournalInfo
+from hermes_nb.store.journal import JournalInfo
 
 if TYPE_CHECKING:
-    from hermes_nb.models import Session
+    from hermes_nb.store.sessions import Session
 
 __all__ = ["COUNTERS", "PENDING", "Base", "Seen", "merge", "mergeable", "snapshot"]
 
@@ -128,7 +128,7 @@ def snapshot(
 ) -> Base:
     """The base for ``session`` as it is now, stored in a file with ``signature``
     (and the journal ``journal``, which extends it when its token is ``token``)."""
-    from hermes_nb.models import FIELD_NAMES
+    from hermes_nb.store.sessions import FIELD_NAMES
 
     values: dict[str, Any] = {}
     for name in (*FIELD_NAMES, "extra"):

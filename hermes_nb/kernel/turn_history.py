@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from hermes_nb.index import open_turn_stop
+from hermes_nb.store.index import open_turn_stop
 
 if TYPE_CHECKING:
-    from hermes_nb.models import Session
+    from hermes_nb.store.sessions import Session
 
 __all__ = [
     "CANCELLED_RESULT",

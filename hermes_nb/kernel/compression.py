@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hermes_nb import config, models
 from hermes_nb.errors import HermesError, SessionError
+from hermes_nb.store import locks, sessions
 
 __all__ = [
     "Compression",
@@ -36,7 +36,7 @@ __all__ = [
     "summarise",
 ]
 
-log = logging.getLogger("hermes_nb.compression")
+log = logging.getLogger("hermes_nb.kernel.compression")
 
 #: share of the context window at which older turns are summarised
 THRESHOLD = 0.75
@@ -203,14 +203,14 @@ def _head(summary: str, old_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _successor(old: models.Session, messages: list[dict[str, Any]], lock: Any) -> models.Session:
+def _successor(old: sessions.Session, messages: list[dict[str, Any]], lock: Any) -> sessions.Session:
     """A new session holding ``messages``, sharing ``old``'s lock (lock held)."""
-    new = models.new_session(title=old.title, notebook=old.notebook, model=old.model)
+    new = sessions.new_session(title=old.title, notebook=old.notebook, model=old.model)
     new.parent_session_id = old.session_id
     new.manual_title = old.manual_title
     new.messages = messages
-    with config.SESSION_AGENT_LOCKS_LOCK:
-        config.SESSION_AGENT_LOCKS[new.session_id] = lock
+    with locks.SESSION_AGENT_LOCKS_LOCK:
+        locks.SESSION_AGENT_LOCKS[new.session_id] = lock
     return new
 
 
@@ -228,9 +228,9 @@ def compress_session(
     Raises CompressionFailed when the model could not summarise.
     """
     window = context_window or int(getattr(provider, "context_window", 0) or 128_000)
-    lock = config._get_session_agent_lock(session_id)
+    lock = locks._get_session_agent_lock(session_id)
     with lock:
-        old = models.get_session(session_id)
+        old = sessions.get_session(session_id)
         if old.active_stream_id:
             raise SessionError(f"Session {session_id} has a run pending; it cannot be compressed now.")
         messages = list(old.messages)
@@ -240,10 +240,10 @@ def compress_session(
     # The model is asked outside the lock: it may take a while, and no run is active.
     summary = summarise(messages[:split], provider, window, cancel)
     with lock:
-        old = models.get_session(session_id)
+        old = sessions.get_session(session_id)
         new = _successor(old, _head(summary, session_id) + old.messages[split:], lock)
         new.save()
-        models.SESSIONS.pop(session_id, None)
+        sessions.SESSIONS.pop(session_id, None)
     log.info("compressed %s into %s", session_id, new.session_id)
     return Compression(session_id, new.session_id, summarised=split, kept=len(messages) - split)
 
@@ -288,7 +288,7 @@ def compress_for_run(
             return None  # changed meanwhile (cancelled, or another kernel wrote): keep as is
         new = _successor(old, _head(summary, old_id) + old.messages[split:], lock)
         run.move_to(old, new)
-        models.SESSIONS.pop(old_id, None)
+        sessions.SESSIONS.pop(old_id, None)
     log.info("compressed %s into %s during run %s", old_id, new.session_id, run.stream_id)
     done = Compression(old_id, new.session_id, summarised=split, kept=len(messages) - split)
     notify(done.notice())

@@ -21,12 +21,12 @@ from typing import Any, cast
 from hermes_nb.agent.events import ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.tools.registry import ToolOutput
-from hermes_nb.redact import redact
-from hermes_nb.runcomm import RunInfo, RunStatusComm, final_state
-from hermes_nb.streaming import Run, cancel_stream
+from hermes_nb.kernel.run_lifecycle import Run, cancel_stream
+from hermes_nb.kernel.view_pump import ViewPump
+from hermes_nb.safety.redact import redact
 from hermes_nb.ui import LiveRenderer, Renderer
+from hermes_nb.ui.run_status import RunInfo, RunStatusComm, final_state
 from hermes_nb.ui.state import CANCELLING, TurnDisplay
-from hermes_nb.view_pump import ViewPump
 
 __all__ = ["RunOutcome", "drive"]
 
@@ -257,7 +257,7 @@ def drive(
 def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
     """Tell the renderer which run it shows (for the live view's MIME entry) and open
     the run status comm (a closed one sends nothing)."""
-    from hermes_nb import models
+    from hermes_nb.store import sessions
 
     session = run.session
     shown = getattr(renderer, "state", None)
@@ -265,7 +265,7 @@ def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
         run.session_id,
         run.stream_id,
         notebook=session.notebook,
-        session_dir=models.SESSION_DIR,
+        session_dir=sessions.SESSION_DIR,
         model=getattr(shown, "model", None) or session.model,
         started_at=run.started_at,
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import fsio
+from hermes_nb.safety import fsio
 
 __all__ = ["OrderedFile", "SharedFileLock", "Staged", "channel"]
 
@@ -51,7 +51,7 @@ class SharedFileLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        from hermes_nb.config import acquire_os_file_lock
+        from hermes_nb.store.locks import acquire_os_file_lock
 
         with self._mutex:
             if self._count == 0:

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from hermes_nb import config, models, session_ops, streaming, turn_history
-from hermes_nb.redact import redact
+from hermes_nb.kernel import run_lifecycle, turn_history
+from hermes_nb.safety.redact import redact
+from hermes_nb.store import locks, session_ops, sessions
 
 if TYPE_CHECKING:
-    from hermes_nb.magics import AgentMagics
+    from hermes_nb.kernel.magics import AgentMagics
 
 __all__ = ["HELP", "show_restored"]
 
@@ -56,11 +57,11 @@ def cmd_help(m: AgentMagics, opts: Any) -> None:
 
 
 def cmd_sessions(m: AgentMagics, opts: Any) -> None:
-    rows = models.list_sessions(notebook=m.notebook, include_all=opts.all)
+    rows = sessions.list_sessions(notebook=m.notebook, include_all=opts.all)
     if not rows:
         print("No sessions yet. Ask something with %%agent.")
         return
-    from hermes_nb.titles import DEFAULT_TITLE
+    from hermes_nb.kernel.titles import DEFAULT_TITLE
 
     for row in rows:
         if row.id != m.current_session_id and not row.message_count and not row.pending and row.title == DEFAULT_TITLE:
@@ -99,7 +100,7 @@ def cmd_undo(m: AgentMagics, opts: Any) -> None:
     session = m._require_session()
     before = len(session.messages)
     session_ops.undo_last(session.session_id)
-    after = len(models.get_session(session.session_id).messages)
+    after = len(sessions.get_session(session.session_id).messages)
     print(f"Removed the last request and its reply ({before - after} messages).")
 
 
@@ -112,13 +113,13 @@ def cmd_retry(m: AgentMagics, opts: Any) -> None:
 def cmd_resume(m: AgentMagics, opts: Any) -> None:
     if opts.id:
         session = m._use(opts.id)
-        report = streaming.restore_session(session.session_id)
+        report = run_lifecycle.restore_session(session.session_id)
         if report is not None:
             show_restored([report], resume_hint=False)
     session = m._require_session()
-    if session.active_stream_id and not streaming.repair_if_dead(session.session_id):
+    if session.active_stream_id and not run_lifecycle.repair_if_dead(session.session_id):
         raise UsageError(_RUN_ELSEWHERE)
-    session = models.get_session(session.session_id)
+    session = sessions.get_session(session.session_id)
     if not turn_history.is_resumable(session):
         raise UsageError("Nothing to resume: the last request was answered.")
     # a kernel restarted without the notebook's %config goes on with the run's model
@@ -134,13 +135,13 @@ def cmd_cancel(m: AgentMagics, opts: Any) -> None:
         return
     import filelock
 
-    lock = config.run_lock(session.session_id)
+    lock = locks.run_lock(session.session_id)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
         raise UsageError(_RUN_ELSEWHERE) from None
     try:
-        streaming.cancel_stream(stream_id)
+        run_lifecycle.cancel_stream(stream_id)
     finally:
         lock.release()
     print("Cancelled the pending run; its partial output was kept.")
@@ -153,11 +154,11 @@ def cmd_title(m: AgentMagics, opts: Any) -> None:
 
 
 def cmd_delete(m: AgentMagics, opts: Any) -> None:
-    session_id = models.validate_session_id(opts.id)
-    models.get_session(session_id)
+    session_id = sessions.validate_session_id(opts.id)
+    sessions.get_session(session_id)
     session_ops.delete_session(session_id)
     if m.current_session_id == session_id:
-        m.current_session_id = models.latest_session_id(m.notebook)
+        m.current_session_id = sessions.latest_session_id(m.notebook)
     print(f"Moved session {session_id} to the trash folder.")
 
 
@@ -178,7 +179,7 @@ def cmd_fork(m: AgentMagics, opts: Any) -> None:
 def cmd_export(m: AgentMagics, opts: Any) -> None:
     from hermes_nb.ui.transcript import history_markdown
 
-    session = models.get_session(models.validate_session_id(opts.id)) if opts.id else m._require_session()
+    session = sessions.get_session(sessions.validate_session_id(opts.id)) if opts.id else m._require_session()
     if opts.format == "json":
         text = json.dumps(session.to_dict(), indent=1, ensure_ascii=False)
     else:
@@ -207,11 +208,11 @@ def cmd_status(m: AgentMagics, opts: Any) -> None:
         spec = "(none configured)"
     print(f"Model:    {spec}")
     print(f"Notebook: {m.notebook or '(unknown)'}")
-    print(f"Folder:   {models.SESSION_DIR}")
+    print(f"Folder:   {sessions.SESSION_DIR}")
     if not m.current_session_id:
         print("Session:  (none yet)")
         return
-    session = models.get_session(m.current_session_id)
+    session = sessions.get_session(m.current_session_id)
     state = "run pending" if session.active_stream_id else "idle"
     print(f"Session:  {session.session_id}  {session.title}  ({len(session.messages)} messages, {state})")
     print(
@@ -237,7 +238,7 @@ def cmd_mcp(m: AgentMagics, opts: Any) -> None:
         raise UsageError("%agent mcp restart NAME: which server? (%agent mcp lists them)")
     print(mcp.restart(opts.name, dict(m.mcp_servers), m._folder(), m.mcp_start_timeout))
 
-def show_restored(reports: list[streaming.RestoreReport], resume_hint: bool = True) -> None:
+def show_restored(reports: list[run_lifecycle.RestoreReport], resume_hint: bool = True) -> None:
     """Each restored run as a cell output: Markdown in a notebook, text in a terminal
     (not stderr: a notebook shows that as an error box that wraps mid-word)."""
     from IPython.display import display

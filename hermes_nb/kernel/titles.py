@@ -11,11 +11,11 @@ import re
 import threading
 from typing import Any
 
-from hermes_nb import config, models
+from hermes_nb.store import locks, sessions
 
 __all__ = ["DEFAULT_TITLE", "fallback_title", "run_name", "set_auto_title", "short_phrase", "start_title"]
 
-log = logging.getLogger("hermes_nb.titles")
+log = logging.getLogger("hermes_nb.kernel.titles")
 
 DEFAULT_TITLE = "New session"
 _PROMPT = (
@@ -71,7 +71,7 @@ def _clean(raw: str) -> str:
     return short_phrase(re.sub(r"^[\"'#*\s]+|[\"'*\s.]+$", "", line), 60)
 
 
-def _untitled(session: models.Session, text: str) -> bool:
+def _untitled(session: sessions.Session, text: str) -> bool:
     """Whether an automatic title may name the session: the user has not, and its title
     is the default or the request's phrase given when the run started."""
     return not session.manual_title and session.title in ("", DEFAULT_TITLE, fallback_title(text))
@@ -79,8 +79,8 @@ def _untitled(session: models.Session, text: str) -> bool:
 
 def set_auto_title(session_id: str, title: str) -> bool:
     """Set a generated title unless the user named the session or it has one already."""
-    with config._get_session_agent_lock(session_id):
-        session = models.get_session(session_id)
+    with locks._get_session_agent_lock(session_id):
+        session = sessions.get_session(session_id)
         if session.manual_title or session.title not in ("", DEFAULT_TITLE):
             return False
         session.title = title
@@ -90,7 +90,7 @@ def set_auto_title(session_id: str, title: str) -> bool:
 
 def start_title(session_id: str, text: str, provider: Any) -> threading.Thread | None:
     """Name a new session: the first words now, the model's title when it answers."""
-    session = models.get_session(session_id)
+    session = sessions.get_session(session_id)
     if not _untitled(session, text):
         return None
     set_auto_title(session_id, fallback_title(text))
@@ -104,8 +104,8 @@ def start_title(session_id: str, text: str, provider: Any) -> threading.Thread |
             log.info("title generation failed: %s", err)
             return
         if title:
-            with config._get_session_agent_lock(session_id):
-                current = models.get_session(session_id)
+            with locks._get_session_agent_lock(session_id):
+                current = sessions.get_session(session_id)
                 if current.manual_title:
                     return
                 current.title = title

@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb import diskstate, fsio, publish
 from hermes_nb.errors import CorruptSessionError, UnreadableSessionError
+from hermes_nb.safety import fsio
+from hermes_nb.store import diskstate, publish
 
 __all__ = [
     "INDEX_VERSION",
@@ -40,7 +41,7 @@ __all__ = [
     "upsert_row",
 ]
 
-log = logging.getLogger("hermes_nb.index")
+log = logging.getLogger("hermes_nb.store.index")
 
 INDEX_VERSION = 2
 INDEX_NAME = "_index.json"

@@ -52,7 +52,7 @@ class Toolset:
         Callers get the cached registry itself: copy it before adding tools.
         """
         from hermes_nb.agent.tools.builtin import builtin_tools
-        from hermes_nb.agent.tools.notebook import notebook_tools
+        from hermes_nb.kernel.notebook_tools import notebook_tools
 
         user_ns = shell.user_ns if shell is not None else None
         binding = _Binding(id(shell), id(user_ns), float(shell_timeout), root)

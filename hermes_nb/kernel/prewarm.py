@@ -22,22 +22,22 @@ from collections.abc import Callable
 
 __all__ = ["MODULES", "start"]
 
-log = logging.getLogger("hermes_nb.prewarm")
+log = logging.getLogger("hermes_nb.kernel.prewarm")
 
 #: What a run imports, in the order it needs them.
 MODULES = (
     "hermes_nb.agent.providers",
     "hermes_nb.agent.loop",
     "hermes_nb.agent.tools.builtin",
-    "hermes_nb.agent.tools.notebook",
-    "hermes_nb.toolset",
+    "hermes_nb.kernel.notebook_tools",
+    "hermes_nb.kernel.toolset",
     "hermes_nb.mcp",
     "hermes_nb.mcp.settings",
     "hermes_nb.agent.vision",
-    "hermes_nb.compression",
-    "hermes_nb.notes",
+    "hermes_nb.kernel.compression",
+    "hermes_nb.kernel.said_once",
     "hermes_nb.context",
-    "hermes_nb.cell_loop",
+    "hermes_nb.kernel.cell_loop",
     "hermes_nb.ui",
     "hermes_nb.ui.widget",
     "hermes_nb.ui.transcript",
