@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from hermes_nb.store.sessions import SessionStore, use_store
 
 if TYPE_CHECKING:
     from server_harness import Server
@@ -27,17 +30,24 @@ def _sigint_as_usual() -> Iterator[None]:
 
 
 @pytest.fixture
-def session_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the session store at an empty folder, with an empty cache."""
-    from hermes_nb import models
-
+def session_dir(tmp_path: Path) -> Iterator[Path]:
+    """The kernel's store is a new one for an empty folder, with an empty cache."""
     folder = tmp_path / ".hermes_nb" / "sessions"
-    models.set_session_dir(folder)
-    monkeypatch.setattr(models, "SESSION_DIR", folder)
-    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
-    models.SESSIONS.clear()
-    yield folder
-    models.SESSIONS.clear()
+    with _own_store(folder):
+        yield folder
+
+
+@contextlib.contextmanager
+def _own_store(folder: Path) -> Iterator[SessionStore]:
+    """A ``SessionStore`` for ``folder``, the current store until the test ends."""
+    store = SessionStore(folder)
+    store.point_at(folder)
+    previous = use_store(store)
+    try:
+        yield store
+    finally:
+        if previous is not None:
+            use_store(previous)
 
 
 # -- a terminal IPython shell with hermes_nb loaded (see test_magics_helpers)
@@ -127,19 +137,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def store(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def store(server: Server) -> Iterator[Path]:
     """The test's store points at the served notebook's sessions folder (emptied of
     files and links a test left)."""
-    from hermes_nb import models
-
     folder = server.root / "work" / ".hermes_nb" / "sessions"
     if folder.exists():
         for path in list(folder.iterdir()):
             if path.is_symlink() or path.is_file():
                 path.unlink()
-    models.set_session_dir(folder)
-    monkeypatch.setattr(models, "SESSION_DIR", folder)
-    monkeypatch.setattr(models, "SESSION_INDEX_FILE", folder / "_index.json")
-    models.SESSIONS.clear()
-    yield folder
-    models.SESSIONS.clear()
+    with _own_store(folder):
+        yield folder

@@ -15,7 +15,7 @@ from IPython.utils.capture import CapturedIO
 from test_magics_helpers import NOTEBOOK
 from turn_harness import StepProvider, call, on_disk, run_turn, say
 
-from hermes_nb import models, streaming
+from hermes_nb import config, models, streaming
 from hermes_nb.agent.loop import Agent
 from hermes_nb.kernel.cell_loop import drive
 from hermes_nb.ui.run_status import COMM_TARGET, MIME_TYPE, RunInfo, RunStatusComm, final_state
@@ -82,7 +82,7 @@ def test_saved_text_and_a_tool_call_without_result_are_counted(session_dir: Path
     are in a completed message, nothing streams, no result yet (it said 0 and 0)."""
     sid = models.new_session(title="Slow", notebook="nb.ipynb").session_id
     leave_dead_run(sid)
-    with streaming.config._get_session_agent_lock(sid):
+    with config._get_session_agent_lock(sid):
         session = models.get_session(sid)
         session.pending_messages = [
             {"role": "assistant", "content": "I'll run the slow part.", "tool_calls": [

@@ -265,7 +265,7 @@ def _announce(run: Run, renderer: Renderer) -> RunStatusComm:
         run.session_id,
         run.stream_id,
         notebook=session.notebook,
-        session_dir=sessions.SESSION_DIR,
+        session_dir=sessions.store().folder,
         model=getattr(shown, "model", None) or session.model,
         started_at=run.started_at,
     )

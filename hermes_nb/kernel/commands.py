@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 
 from hermes_nb.kernel import run_lifecycle, turn_history
 from hermes_nb.safety.redact import redact
-from hermes_nb.store import locks, session_ops, sessions
+from hermes_nb.store import session_ops, sessions
 
 if TYPE_CHECKING:
     from hermes_nb.kernel.magics import AgentMagics
@@ -135,7 +135,7 @@ def cmd_cancel(m: AgentMagics, opts: Any) -> None:
         return
     import filelock
 
-    lock = locks.run_lock(session.session_id)
+    lock = sessions.store().run_lock(session.session_id)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
@@ -208,7 +208,7 @@ def cmd_status(m: AgentMagics, opts: Any) -> None:
         spec = "(none configured)"
     print(f"Model:    {spec}")
     print(f"Notebook: {m.notebook or '(unknown)'}")
-    print(f"Folder:   {sessions.SESSION_DIR}")
+    print(f"Folder:   {sessions.store().folder}")
     if not m.current_session_id:
         print("Session:  (none yet)")
         return

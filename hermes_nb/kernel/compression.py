@@ -243,7 +243,7 @@ def compress_session(
         old = sessions.get_session(session_id)
         new = _successor(old, _head(summary, session_id) + old.messages[split:], lock)
         new.save()
-        sessions.SESSIONS.pop(session_id, None)
+        sessions.store().sessions.pop(session_id, None)
     log.info("compressed %s into %s", session_id, new.session_id)
     return Compression(session_id, new.session_id, summarised=split, kept=len(messages) - split)
 
@@ -288,7 +288,7 @@ def compress_for_run(
             return None  # changed meanwhile (cancelled, or another kernel wrote): keep as is
         new = _successor(old, _head(summary, old_id) + old.messages[split:], lock)
         run.move_to(old, new)
-        sessions.SESSIONS.pop(old_id, None)
+        sessions.store().sessions.pop(old_id, None)
     log.info("compressed %s into %s during run %s", old_id, new.session_id, run.stream_id)
     done = Compression(old_id, new.session_id, summarised=split, kept=len(messages) - split)
     notify(done.notice())

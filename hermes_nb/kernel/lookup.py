@@ -44,7 +44,7 @@ def resolve_session_id(query: str, notebook: str | None = None) -> str:
         return matches[0].id
     if matches:
         raise SessionNotFoundError(_ambiguous(query, [(r.id, r.title) for r in matches]))
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", query) and (sessions.SESSION_DIR / f"{query}.json").exists():
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", query) and (sessions.store().folder / f"{query}.json").exists():
         return query  # on disk but not (yet) in the index
     raise SessionNotFoundError(
         f"No session matches {query!r} (by id, id prefix or title); %agent sessions --all lists them."

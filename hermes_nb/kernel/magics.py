@@ -364,7 +364,7 @@ class AgentMagics(Magics):
         from hermes_nb.agent.images import ImageStore
         from hermes_nb.agent.vision import accepts_images
 
-        agent.images = ImageStore(sessions.SESSION_DIR, session_id)
+        agent.images = ImageStore(sessions.store().folder, session_id)
         agent.vision = accepts_images(provider, self.vision)
 
     def _context(self, text: str | None, namespace: bool = True) -> list[dict[str, Any]]:

@@ -164,7 +164,7 @@ class Run:
         cell starts it once its agent thread runs, so the request leaves sooner (the
         request is on disk already; the first checkpoint can only follow a change).
         """
-        self._run_lock = locks.run_lock(self.session_id)
+        self._run_lock = sessions.store().run_lock(self.session_id)
         try:
             self._run_lock.acquire(timeout=0)
         except filelock.Timeout:
@@ -219,9 +219,9 @@ class Run:
             session.updated_at = time.time()
             try:
                 try:
-                    runmarks.put(sessions.SESSION_DIR, self.session_id)
+                    runmarks.put(sessions.store().folder, self.session_id)
                 except OSError as exc:
-                    raise sessions.write_error(sessions.SESSION_DIR, exc) from None
+                    raise sessions.write_error(sessions.store().folder, exc) from None
                 # one small record appended to the journal, not the whole session file
                 session.save_changes(skip_index=True, touch_updated_at=False, sync=False)
             except BaseException:
@@ -267,15 +267,15 @@ class Run:
         ``new`` is saved with the request before ``old`` lets go of it: a crash in
         between leaves it in both, never in neither.
         """
-        claim = locks.run_lock(new.session_id)
+        claim = sessions.store().run_lock(new.session_id)
         claim.acquire(timeout=0)  # a brand-new id: nobody else can hold it
         for name in PENDING:
             setattr(new, name, copy.deepcopy(getattr(old, name)))
-        runmarks.put(sessions.SESSION_DIR, new.session_id)
+        runmarks.put(sessions.store().folder, new.session_id)
         new.save()
         _clear_pending(old)
         old.save()
-        runmarks.clear(sessions.SESSION_DIR, old.session_id)
+        runmarks.clear(sessions.store().folder, old.session_id)
         previous, self._run_lock = self._run_lock, claim
         self.session_id = new.session_id
         if previous is not None:
@@ -395,7 +395,7 @@ class Run:
                 # the finished turn is appended; the file is rewritten once the journal
                 # has grown past FOLD_AT times its size
                 session.save_changes(fold_at=FOLD_AT)
-                runmarks.clear(sessions.SESSION_DIR, session.session_id)
+                runmarks.clear(sessions.store().folder, session.session_id)
                 return True
         finally:
             self._release()
@@ -448,7 +448,7 @@ def _repair(session: sessions.Session, kind: str, open_result: str) -> RestoreRe
         for name, value in before.items():
             setattr(session, name, value)
         raise
-    runmarks.clear(sessions.SESSION_DIR, session.session_id)
+    runmarks.clear(sessions.store().folder, session.session_id)
     return report
 
 
@@ -513,7 +513,7 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
     """
     reports: list[RestoreReport] = []
     rows = sessions.list_sessions(include_all=True)
-    marked = runmarks.marked(sessions.SESSION_DIR)  # a run that died before its row said pending
+    marked = runmarks.marked(sessions.store().folder)  # a run that died before its row said pending
     candidates = [
         r.id for r in rows if (notebook is None or r.notebook == notebook) and (r.pending or r.id in marked)
     ]
@@ -523,7 +523,7 @@ def restore_interrupted(notebook: str | None) -> list[RestoreReport]:
             report = restore_session(session_id)
         except SessionNotFoundError:
             sessions.forget_session(session_id)
-            runmarks.clear(sessions.SESSION_DIR, session_id)
+            runmarks.clear(sessions.store().folder, session_id)
             continue
         except HermesError as exc:
             sessions.notice(f"hermes_nb: could not restore the interrupted run of session {session_id}: {exc}")
@@ -544,7 +544,7 @@ def restore_session(session_id: str) -> RestoreReport | None:
     when its kernel dies. A run still alive in another kernel is left alone, and
     the lock is held while repairing so two kernels never repair the same run.
     """
-    lock = locks.run_lock(session_id)
+    lock = sessions.store().run_lock(session_id)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
@@ -552,13 +552,13 @@ def restore_session(session_id: str) -> RestoreReport | None:
         return None
     try:
         with locks._get_session_agent_lock(session_id):
-            sessions.SESSIONS.pop(session_id, None)  # re-read: another kernel may have repaired it
+            sessions.store().sessions.pop(session_id, None)  # re-read: another kernel may have repaired it
             session = sessions.get_session(session_id)
             if session.active_stream_id and session.active_stream_id not in ACTIVE_RUNS:
                 return _repair(session, "interrupted", INTERRUPTED_RESULT)
             if not session.pending:
                 _refresh_row(session)
-                runmarks.clear(sessions.SESSION_DIR, session_id)
+                runmarks.clear(sessions.store().folder, session_id)
             return None
     finally:
         lock.release()
@@ -569,6 +569,6 @@ def _refresh_row(session: sessions.Session) -> None:
     try:
         from hermes_nb.store import index as _index
 
-        _index.upsert_row(sessions.SESSION_INDEX_FILE, sessions.SESSION_DIR, session.index_row())
+        _index.upsert_row(sessions.store().index_file, sessions.store().folder, session.index_row())
     except OSError as exc:
         log.warning("could not update the index row of %s: %s", session.session_id, exc)

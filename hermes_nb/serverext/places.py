@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hermes_nb.store import journal, jsonstream
-from hermes_nb.store.sessions import validate_session_id
+from hermes_nb.store.session import validate_session_id
 
 __all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
 

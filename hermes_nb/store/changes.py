@@ -17,36 +17,38 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hermes_nb.errors import SessionWriteError
-from hermes_nb.store import diskstate, journal, publish
+from hermes_nb.store import diskstate, journal, publish, versions
 from hermes_nb.store import merge as _merge
-
-if TYPE_CHECKING:
-    from hermes_nb.store.sessions import Session
+from hermes_nb.store.folders import write_error
+from hermes_nb.store.session import Session, StoreLike
 
 __all__ = ["append", "record_for", "same_version", "save_changes", "settle", "start_journal"]
 
 
 def save_changes(
-    session: Session, skip_index: bool, touch_updated_at: bool, fold_at: float | None, sync: bool = True
+    store: StoreLike,
+    session: Session,
+    skip_index: bool,
+    touch_updated_at: bool,
+    fold_at: float | None,
+    sync: bool = True,
 ) -> None:
     """``Session.save_changes``: append, or rewrite the file when a record cannot do."""
-    from hermes_nb.store import sessions
-
     if session.read_only or session._base is None:
         session.save(skip_index, touch_updated_at)
         return
     path = session.path
-    ch = sessions._channel(session.session_id)
+    ch = store.channel(session.session_id)
     try:
         with ch.shared.held(), ch.file.lock:
             done = append(session, ch.file, path, fold_at, touch_updated_at, sync=sync)
     except (SessionWriteError, TimeoutError):
         raise
     except OSError as exc:
-        raise sessions.write_error(path.parent, exc) from None
+        raise write_error(path.parent, exc) from None
     if not done:
         session.save(skip_index, touch_updated_at)
         if fold_at is not None:  # the next run's pending mark then only appends
@@ -71,7 +73,7 @@ def settle(file: publish.OrderedFile, path: Path, on_disk: publish.Staged) -> jo
     return journal.JournalInfo(sig, state.token, clean=sig is None)
 
 
-def same_version(disk: diskstate.DiskState, base: _merge.Base) -> bool:
+def same_version(disk: diskstate.DiskState, base: versions.Base) -> bool:
     """Whether the file and journal on disk are the ones ``base`` last read or wrote."""
     return disk.signature == base.signature and disk.journal == base.journal.signature
 
@@ -83,10 +85,10 @@ def _appended_only(messages: list[Any], base: Sequence[Any]) -> bool:
     are never changed in place (undo and retry replace the list, and bump
     ``history_rev``), so a run's save does not walk a 100,000-message history.
     """
-    return _merge._extends(messages, base)
+    return versions.extends(messages, base)
 
 
-def record_for(session: Session, base: _merge.Base) -> dict[str, Any] | None:
+def record_for(session: Session, base: versions.Base) -> dict[str, Any] | None:
     """The record that turns ``base`` into ``session`` ({} when nothing changed), or
     None when no record can say it."""
     if session.history_rev != base.history_rev or not _appended_only(session.messages, base.messages):

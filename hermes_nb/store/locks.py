@@ -30,9 +30,11 @@ __all__ = [
     "SESSION_AGENT_LOCKS",
     "SESSION_AGENT_LOCKS_LOCK",
     "SessionLock",
+    "RunLock",
+    "acquire_os_file_lock",
     "alias_session_lock",
-    "run_lock",
-    "session_file_lock",
+    "file_lock",
+    "os_file_lock",
 ]
 
 log = logging.getLogger("hermes_nb.store.locks")
@@ -117,15 +119,7 @@ def alias_session_lock(old_id: str, new_id: str) -> SessionLock:
 FILE_LOCK_POLL = 0.005
 
 
-def _lock_path(session_id: str, suffix: str) -> Path:
-    from hermes_nb.store import sessions  # read at call time: tests repoint SESSION_DIR
-
-    sessions.validate_session_id(session_id)
-    folder = sessions.ensure_session_dir()
-    return folder / f"{session_id}{suffix}"
-
-
-def _file_lock(path: Path, timeout: float) -> filelock.FileLock:
+def file_lock(path: Path, timeout: float) -> filelock.FileLock:
     import filelock
 
     # Not a singleton: every call gets its own descriptor, and flock() on two
@@ -134,21 +128,6 @@ def _file_lock(path: Path, timeout: float) -> filelock.FileLock:
     return filelock.FileLock(
         str(path), timeout=timeout, mode=0o600, thread_local=False, is_singleton=False
     )
-
-
-def session_file_lock(session_id: str, timeout: float = 30.0) -> filelock.FileLock:
-    """Cross-process lock around a read-merge-write of one session file."""
-    return _file_lock(_lock_path(session_id, ".json.lock"), timeout)
-
-
-def save_lock_path(session_id: str) -> Path:
-    """The lock file ``Session.save`` holds around its checks and write.
-
-    A separate file from ``session_file_lock`` so that a caller holding that lock for a
-    read-merge-write can call ``save`` without deadlocking on itself. Lock order:
-    ``session_file_lock`` first, this one inside.
-    """
-    return _lock_path(session_id, ".save.lock")
 
 
 class _HeldFlock:
@@ -175,7 +154,7 @@ def acquire_os_file_lock(path: Path, timeout: float = 30.0) -> Any:
     try:
         import fcntl
     except ImportError:  # Windows
-        lock = _file_lock(path, timeout)
+        lock = file_lock(path, timeout)
         lock.acquire()
         return lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -228,8 +207,3 @@ class RunLock:
         held, self._held = self._held, None
         if held is not None:
             held.release()
-
-
-def run_lock(session_id: str) -> RunLock:
-    """The run lock of ``session_id``; take it with ``acquire(timeout=0)``."""
-    return RunLock(_lock_path(session_id, ".run.lock"))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_nb.safety import fsio
+from hermes_nb.store.locks import acquire_os_file_lock
 
 __all__ = ["OrderedFile", "SharedFileLock", "Staged", "channel"]
 
@@ -51,8 +52,6 @@ class SharedFileLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        from hermes_nb.store.locks import acquire_os_file_lock
-
         with self._mutex:
             if self._count == 0:
                 self._held = acquire_os_file_lock(self.path, self.timeout)

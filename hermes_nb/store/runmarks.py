@@ -38,7 +38,7 @@ def clear(folder: Path, session_id: str) -> None:
 
 def marked(folder: Path) -> set[str]:
     """The ids marked in ``folder`` (empty when it cannot be listed)."""
-    from hermes_nb.store.sessions import validate_session_id
+    from hermes_nb.store.session import validate_session_id
 
     found: set[str] = set()
     try:

@@ -24,7 +24,7 @@ from hermes_nb.errors import (
 from hermes_nb.safety import fsio
 from hermes_nb.store import diskstate, journal, sessions
 from hermes_nb.store import index as _index
-from hermes_nb.store.locks import FILE_LOCK_POLL, _get_session_agent_lock, session_file_lock
+from hermes_nb.store.locks import FILE_LOCK_POLL, _get_session_agent_lock
 
 __all__ = [
     "delete_session",
@@ -121,21 +121,21 @@ def delete_session(session_id: str) -> Path:
     Nothing is unlinked: the trash is the last copy, and the user may want it back.
     """
     sessions.validate_session_id(session_id)
-    with _get_session_agent_lock(session_id), session_file_lock(session_id).acquire(
+    with _get_session_agent_lock(session_id), sessions.store().session_file_lock(session_id).acquire(
         poll_interval=FILE_LOCK_POLL
     ):
-        cached = sessions.SESSIONS.get(session_id)
+        cached = sessions.store().sessions.get(session_id)
         if cached is not None:
             _refuse_if_running(cached, "deleting it")
-        folder = sessions.SESSION_DIR
+        folder = sessions.store().folder
         if running_elsewhere(folder, session_id):
             raise RunClaimedError(
                 f"Session {session_id} is running in another kernel; stop it first."
             )
         target = move_to_trash(folder, session_id)
-        with sessions.LOCK:
-            sessions.SESSIONS.pop(session_id, None)
-        _index.remove_row(sessions.SESSION_INDEX_FILE, folder, session_id)
+        with sessions.store().lock:
+            sessions.store().sessions.pop(session_id, None)
+        _index.remove_row(sessions.store().index_file, folder, session_id)
         return target
 
 
@@ -151,7 +151,7 @@ def running_elsewhere(folder: Path, session_id: str) -> bool:
     """
     from hermes_nb.store import liveness
 
-    cached = sessions.SESSIONS.get(session_id)
+    cached = sessions.store().sessions.get(session_id)
     if cached is not None and cached.active_stream_id:
         if (cached.active_stream_owner or {}).get("pid") == os.getpid():
             return False  # our own run (its checkpoints save this same object)
@@ -181,8 +181,8 @@ def discard_if_empty(session_id: str) -> bool:
             cached = sessions.get_session(session_id)
             if cached.messages or cached.pending:
                 return False
-            with sessions.LOCK:  # read it again: another kernel may have used it since
-                sessions.SESSIONS.pop(session_id, None)
+            with sessions.store().lock:  # read it again: another kernel may have used it since
+                sessions.store().sessions.pop(session_id, None)
             session = sessions.get_session(session_id)
         except HermesError:
             return False
@@ -194,9 +194,9 @@ def discard_if_empty(session_id: str) -> bool:
             journal.beside(session.path),
         ):
             path.unlink(missing_ok=True)
-        with sessions.LOCK:
-            sessions.SESSIONS.pop(session_id, None)
-        _index.remove_row(sessions.SESSION_INDEX_FILE, sessions.SESSION_DIR, session_id)
+        with sessions.store().lock:
+            sessions.store().sessions.pop(session_id, None)
+        _index.remove_row(sessions.store().index_file, sessions.store().folder, session_id)
         return True
 def refuse_links(folder: Path, *paths: Path) -> None:
     """``UnsafePathError`` when one of ``paths`` (beside the sessions) is a symbolic link.
@@ -266,6 +266,6 @@ def fork_session(session_id: str, n_messages: int | None = None) -> sessions.Ses
         parent_session_id=session_id,
     )
     child.save()
-    with sessions.LOCK:
-        sessions.SESSIONS[child.session_id] = child
+    with sessions.store().lock:
+        sessions.store().sessions[child.session_id] = child
     return child
