@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from hermes_nb._version import __version__
 
 # Silent unless the user configures logging: notices reach the cell, not stderr twice.
 logging.getLogger("hermes_nb").addHandler(logging.NullHandler())
