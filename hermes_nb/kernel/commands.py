@@ -46,7 +46,6 @@ HELP = """\
 %agent help               this text"""
 
 
-
 class CommandHost(Protocol):
     """What the commands read and call on the loaded magic (``AgentMagics``)."""
 
