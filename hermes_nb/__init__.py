@@ -2,6 +2,24 @@
 
 ``%load_ext hermes_nb`` registers ``%%agent`` and ``%agent``. Importing the package is
 cheap on purpose: providers, widgets and SDKs load on the first run.
+
+The packages are layers: each imports only the ones below it, and siblings joined by
+``|`` do not import each other (the import-linter contracts in ``pyproject.toml``,
+run by ``tests/test_layers.py``, together with a test that no two modules import
+each other):
+
+    serverext         the jupyter_server extension: sessions over REST for the page
+    kernel            the notebook side: magics, the cell loop, a run's lifecycle
+    mcp | ui          tools from MCP servers | what a person sees of a run
+    agent             the agent loop, providers and tools (no Jupyter)
+    context | store   what the agent learns about the notebook | sessions on disk
+    safety            guards every layer uses: file writes, redaction, depth, outputs
+    errors | _version our exception types | the version
+
+This module is the IPython extension's entry point and may import any of them;
+nothing in the package imports it. ``models``, ``config``, ``session_ops`` and
+``streaming`` keep older module names importable for code outside the package (thin
+aliases over ``store`` and ``kernel``); nothing in the package imports them either.
 """
 
 from __future__ import annotations
@@ -9,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from hermes_nb._version import __version__
 
 # Silent unless the user configures logging: notices reach the cell, not stderr twice.
 logging.getLogger("hermes_nb").addHandler(logging.NullHandler())

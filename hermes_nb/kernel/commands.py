@@ -1,15 +1,17 @@
 """The ``%agent`` line commands: sessions, history, undo/retry/resume, export, status.
 
-Each command is a function of the loaded ``AgentMagics`` (which parses the line and
+Each command is a function of the loaded magic (``AgentMagics`` parses the line and
 picks the function ``cmd_<name>``), so the magic keeps to reading arguments, config
-and running requests, and each command reads top to bottom on its own.
+and running requests, and each command reads top to bottom on its own. A command sees
+the magic through :class:`CommandHost`, the part of it commands use, so this module
+does not import the magic that imports it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 
@@ -17,10 +19,7 @@ from hermes_nb.kernel import run_lifecycle, turn_history
 from hermes_nb.safety.redact import redact
 from hermes_nb.store import session_ops, sessions
 
-if TYPE_CHECKING:
-    from hermes_nb.kernel.magics import AgentMagics
-
-__all__ = ["HELP", "show_restored"]
+__all__ = ["HELP", "CommandHost", "show_restored"]
 
 HELP = """\
 %%agent [--model SPEC] [--new] [--session ID] [--no-tools] [--max-turns N]
@@ -46,17 +45,49 @@ HELP = """\
 %agent mcp trust [NAME]   approve the notebook folder's MCP servers (untrust: withdraw)
 %agent help               this text"""
 
+
+class CommandHost(Protocol):
+    """What the commands read and call on the loaded magic (``AgentMagics``)."""
+
+    model: str
+    notebook: str | None
+    current_session_id: str | None
+    mcp_servers: dict[str, Any]
+    tool_policies: dict[str, Any]
+    mcp_start_timeout: float
+
+    def _model_spec(self, override: str | None = None) -> str: ...
+
+    def _provider(self, spec: str) -> Any: ...
+
+    def _run(self, text: str | None, *, model: str | None = None, own_cell: bool = False) -> None: ...
+
+    def _alone_in_cell(self) -> bool: ...
+
+    def _folder(self) -> Path: ...
+
+    def _switch(self, session_id: str | None) -> None: ...
+
+    def _new_session(self, title: str | None) -> sessions.Session: ...
+
+    def _use(self, query: str) -> sessions.Session: ...
+
+    def _use_summary(self, query: str) -> sessions.IndexRow: ...
+
+    def _require_session(self) -> sessions.Session: ...
+
+
 _RUN_ELSEWHERE = (
     "A run of this session is still going in another kernel: interrupt that kernel "
     "(or wait for it to finish), then try again here."
 )
 
 
-def cmd_help(m: AgentMagics, opts: Any) -> None:
+def cmd_help(m: CommandHost, opts: Any) -> None:
     print(HELP)
 
 
-def cmd_sessions(m: AgentMagics, opts: Any) -> None:
+def cmd_sessions(m: CommandHost, opts: Any) -> None:
     rows = sessions.list_sessions(notebook=m.notebook, include_all=opts.all)
     if not rows:
         print("No sessions yet. Ask something with %%agent.")
@@ -71,7 +102,7 @@ def cmd_sessions(m: AgentMagics, opts: Any) -> None:
         print(f"{mark} {row.id}  {row.title[:48]:<48}  {row.message_count:>4} msgs{pending}")
 
 
-def cmd_new(m: AgentMagics, opts: Any) -> None:
+def cmd_new(m: CommandHost, opts: Any) -> None:
     title = " ".join(opts.title) or None
     session = m._new_session(title)
     if title:
@@ -79,12 +110,12 @@ def cmd_new(m: AgentMagics, opts: Any) -> None:
     print(f"New session {session.session_id}" + (f": {title}" if title else ""))
 
 
-def cmd_use(m: AgentMagics, opts: Any) -> None:
+def cmd_use(m: CommandHost, opts: Any) -> None:
     row = m._use_summary(" ".join(opts.id))
     print(f"Using session {row.id}: {row.title} ({row.message_count} messages)")
 
 
-def cmd_history(m: AgentMagics, opts: Any) -> None:
+def cmd_history(m: CommandHost, opts: Any) -> None:
     from IPython.display import display
 
     from hermes_nb.ui.transcript import history_mimebundle
@@ -96,7 +127,7 @@ def cmd_history(m: AgentMagics, opts: Any) -> None:
     display(history_mimebundle(session.messages, title=session.title), raw=True)
 
 
-def cmd_undo(m: AgentMagics, opts: Any) -> None:
+def cmd_undo(m: CommandHost, opts: Any) -> None:
     session = m._require_session()
     before = len(session.messages)
     session_ops.undo_last(session.session_id)
@@ -104,13 +135,13 @@ def cmd_undo(m: AgentMagics, opts: Any) -> None:
     print(f"Removed the last request and its reply ({before - after} messages).")
 
 
-def cmd_retry(m: AgentMagics, opts: Any) -> None:
+def cmd_retry(m: CommandHost, opts: Any) -> None:
     session = m._require_session()
     text = session_ops.retry_last(session.session_id)
     m._run(text, own_cell=m._alone_in_cell())
 
 
-def cmd_resume(m: AgentMagics, opts: Any) -> None:
+def cmd_resume(m: CommandHost, opts: Any) -> None:
     if opts.id:
         session = m._use(opts.id)
         report = run_lifecycle.restore_session(session.session_id)
@@ -127,7 +158,7 @@ def cmd_resume(m: AgentMagics, opts: Any) -> None:
     m._run(None, model=model, own_cell=m._alone_in_cell())
 
 
-def cmd_cancel(m: AgentMagics, opts: Any) -> None:
+def cmd_cancel(m: CommandHost, opts: Any) -> None:
     session = m._require_session()
     stream_id = session.active_stream_id
     if not stream_id:
@@ -147,13 +178,13 @@ def cmd_cancel(m: AgentMagics, opts: Any) -> None:
     print("Cancelled the pending run; its partial output was kept.")
 
 
-def cmd_title(m: AgentMagics, opts: Any) -> None:
+def cmd_title(m: CommandHost, opts: Any) -> None:
     session = m._require_session()
     session_ops.rename_session(session.session_id, " ".join(opts.text))
     print(f"Renamed to: {' '.join(opts.text)}")
 
 
-def cmd_delete(m: AgentMagics, opts: Any) -> None:
+def cmd_delete(m: CommandHost, opts: Any) -> None:
     session_id = sessions.validate_session_id(opts.id)
     sessions.get_session(session_id)
     session_ops.delete_session(session_id)
@@ -162,7 +193,7 @@ def cmd_delete(m: AgentMagics, opts: Any) -> None:
     print(f"Moved session {session_id} to the trash folder.")
 
 
-def cmd_fork(m: AgentMagics, opts: Any) -> None:
+def cmd_fork(m: CommandHost, opts: Any) -> None:
     session = m._require_session()
     starts = [i for i, m in enumerate(session.messages) if m.get("role") == "user"]
     if opts.n is not None and not 0 <= opts.n <= len(starts):
@@ -176,7 +207,7 @@ def cmd_fork(m: AgentMagics, opts: Any) -> None:
     m._switch(forked.session_id)
 
 
-def cmd_export(m: AgentMagics, opts: Any) -> None:
+def cmd_export(m: CommandHost, opts: Any) -> None:
     from hermes_nb.ui.transcript import history_markdown
 
     session = sessions.get_session(sessions.validate_session_id(opts.id)) if opts.id else m._require_session()
@@ -194,14 +225,14 @@ def cmd_export(m: AgentMagics, opts: Any) -> None:
     print(f"Exported {len(session.messages)} messages to {out}")
 
 
-def cmd_model(m: AgentMagics, opts: Any) -> None:
+def cmd_model(m: CommandHost, opts: Any) -> None:
     if opts.spec:
         m._provider(opts.spec)
         m.model = opts.spec
     print(f"Model: {m._model_spec()}")
 
 
-def cmd_status(m: AgentMagics, opts: Any) -> None:
+def cmd_status(m: CommandHost, opts: Any) -> None:
     try:
         spec = m._model_spec()
     except UsageError:
@@ -222,7 +253,7 @@ def cmd_status(m: AgentMagics, opts: Any) -> None:
 
 
 
-def cmd_mcp(m: AgentMagics, opts: Any) -> None:
+def cmd_mcp(m: CommandHost, opts: Any) -> None:
     from hermes_nb import mcp
 
     if opts.action is None:

@@ -274,7 +274,8 @@ class AgentMagics(Magics):
             print(commands.HELP)
             return
         opts = self._line_parser.parse_argstring(line)
-        getattr(commands, f"cmd_{opts.command}")(self, opts)
+        command: Callable[[commands.CommandHost, Any], None] = getattr(commands, f"cmd_{opts.command}")
+        command(self, opts)
 
     # -- running -------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ keeps them running for the kernel's lifetime on a loop of its own (``runtime``,
 (``launcher``) and turns their tools and results into hermes_nb's (``tools``,
 ``results``). A notebook folder's servers wait for the user's approval (``trust``).
 Nothing here imports the SDK until a server is configured.
+
+May import: agent (a server's tools become the agent's ``Tool`` objects), safety,
+errors and the ``_version`` leaf. Not ui, context, store or kernel; the kernel side
+starts the servers and hands their tools to a run.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from hermes_nb._version import __version__
 from hermes_nb.agent.tools.capture import current_tap
 from hermes_nb.errors import McpError
 from hermes_nb.safety.redact import redact
@@ -156,14 +157,12 @@ class Connection:
         from mcp import Client
         from mcp.types import Implementation
 
-        import hermes_nb
-
         self._stop = stop = asyncio.Event()
         try:
             async with AsyncExitStack() as stack:
                 for resource in transport[1:]:  # an HTTP client to close with the connection
                     await stack.enter_async_context(resource)
-                info = Implementation(name="hermes_nb", version=hermes_nb.__version__)
+                info = Implementation(name="hermes_nb", version=__version__)
                 client = await stack.enter_async_context(
                     Client(
                         transport[0],

@@ -4,6 +4,11 @@ Enabled on install by ``jupyter-config/jupyter_server_config.d/hermes_nb.json``.
 Routes live under ``<base_url>hermes-nb/`` (see ``handlers``); their logic is in
 ``api``, which only reads session files (and moves one to the trash on delete).
 Importing this package is cheap: tornado and jupyter_server load with the handlers.
+
+The top layer: may import every package below it (the store for sessions, ui for the
+static views of saved sessions, ``kernel.frontend_link`` for the page's answers to a
+running cell), safety and errors. Nothing in the package imports it; jupyter_server
+loads it by name.
 """
 
 from __future__ import annotations

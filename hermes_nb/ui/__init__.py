@@ -4,6 +4,10 @@ Three renderers share one interface (:class:`Renderer`): a live ipywidgets view 
 notebooks, plain text for terminals, and a static transcript for headless runs. All
 draw from :class:`~hermes_nb.ui.state.TurnDisplay`. Importing this package is cheap:
 ipywidgets and markdown-it are imported when a renderer is built.
+
+May import: agent (its events), safety, errors, and ipywidgets, IPython and comm for
+the live view. Not mcp, context, store or kernel: the kernel side hands a renderer
+what to draw, and the server extension uses the static renderers of saved sessions.
 """
 
 from __future__ import annotations

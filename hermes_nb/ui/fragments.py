@@ -14,8 +14,17 @@ from typing import Any
 
 from hermes_nb.safety.depth import elide
 from hermes_nb.safety.safe_output import IMAGE_TYPES, safe_bundle
-from hermes_nb.ui.markdown import escape
-from hermes_nb.ui.state import ErrorBlock, NoticeBlock, RetryBlock, StatusLine, ToolCard
+from hermes_nb.ui.markdown import escape, render_markdown
+from hermes_nb.ui.state import (
+    Block,
+    ErrorBlock,
+    NoticeBlock,
+    ReasoningBlock,
+    RetryBlock,
+    StatusLine,
+    TextBlock,
+    ToolCard,
+)
 
 __all__ = [
     "REASONING_ICON",
@@ -24,6 +33,7 @@ __all__ = [
     "CODE_ARGUMENTS",
     "args_summary",
     "arguments_html",
+    "block_html",
     "call_summary",
     "card_body_html",
     "card_title",
@@ -61,6 +71,9 @@ ERROR_STYLE = _BOX + "border:1px solid #d33;background:rgba(221,51,51,0.10);colo
 NOTICE_STYLE = _BOX + "border-left:3px solid #888;background:rgba(128,128,128,0.08);"
 RETRY_STYLE = _BOX + "border-left:3px solid #c80;background:rgba(204,136,0,0.08);"
 STATUS_STYLE = "font-size:0.85em;opacity:0.75;margin:2px 0 4px 0;"
+CARD_STYLE = (
+    "border:1px solid rgba(128,128,128,0.35);border-radius:4px;padding:2px 8px;margin:4px 0;"
+)
 PRE_STYLE = (
     "white-space:pre-wrap;word-break:break-word;margin:2px 0 6px 0;padding:4px 6px;"
     "background:rgba(128,128,128,0.08);border-radius:3px;max-height:24em;overflow:auto;"
@@ -264,3 +277,34 @@ def retry_text(block: RetryBlock) -> str:
 
 def retry_html(block: RetryBlock) -> str:
     return f'<div class="hermes-nb-retry" style="{RETRY_STYLE}">↻ {escape(retry_text(block))}</div>'
+
+
+def _card_html(card: ToolCard) -> str:
+    body = card_body_html(card)
+    if card.outputs:
+        body += "<div><b>Outputs</b></div>" + outputs_html(card.outputs)
+    return (
+        f'<details class="hermes-nb-tool hermes-nb-tool-{card.status}" style="{CARD_STYLE}">'
+        f"<summary>{escape(card_title(card, timing=False))}</summary>{body}</details>"
+    )
+
+
+def block_html(block: Block) -> str:
+    """One block as static HTML (the live widget draws text blocks itself)."""
+    if isinstance(block, ReasoningBlock):
+        return (
+            f'<details class="hermes-nb-reasoning" style="{CARD_STYLE}opacity:0.8">'
+            f"<summary>{REASONING_ICON} Reasoning</summary>"
+            f"{render_markdown(block.text)}</details>"
+        )
+    if isinstance(block, TextBlock):
+        return f'<div class="hermes-nb-text">{render_markdown(block.text)}</div>'
+    if isinstance(block, ToolCard):
+        return _card_html(block)
+    if isinstance(block, ErrorBlock):
+        return error_html(block)
+    if isinstance(block, RetryBlock):
+        return retry_html(block)
+    if isinstance(block, NoticeBlock):
+        return notice_html(block)
+    return ""

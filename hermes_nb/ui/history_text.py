@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from hermes_nb.ui.fragments import args_summary
+from hermes_nb.ui.saved_messages import content_text, parse_args
 from hermes_nb.ui.state import ToolCard
-from hermes_nb.ui.transcript import content_text, parse_args
 
 __all__ = ["render_history_plain"]
 

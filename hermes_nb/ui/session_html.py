@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hermes_nb.safety.safe_output import printable
-from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE
+from hermes_nb.ui.fragments import ERROR_STYLE, NOTICE_STYLE, block_html
 from hermes_nb.ui.markdown import escape, render_markdown
+from hermes_nb.ui.saved_messages import parse_args
 from hermes_nb.ui.state import ToolCard, ToolStatus, status_of_result
-from hermes_nb.ui.transcript import block_html, parse_args
 
 __all__ = ["marker_state", "messages_html", "session_html"]
 

@@ -13,24 +13,23 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from hermes_nb.safety.depth import elide, loads_bounded
+from hermes_nb.safety.depth import elide
 from hermes_nb.safety.safe_output import printable
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
+    block_html,
     call_summary,
-    card_body_html,
     card_title,
     code_argument,
-    error_html,
-    notice_html,
     other_arguments,
-    outputs_html,
-    retry_html,
     retry_text,
     status_html,
     status_text,
 )
-from hermes_nb.ui.markdown import escape, neutralize_html, render_markdown
+from hermes_nb.ui.history_text import render_history_plain
+from hermes_nb.ui.markdown import escape, neutralize_html
+from hermes_nb.ui.saved_messages import content_text, parse_args
+from hermes_nb.ui.session_html import session_html
 from hermes_nb.ui.state import (
     Block,
     ErrorBlock,
@@ -44,12 +43,9 @@ from hermes_nb.ui.state import (
 
 __all__ = [
     "EMPTY_ANSWER",
-    "block_html",
-    "content_text",
     "history_markdown",
     "history_mimebundle",
     "mimebundle",
-    "parse_args",
     "render_history",
     "to_html",
     "to_markdown",
@@ -58,9 +54,6 @@ __all__ = [
 
 EMPTY_ANSWER = "The model returned no answer."
 TURN_STYLE = "margin:2px 0;"
-CARD_STYLE = (
-    "border:1px solid rgba(128,128,128,0.35);border-radius:4px;padding:2px 8px;margin:4px 0;"
-)
 
 
 def _fence(content: str, lang: str = "") -> str:
@@ -183,37 +176,6 @@ def to_plain(display: TurnDisplay, *, status: bool = False) -> str:
 # -- HTML ---------------------------------------------------------------------
 
 
-def _card_html(card: ToolCard) -> str:
-    body = card_body_html(card)
-    if card.outputs:
-        body += "<div><b>Outputs</b></div>" + outputs_html(card.outputs)
-    return (
-        f'<details class="hermes-nb-tool hermes-nb-tool-{card.status}" style="{CARD_STYLE}">'
-        f"<summary>{escape(card_title(card, timing=False))}</summary>{body}</details>"
-    )
-
-
-def block_html(block: Block) -> str:
-    """One block as static HTML (the live widget draws text blocks itself)."""
-    if isinstance(block, ReasoningBlock):
-        return (
-            f'<details class="hermes-nb-reasoning" style="{CARD_STYLE}opacity:0.8">'
-            f"<summary>{REASONING_ICON} Reasoning</summary>"
-            f"{render_markdown(block.text)}</details>"
-        )
-    if isinstance(block, TextBlock):
-        return f'<div class="hermes-nb-text">{render_markdown(block.text)}</div>'
-    if isinstance(block, ToolCard):
-        return _card_html(block)
-    if isinstance(block, ErrorBlock):
-        return error_html(block)
-    if isinstance(block, RetryBlock):
-        return retry_html(block)
-    if isinstance(block, NoticeBlock):
-        return notice_html(block)
-    return ""
-
-
 def to_html(display: TurnDisplay) -> str:
     """The turn as one self-contained HTML fragment, status line first."""
     parts = [status_html(display.status())]
@@ -235,36 +197,6 @@ def mimebundle(display: TurnDisplay, *, plain_status: bool = False) -> dict[str,
 
 
 # -- a whole session ------------------------------------------------------------
-
-
-def content_text(content: Any) -> str:
-    """Message content as text; multimodal parts other than text become a placeholder."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        pieces = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "text":
-                pieces.append(str(part.get("text", "")))
-            elif isinstance(part, dict):
-                pieces.append(f"*[{part.get('type', 'attachment')}]*")
-            else:
-                pieces.append(str(part))
-        return "\n\n".join(pieces)
-    return str(content)
-
-
-def parse_args(raw: Any) -> Any:
-    """A saved call's arguments (a JSON string) as a value; too deep or not JSON: the
-    text itself, cut. Nothing deeper than ``depth.MAX_DEPTH`` comes out."""
-    if isinstance(raw, str):
-        try:
-            return elide(loads_bounded(raw)) if raw.strip() else {}
-        except ValueError:
-            return raw if len(raw) <= 2000 else raw[:2000] + "…"
-    return elide(raw) if raw is not None else {}
 
 
 def _history_call(call: dict[str, Any], result: dict[str, Any] | None, *, full: bool) -> str:
@@ -365,9 +297,6 @@ def history_mimebundle(
     """A session for ``display(bundle, raw=True)``: HTML (tool cards with highlighted
     code) for notebooks, Markdown, and plain text without tags or entities for
     terminals, which show only ``text/plain``."""
-    from hermes_nb.ui.history_text import render_history_plain
-    from hermes_nb.ui.session_html import session_html
-
     messages = list(messages)
     return printable(
         {

@@ -27,6 +27,7 @@ from hermes_nb.agent.events import Event
 from hermes_nb.safety.safe_output import printable, safe_bundle
 from hermes_nb.ui.fragments import (
     REASONING_ICON,
+    block_html,
     card_body_html,
     card_title,
     status_html,
@@ -35,7 +36,7 @@ from hermes_nb.ui.live_output import live_output_html
 from hermes_nb.ui.markdown import render_markdown, stable_split
 from hermes_nb.ui.run_status import MIME_TYPE, RunInfo
 from hermes_nb.ui.state import Block, ReasoningBlock, TextBlock, ToolCard, TurnDisplay
-from hermes_nb.ui.transcript import block_html, mimebundle
+from hermes_nb.ui.transcript import mimebundle
 
 __all__ = ["WidgetRenderer"]
 

@@ -10,6 +10,9 @@
 
 Importing this package imports no SDK: each provider imports its own when it is
 first used, so ``%load_ext hermes_nb`` stays fast.
+
+Part of the agent layer: may import the rest of ``hermes_nb.agent``, store (the
+replay provider reads a session's journal), safety and errors; no Jupyter.
 """
 
 from __future__ import annotations

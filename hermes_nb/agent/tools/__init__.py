@@ -1,4 +1,9 @@
-"""Tools the agent can call: the registry, the user decorator and the built-ins."""
+"""Tools the agent can call: the registry, the user decorator and the built-ins.
+
+Part of the agent layer: may import the rest of ``hermes_nb.agent``, safety and
+errors; no Jupyter, except the ``python`` tool's use of a running IPython's display
+publisher. Tools that need the notebook itself live in ``hermes_nb.kernel``.
+"""
 
 from __future__ import annotations
 
