@@ -9,7 +9,7 @@ it (per-thread CPU clocks around each part; a part's time excludes nested parts)
 
 * load: reading the session file into the kernel (the run's first use of it);
 * store: the rest of the store's work: the run's start (pending mark), checkpoints,
-  the final save, index rows, ``get_session``/``refresh_session``, the history handed
+  the final save, index rows, ``SessionStore.get``/``refresh``, the history handed
   to the agent;
 * history: what the agent makes of the history for the provider (failed requests
   dropped, messages cleaned), once a turn and then per step for the step's messages;
@@ -84,15 +84,15 @@ def _gc_clock(phase, info):
     elif hasattr(_gc_started, "t"):
         _parts["gc"] += _time.thread_time() - _gc_started.t
 gc.callbacks.append(_gc_clock)
-from hermes_nb import models as _m, streaming as _s
-from hermes_nb.store import index as _i
+from hermes_nb.kernel import run_lifecycle as _s
+from hermes_nb.store import session as _se, session_store as _ss
 from hermes_nb.agent import loop as _loop
 from hermes_nb.agent.providers import body as _body, openai_compat as _oc
-_account("load", _m.Session, "load")
+_account("load", _ss.SessionStore, "load")
 for _name in ("save", "save_changes", "save_index_row", "flush_journal"):
-    _account("store", _m.Session, _name)
-for _name in ("get_session", "refresh_session"):
-    _account("store", _m, _name)
+    _account("store", _se.Session, _name)
+for _name in ("get", "refresh"):
+    _account("store", _ss.SessionStore, _name)
 for _name in ("start", "checkpoint", "finish", "fail", "history", "publish_start", "flush_start"):
     _account("store", _s.Run, _name)
 _account("history", _loop._Run, "_request")

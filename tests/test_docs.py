@@ -303,8 +303,25 @@ def test_the_architecture_page_names_every_module() -> None:
     words = set(re.findall(r"[a-z_]+", page))
     missing = sorted(m for m in package_modules() if m.split("/")[-1] not in words)
     assert missing == [], missing
-    for package in ("agent", "ui", "mcp", "context", "serverext", "agent/providers", "agent/tools"):
+    for package in ("agent", "ui", "mcp", "context", "serverext", "store", "kernel", "safety", "agent/providers", "agent/tools"):
         assert f"hermes_nb/{package}/" in page or f"{package.split('/')[-1]}/" in page, package
+
+
+#: where a module the page names by its own name (``run_lifecycle.Run``) may live
+PACKAGES = ("", "kernel.", "store.", "safety.", "ui.", "agent.", "agent.providers.", "agent.tools.", "mcp.",
+            "context.", "serverext.")  # fmt: skip
+
+
+def _module_named(dotted: str) -> Any:
+    """The one module of hermes_nb called ``dotted`` in the root or a package, else None."""
+    found = []
+    for package in PACKAGES:
+        try:
+            found.append(importlib.import_module(f"hermes_nb.{package}{dotted}"))
+        except ModuleNotFoundError:
+            continue
+    unique = {id(m): m for m in found}  # hermes_nb.session_ops is hermes_nb.store.session_ops
+    return next(iter(unique.values())) if len(unique) == 1 else None
 
 
 def test_what_the_architecture_page_names_exists() -> None:
@@ -315,11 +332,9 @@ def test_what_the_architecture_page_names_exists() -> None:
             continue  # a file name
         found: Any = None
         for i in range(len(parts), 0, -1):  # the longest start that is a module
-            try:
-                found = importlib.import_module("hermes_nb." + ".".join(parts[:i]))
-            except ModuleNotFoundError:
-                continue
-            break
+            found = _module_named(".".join(parts[:i]))
+            if found is not None:
+                break
         if found is None:
             continue  # not a module path: ``hermes_nb.run`` (a comm name), ``_index.json``
         for name in parts[i:]:
