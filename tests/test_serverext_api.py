@@ -15,9 +15,9 @@ from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_h
 
 from hermes_nb import config, models, streaming
 from hermes_nb.serverext import api
-from hermes_nb.store.liveness import held_locks
 from hermes_nb.serverext.places import ApiError, locate
 from hermes_nb.store import journal
+from hermes_nb.store.liveness import held_locks
 
 NOTEBOOK = "work/analysis.ipynb"
 
