@@ -159,10 +159,8 @@ def running_elsewhere(folder: Path, session_id: str) -> bool:
     owner = None
     if locks.held is None:  # no lock table here: the owner the file records
         owner = store.run_owner(session_id)
-        if owner is None:
-            return False
-        if owner.get("pid") == os.getpid():
-            return False
+        if owner is None or owner.get("pid") == os.getpid():
+            return False  # no run, or our own
     return store.run_is_live(session_id, owner, locks)
 
 

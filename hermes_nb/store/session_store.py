@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from hermes_nb.errors import (
     CorruptSessionError,
-    HermesError,
     SessionNotFoundError,
     SessionWriteError,
     UnreadableSessionError,
+    UnsafePathError,
 )
 from hermes_nb.safety.fsio import sweep_temp_files
 from hermes_nb.store import changes, diskstate, folders, journal, liveness, publish, reading, saving
@@ -125,6 +125,7 @@ class SessionStore:
     @index_file.setter
     def index_file(self, path: Path) -> None:
         self._index_file = None if path == self.folder / INDEX_NAME else Path(path)
+        self._listing = None
 
     def path_of(self, session_id: str) -> Path:
         return self.folder / f"{session_id}.json"
@@ -154,6 +155,7 @@ class SessionStore:
                         self.sessions.pop(sid, None)
             self.folder = folder
             self._index_file = None
+            self._listing = None
         sweep_temp_files(folder)
         return folder
 
@@ -410,7 +412,7 @@ class SessionStore:
         validate_session_id(session_id)
         try:
             data, _, _ = diskstate.read_folded(self.path_of(session_id), self.confine)
-        except (FileNotFoundError, CorruptSessionError, UnreadableSessionError):
+        except (OSError, CorruptSessionError, UnreadableSessionError):
             return None
         data.pop(journal.TOKEN_KEY, None)
         return data
@@ -420,7 +422,7 @@ class SessionStore:
         or no readable file)."""
         try:
             data = self.read_dict(session_id) or {}
-        except HermesError:  # a file leading out of a reader's root: no owner to tell
+        except UnsafePathError:  # a file leading out of a reader's root: no owner to tell
             return None
         pending = data.get("active_stream_id") or data.get("pending_user_message")
         owner = data.get("active_stream_owner") if pending else None
