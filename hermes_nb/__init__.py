@@ -8,8 +8,8 @@ The packages are layers: each imports only the ones below it, and siblings joine
 run by ``tests/test_layers.py``, together with a test that no two modules import
 each other):
 
-    serverext         the jupyter_server extension: sessions over REST for the page
-    kernel            the notebook side: magics, the cell loop, a run's lifecycle
+    kernel | serverext  the notebook side: magics, the cell loop, a run's lifecycle |
+                      the jupyter_server extension: sessions over REST for the page
     mcp | ui          tools from MCP servers | what a person sees of a run
     agent             the agent loop, providers and tools (no Jupyter)
     context | store   what the agent learns about the notebook | sessions on disk

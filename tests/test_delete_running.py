@@ -12,7 +12,7 @@ from server_harness import Server
 from sse_server import ServerProcess, stall_reply, text_reply
 from waiting import wait_for
 
-from hermes_nb.serverext.liveness import held_locks
+from hermes_nb.store.liveness import held_locks
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 

@@ -15,9 +15,9 @@ from dead_run import leave_dead_run, leave_run_killed_before_its_row, run_lock_h
 
 from hermes_nb import config, models, streaming
 from hermes_nb.serverext import api
-from hermes_nb.serverext.liveness import held_locks
 from hermes_nb.serverext.places import ApiError, locate
 from hermes_nb.store import journal
+from hermes_nb.store.liveness import held_locks
 
 NOTEBOOK = "work/analysis.ipynb"
 
@@ -439,3 +439,28 @@ def test_a_transcript_is_served_a_page_at_a_time(root: Path) -> None:
     first = api.get_session(root, NOTEBOOK, session.session_id, offset=0, limit=4)
     assert first["page"] == {"offset": 0, "count": 4, "total": 2000}
     assert "question 1" in first["markdown"] and "question 2" not in first["markdown"]
+
+
+def test_serving_imports_no_kernel_code(root: Path) -> None:
+    """The server extension stands on the store and the renderers: none of its routes
+    loads the kernel's package or the compatibility modules over it."""
+    import subprocess
+    import sys
+
+    sid = finished_session("Layers")
+    gone = finished_session("Deleted")
+    code = (
+        "import json, sys\n"
+        "from hermes_nb.serverext import api, find_run, handlers, link_handlers\n"
+        f"root, nb, sid, gone = {str(root)!r}, {NOTEBOOK!r}, {sid!r}, {gone!r}\n"
+        "api.list_sessions_body(root, nb); api.get_session(root, nb, sid)\n"
+        "api.get_run(root, nb, sid, 'run0001'); api.interrupted_runs(root, nb)\n"
+        "api.export_session(root, nb, sid, 'md'); api.delete_session(root, nb, gone)\n"
+        "find_run.find_run(root, nb, 'Compute 6*7')\n"
+        "above = ('hermes_nb.kernel', 'hermes_nb.models', 'hermes_nb.config', 'hermes_nb.session_ops',\n"
+        "         'hermes_nb.streaming')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(above))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

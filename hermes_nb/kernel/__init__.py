@@ -8,6 +8,6 @@ the tools that need the kernel or the notebook (``toolset``, ``notebook_tools``,
 notebook, titles, compression and prewarm.
 
 May import: mcp, ui, agent, context, store, safety, errors, and Jupyter (IPython,
-ipykernel, traitlets, comm). Imported by the package root and by the server
-extension (``frontend_link``, the other end of the page's answers), nothing else.
+ipykernel, traitlets, comm); not the server extension, its sibling. Imported by the
+package root only.
 """

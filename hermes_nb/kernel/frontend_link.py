@@ -5,7 +5,8 @@ or a widget while the cell runs (DESIGN.md). Messages *from* the kernel still go
 out (iopub), so a request goes out as a ``hermes_nb.ops`` comm, and the page's
 answer comes back through the Jupyter server: the page POSTs it to
 ``hermes-nb/replies/<id>``, the server writes ``<runtime dir>/hermes_nb/replies/<id>.json``
-and the kernel, which started from that server's environment, finds the file.
+and the kernel, which started from that server's environment, finds the file (the files:
+``hermes_nb.ui.page_replies``, shared with the server extension).
 
 The first file written under an id wins (``os.link`` of a complete temp file), so
 several tabs answering one request, or a page answering after the kernel gave up,
@@ -20,9 +21,7 @@ never wait for an answer that cannot come).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -31,13 +30,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.safety import fsio
+from hermes_nb.ui.page_replies import (
+    KERNEL_ID,
+    MAX_REPLY_BYTES,
+    REPLY_ID,
+    REPLY_MAX_AGE,
+    frontends_dir,
+    link_folder,
+    mark_frontend,
+    read_reply,
+    replies_dir,
+    sweep_replies,
+    write_reply,
+)
 
 __all__ = [
     "COMM_TARGET",
     "KERNEL_ID",
     "MAX_REPLY_BYTES",
     "REPLY_ID",
+    "REPLY_MAX_AGE",
     "FrontendLink",
     "Reply",
     "frontends_dir",
@@ -53,12 +65,6 @@ __all__ = [
 log = logging.getLogger("hermes_nb.kernel.frontend_link")
 
 COMM_TARGET = "hermes_nb.ops"
-REPLY_ID = re.compile(r"^[0-9a-f]{32}$")
-KERNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-#: a live notebook's text (outputs are cut by the page) stays far below this
-MAX_REPLY_BYTES = 8 * 1024 * 1024
-#: answers nobody read (a tab that answered after the kernel gave up) are removed after this
-REPLY_MAX_AGE = 3600.0
 #: seconds a page's marker counts: an open page renews it every minute, a closed one stops
 MARKER_TTL = 180.0
 #: how often a wait with no time limit looks whether the page is still there
@@ -66,84 +72,6 @@ PRESENCE_CHECK = 5.0
 #: why a wait ended when the page that was there stopped renewing its marker
 PAGE_GONE = "the JupyterLab page stopped answering (its tab was closed or lost its server)"
 _POLL = 0.02
-
-
-def link_folder() -> Path:
-    """``<jupyter runtime dir>/hermes_nb``: the server and its kernels resolve the same one."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    return Path(jupyter_runtime_dir()) / "hermes_nb"
-
-
-def replies_dir(base: Path | None = None) -> Path:
-    return (base or link_folder()) / "replies"
-
-
-def frontends_dir(base: Path | None = None) -> Path:
-    return (base or link_folder()) / "frontends"
-
-
-def write_reply(reply_id: str, payload: dict[str, Any], base: Path | None = None) -> bool:
-    """Write the answer to ``reply_id`` unless one exists; True when this one won."""
-    if not REPLY_ID.match(reply_id):
-        raise ValueError(f"invalid reply id {reply_id!r}")
-    folder = replies_dir(base)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = folder / f"{reply_id}.json"
-    tmp, _ = fsio.write_temp(target, fsio.json_bytes(payload), sync_file=False)
-    try:
-        os.link(tmp, target)  # fails if the id is answered
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-    return True
-
-
-def read_reply(reply_id: str, base: Path | None = None, *, remove: bool = True) -> dict[str, Any] | None:
-    """The answer to ``reply_id``, or None while there is none; removed once read."""
-    path = replies_dir(base) / f"{reply_id}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        data = {"status": "unreadable", "error": str(exc)}
-    if remove:
-        try:
-            path.unlink()
-        except OSError:
-            pass
-    return data if isinstance(data, dict) else {"status": "unreadable"}
-
-
-def sweep_replies(base: Path | None = None, max_age: float = REPLY_MAX_AGE) -> int:
-    """Remove answers older than ``max_age`` (nobody will read them); how many."""
-    removed = 0
-    cutoff = time.time() - max_age
-    try:
-        entries = list(os.scandir(replies_dir(base)))
-    except OSError:
-        return 0
-    for entry in entries:
-        try:
-            if entry.is_file() and entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-                removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def mark_frontend(kernel_id: str, base: Path | None = None) -> Path:
-    """The page shows a notebook on ``kernel_id``: leave the marker the kernel looks for."""
-    if not KERNEL_ID.match(kernel_id):
-        raise ValueError(f"invalid kernel id {kernel_id!r}")
-    folder = frontends_dir(base)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    marker = folder / kernel_id
-    marker.write_text(str(time.time()), encoding="utf-8")
-    return marker
 
 
 def this_kernel_id() -> str | None:

@@ -5,8 +5,9 @@ Routes live under ``<base_url>hermes-nb/`` (see ``handlers``); their logic is in
 ``api``, which only reads session files (and moves one to the trash on delete).
 Importing this package is cheap: tornado and jupyter_server load with the handlers.
 
-The top layer: may import every package below it (the store for sessions, ui for the
-static views of saved sessions, ``kernel.frontend_link`` for the page's answers to a
+The top layer, beside the kernel side and independent of it (a server process loads
+no kernel code): may import the store (a read-only ``SessionStore`` per folder), ui
+(the static views of saved sessions, ``ui.page_replies`` for the page's answers to a
 running cell), safety and errors. Nothing in the package imports it; jupyter_server
 loads it by name.
 """

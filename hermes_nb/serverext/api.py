@@ -1,13 +1,15 @@
 """The sessions API's answers, as plain functions of the server root and a request.
 
 The tornado handlers only parse a request and call one of these, so everything here
-is tested without a server. Reading goes through hermes_nb's own store code (index
-rows, session JSON, transcript renderers); nothing here writes a session file, and
-the only change it makes is ``delete`` (a move to the trash, as ``%agent delete``).
+is tested without a server. Reading goes through hermes_nb's store: a read-only
+``SessionStore`` per sessions folder, confined to the server root (``places.store_of``),
+reads the index rows and the session files as the kernel does and tells a live run
+the same way; nothing here writes a session file or the index, and the only change it
+makes is ``delete`` (a move to the trash, as ``%agent delete``).
 
-Listing is served from ``_index.json`` and cached by the index file's identity, so a
-list costs a ``stat`` and a filter when nothing changed; only rows of pending runs
-look further (whether their kernel is alive).
+Listing is served from ``_index.json``, parsed once per version of it by the store,
+so a list costs a ``stat`` and a filter when nothing changed; only rows of pending
+runs look further (whether their kernel is alive).
 """
 
 from __future__ import annotations
@@ -15,15 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hermes_nb.errors import UnsafePathError
-from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, read_session
+from hermes_nb.serverext.places import ApiError, NotebookPlace, locate, store_of
 from hermes_nb.serverext.render import (
     MAX_PAGE,
     PAGE,
@@ -38,6 +37,7 @@ from hermes_nb.store import runmarks
 from hermes_nb.store.index import IndexRow
 from hermes_nb.store.liveness import LockTable, held_locks
 from hermes_nb.store.locks import os_file_lock
+from hermes_nb.store.session_store import Listing
 
 __all__ = [
     "delete_session",
@@ -53,52 +53,18 @@ __all__ = [
 log = logging.getLogger("hermes_nb.serverext")
 
 REQUEST_PREVIEW = 200
-_CACHE_SIZE = 64
 
 
-@dataclass(frozen=True)
-class _Cached:
-    signature: tuple[int, int, int]
-    rows: list[IndexRow]
-    #: "<notebook>\\0<all>" -> the JSON text of a listing that has no pending rows
-    bodies: dict[str, str] = field(default_factory=dict)
-
-
-_ROWS: OrderedDict[str, _Cached] = OrderedDict()
-_ROWS_LOCK = threading.Lock()
-
-
-def _cached(place: NotebookPlace) -> _Cached | None:
-    """The parsed index, read again only when ``_index.json`` changed; None without one."""
+def _listing_of(place: NotebookPlace) -> Listing:
+    """The folder's index rows, parsed again only when the index (or, without one,
+    the folder) changed; never rebuilds the index (``SessionStore.listing``)."""
     _refuse_index_links(place)
-    try:
-        st = os.stat(place.index_file)
-    except FileNotFoundError:
-        return None
-    key = str(place.index_file)
-    signature = (st.st_ino, st.st_size, st.st_mtime_ns)
-    with _ROWS_LOCK:
-        cached = _ROWS.get(key)
-        if cached is not None and cached.signature == signature:
-            _ROWS.move_to_end(key)
-            return cached
-    try:
-        rows = _index.read_rows(place.index_file, place.session_dir)
-    except OSError as exc:  # a corrupt index in a folder we may not rewrite
-        log.warning("could not read the session index %s: %s", place.index_file, exc)
-        return _Cached((0, 0, 0), _scan(place))  # not kept: read again next time
-    cached = _Cached(signature, rows)
-    with _ROWS_LOCK:
-        _ROWS[key] = cached
-        while len(_ROWS) > _CACHE_SIZE:
-            _ROWS.popitem(last=False)
-    return cached
+    return store_of(place).listing()
 
 
 def _read_rows(place: NotebookPlace) -> list[IndexRow]:
     """Index rows, newest first."""
-    cached = _cached(place)
-    return cached.rows if cached is not None else _rows_without_index(place)
+    return _listing_of(place).rows
 
 
 def _refuse_index_links(place: NotebookPlace) -> None:
@@ -107,57 +73,11 @@ def _refuse_index_links(place: NotebookPlace) -> None:
     place.refuse_links(place.index_file, place.index_file.with_name(place.index_file.name + ".lock"))
 
 
-def _rows_without_index(place: NotebookPlace) -> list[IndexRow]:
-    """Rows read from the session files themselves, kept until the folder changes.
-
-    The server does not write the index (a kernel does on its next save); it reads
-    the files with its own reader, which stays inside the root and parses a window
-    at a time, so a large session does not hold the event loop's thread meanwhile.
-    """
-    _refuse_index_links(place)
-    try:
-        st = os.stat(place.session_dir)
-    except OSError:
-        return []
-    key = "scan\x00" + str(place.session_dir)
-    signature = (st.st_ino, st.st_size, st.st_mtime_ns)
-    with _ROWS_LOCK:
-        cached = _ROWS.get(key)
-        if cached is not None and cached.signature == signature:
-            return cached.rows
-    rows = _scan(place)
-    with _ROWS_LOCK:
-        _ROWS[key] = _Cached(signature, rows)
-        while len(_ROWS) > _CACHE_SIZE:
-            _ROWS.popitem(last=False)
-    return rows
-
-
-def _scan(place: NotebookPlace) -> list[IndexRow]:
-    """Rows from the session files themselves (the index could not be used)."""
-    rows = []
-    for path in place.session_dir.glob("*.json"):
-        try:
-            data = read_session(path, place) if not path.name.startswith("_") else None
-        except ApiError:  # a link leading out of the root
-            continue
-        if data is not None and data.get("session_id") == path.stem:
-            try:
-                rows.append(IndexRow.from_session_dict(data))
-            except (KeyError, TypeError, ValueError):
-                continue
-    return sorted(rows, key=lambda r: (r.updated_at, r.id), reverse=True)
-
-
 # --------------------------------------------------------------------------- status
 
 
 def _run_live(place: NotebookPlace, locks: LockTable, session_id: str, owner: Any) -> bool:
-    lock_file = place.session_dir / f"{session_id}.run.lock"
-    if locks.held is None and owner is None:
-        data = _read_session(place, session_id) or {}
-        owner = data.get("active_stream_owner")
-    return locks.run_is_live(lock_file, owner)
+    return store_of(place).run_is_live(session_id, owner, locks)
 
 
 def _row_status(place: NotebookPlace, locks: LockTable | None, row: IndexRow) -> str:
@@ -208,16 +128,14 @@ def list_sessions_body(root: str | os.PathLike[str], notebook: Any, all_: bool =
     (their kernel may have died since).
     """
     place = locate(root, notebook)
-    cached = _cached(place)
-    if cached is None:
-        return json.dumps(_listing(place, _filtered(place, _rows_without_index(place), all_)))
-    key = f"{place.notebook}\x00{int(all_)}"
-    body = cached.bodies.get(key)
+    listing = _listing_of(place)
+    key = f"body\x00{place.notebook}\x00{int(all_)}"
+    body = listing.derived.get(key)
     if body is None:
-        rows = _filtered(place, cached.rows, all_)
+        rows = _filtered(place, listing.rows, all_)
         body = json.dumps(_listing(place, rows))
         if not any(r.pending for r in rows):
-            cached.bodies[key] = body
+            listing.keep(key, body)
     return body
 
 
@@ -253,8 +171,14 @@ def _listing(place: NotebookPlace, rows: list[IndexRow]) -> dict[str, Any]:
 
 def _read_session(place: NotebookPlace, session_id: str) -> dict[str, Any] | None:
     """A session file's JSON with what runs appended to the journal beside it: finished
-    turns, a pending run and its checkpoints (``journal.py``)."""
-    return read_session(place.session_file(session_id), place)
+    turns, a pending run and its checkpoints (``SessionStore.read_dict``); None when
+    there is no readable session. 400 for a bad id, 403 for a file leading out of the
+    root."""
+    place.session_file(session_id)
+    try:
+        return store_of(place).read_dict(session_id)
+    except UnsafePathError:
+        raise ApiError(403, "That session file points outside the server root.") from None
 
 
 def _load(place: NotebookPlace, session_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The page's side of the kernel round trip (see ``hermes_nb.kernel.frontend_link``).
+"""The page's side of the kernel round trip (``hermes_nb.ui.page_replies``).
 
 ``POST hermes-nb/replies/<id>``: the page's answer to a request a running cell made;
 written to the runtime folder, first answer wins (409 for a later one, which tells
@@ -19,7 +19,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from hermes_nb.kernel import frontend_link
+from hermes_nb.ui import page_replies
 
 __all__ = ["link_handlers"]
 
@@ -30,7 +30,7 @@ class ReplyHandler(APIHandler):
     @tornado.web.authenticated
     @authorized
     def post(self, reply_id: str) -> None:
-        if len(self.request.body) > frontend_link.MAX_REPLY_BYTES:
+        if len(self.request.body) > page_replies.MAX_REPLY_BYTES:
             raise tornado.web.HTTPError(413, "reply too large", reason="reply too large")
         try:
             payload = json.loads(self.request.body or b"null")
@@ -38,8 +38,8 @@ class ReplyHandler(APIHandler):
             payload = None
         if not isinstance(payload, dict):
             raise tornado.web.HTTPError(400, "the reply must be a JSON object", reason="bad reply")
-        frontend_link.sweep_replies()
-        if not frontend_link.write_reply(reply_id, payload):
+        page_replies.sweep_replies()
+        if not page_replies.write_reply(reply_id, payload):
             raise tornado.web.HTTPError(409, "already answered", reason="already answered")
         self.set_status(201)
         self.finish(json.dumps({"reply_id": reply_id}))
@@ -53,7 +53,7 @@ class FrontendHandler(APIHandler):
     def post(self, kernel_id: str) -> None:
         if kernel_id not in self.kernel_manager:
             raise tornado.web.HTTPError(404, "no such kernel", reason="no such kernel")
-        frontend_link.mark_frontend(kernel_id)
+        page_replies.mark_frontend(kernel_id)
         self.finish(json.dumps({"kernel_id": kernel_id}))
 
 

@@ -1,31 +1,31 @@
-"""Where a notebook's sessions are, for a request naming the notebook.
+"""Where a notebook's sessions are, for a request naming the notebook, and the store
+that reads them.
 
 Every path the server extension opens comes from here: the notebook path of a
 request is relative to the server root, and whatever it resolves to (``..``,
-absolute paths, symlinks) must stay inside that root. Only regular files are read,
-and only up to a size bound.
+absolute paths, symlinks) must stay inside that root. The sessions are read through
+a read-only ``SessionStore`` confined to the root (``store_of``): only regular files
+inside it, never through a link, up to a size bound, parsed a window at a time.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hermes_nb.store import journal, jsonstream
 from hermes_nb.store.session import validate_session_id
+from hermes_nb.store.session_store import SessionStore
 
-__all__ = ["ApiError", "MAX_FILE_BYTES", "NotebookPlace", "locate", "read_bytes", "read_json", "read_session"]
+__all__ = ["ApiError", "NotebookPlace", "locate", "store_of"]
 
-#: A session file larger than this is not read by the server (a request must not be
-#: able to make it read gigabytes).
-MAX_FILE_BYTES = 256 * 1024 * 1024
 #: A longer notebook path in a request is refused (no file system takes it whole).
 MAX_PATH_CHARS = 1024
+#: Sessions folders whose store (and parsed index) is kept, least recently used dropped.
+STORES = 64
 
 
 class ApiError(Exception):
@@ -111,63 +111,23 @@ def locate(root: str | os.PathLike[str], notebook: Any) -> NotebookPlace:
     )
 
 
-@contextmanager
-def _opened(path: Path, place: NotebookPlace) -> Iterator[int | None]:
-    """A descriptor on a regular file inside the root; None when missing, not
-    readable, not a regular file (a FIFO, device or folder) or over ``MAX_FILE_BYTES``.
+_STORES: OrderedDict[tuple[Path, Path], SessionStore] = OrderedDict()
+_STORES_LOCK = threading.Lock()
 
-    403 for a file that resolves outside the root.
+
+def store_of(place: NotebookPlace) -> SessionStore:
+    """The read-only store of ``place``'s sessions folder, confined to the root.
+
+    One per folder, the ``STORES`` most recently used kept: a store keeps the
+    folder's parsed index, so a repeated listing costs a ``stat``.
     """
-    real = path.resolve()
-    if not _inside(real, place.root):
-        raise ApiError(403, "That session file points outside the server root.")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(real, flags)
-    except OSError:
-        yield None
-        return
-    try:
-        st = os.fstat(fd)
-        yield fd if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES else None
-    finally:
-        os.close(fd)
-
-
-def read_bytes(path: Path, place: NotebookPlace) -> bytes | None:
-    """A regular file's bytes; None when missing or not readable (see ``_opened``)."""
-    with _opened(path, place) as fd:
-        if fd is None:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
-
-
-def read_json(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
-    """A session file's JSON object; None when missing or not a readable session
-    (the same refusals as ``read_bytes``).
-
-    Parsed a window at a time (``jsonstream``): the peak is the objects plus a window,
-    not three times the file, and a request parsing a large file lets the server's
-    event loop run between windows.
-    """
-    with _opened(path, place) as fd:
-        if fd is None:
-            return None
-        try:
-            data = jsonstream.load_object(fd, MAX_FILE_BYTES)
-        except (ValueError, UnicodeDecodeError, RecursionError, OverflowError, OSError):
-            return None
-    return data if isinstance(data, dict) else None
-
-
-def read_session(path: Path, place: NotebookPlace) -> dict[str, Any] | None:
-    """A session file's JSON with what runs appended to its journal folded in
-    (``journal.py``): the whole session as the kernel sees it."""
-    data = read_json(path, place)
-    if data is not None:
-        raw = read_bytes(journal.beside(path), place)
-        if raw is not None:
-            journal.fold(data, journal.parse(raw))
-        data.pop(journal.TOKEN_KEY, None)  # an export is whole: no journal may extend it
-    return data
+    key = (place.root, place.session_dir)
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = SessionStore(place.session_dir, root=place.root)
+            while len(_STORES) > STORES:
+                _STORES.popitem(last=False)
+        else:
+            _STORES.move_to_end(key)
+        return store

@@ -25,6 +25,7 @@ from hermes_nb.errors import (
     HermesError,
     UnreadableFileError,
     UnreadableSessionError,
+    UnsafePathError,
 )
 from hermes_nb.safety.fsio import (
     TEMP_PREFIX,
@@ -38,6 +39,7 @@ from hermes_nb.store import journal, jsonstream
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "Confinement",
     "DiskState",
     "backup",
     "current",
@@ -157,23 +159,50 @@ def current(path: Path, on_corrupt: Callable[[Path, Path], None]) -> DiskState |
     return remember(path, st, data, info.signature)
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """How a reader that may see only one folder tree (a server: its root) reads.
+
+    Every path is resolved first and must stay inside ``root`` (``UnsafePathError``
+    otherwise); the resolved path is opened without following a link (one swapped in
+    after the check is refused), a file over ``max_bytes`` is refused, and a session
+    file is always parsed a window at a time, so the thread reading a large one lets
+    the server's event loop run between windows. The kernel reads unconfined.
+    """
+
+    root: Path
+    max_bytes: int = 256 * 1024 * 1024
+
+    def resolve(self, path: Path) -> Path:
+        real = Path(path).resolve()
+        if real != self.root and self.root not in real.parents:
+            raise UnsafePathError(f"{Path(path).name} points outside {self.root}; not read.")
+        return real
+
+
 @contextmanager
-def _open_regular(path: Path, limit: int) -> Iterator[tuple[int, os.stat_result]]:
+def _open_regular(
+    path: Path, limit: int, confine: Confinement | None = None
+) -> Iterator[tuple[int, os.stat_result]]:
     """``fsio.open_regular`` for a session file: its refusals are
-    ``UnreadableSessionError`` (the file is left alone)."""
+    ``UnreadableSessionError`` (the file is left alone); confined by ``confine``."""
+    if confine is not None:
+        path, limit = confine.resolve(path), min(limit, confine.max_bytes)
     try:
-        with open_regular(path, limit) as opened:
+        with open_regular(path, limit, follow_links=confine is None) as opened:
             yield opened
     except UnreadableFileError as exc:
         hint = " (the limit is hermes_nb.store.diskstate.MAX_FILE_BYTES)" if exc.too_large else ""
         raise UnreadableSessionError(f"{exc}{hint}; it is ignored.") from None
 
 
-def read_bounded(path: Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:
+def read_bounded(
+    path: Path, limit: int | None = None, confine: Confinement | None = None
+) -> tuple[bytes, os.stat_result]:
     """The bytes of the regular file ``path`` and its stat, read from one descriptor
     (the refusals of ``_open_regular``)."""
     limit = MAX_FILE_BYTES if limit is None else limit
-    with _open_regular(path, limit) as (fd, st):
+    with _open_regular(path, limit, confine) as (fd, st):
         return read_fd(fd, st, limit), st
 
 
@@ -195,20 +224,22 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8-sig" if raw[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
 
 
-def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
+def read_json(path: Path, confine: Confinement | None = None) -> tuple[dict[str, Any], os.stat_result]:
     """The session object in ``path`` and the stat of what was read.
 
-    A file over ``STREAM_ABOVE`` bytes is parsed a window at a time (``jsonstream``):
-    its text is never held whole next to the objects built from it, so loading peaks
-    near the objects' size. A smaller one is parsed whole, which is faster; its bytes
-    are decoded once and dropped first (``json.loads`` of bytes keeps both).
+    A file over ``STREAM_ABOVE`` bytes (any file, when ``confine`` is given) is parsed
+    a window at a time (``jsonstream``): its text is never held whole next to the
+    objects built from it, so loading peaks near the objects' size. A smaller one is
+    parsed whole, which is faster; its bytes are decoded once and dropped first
+    (``json.loads`` of bytes keeps both).
     """
-    with _open_regular(path, MAX_FILE_BYTES) as (fd, st):
+    limit = MAX_FILE_BYTES if confine is None else min(MAX_FILE_BYTES, confine.max_bytes)
+    with _open_regular(path, limit, confine) as (fd, st):
         try:
-            if st.st_size > STREAM_ABOVE:
-                data = jsonstream.load_object(fd, MAX_FILE_BYTES)
+            if confine is not None or st.st_size > STREAM_ABOVE:
+                data = jsonstream.load_object(fd, limit)
             else:  # decoded once and the bytes dropped: never bytes, text and objects at once
-                text = _text(read_fd(fd, st, MAX_FILE_BYTES))
+                text = _text(read_fd(fd, st, limit))
                 data = json.loads(text)
                 del text
         except (ValueError, RecursionError) as exc:
@@ -219,24 +250,32 @@ def read_json(path: Path) -> tuple[dict[str, Any], os.stat_result]:
     return data, st
 
 
-def read_journal(path: Path) -> tuple[journal.Parsed, journal.Signature] | None:
+def read_journal(
+    path: Path, confine: Confinement | None = None
+) -> tuple[journal.Parsed, journal.Signature] | None:
     """The journal at ``path`` and the signature of what was read; None without one.
 
     An unreadable one (not a regular file, over the size limit) counts as present
-    and unusable: it is never appended to, and the next full save replaces it.
+    and unusable: it is never appended to, and the next full save replaces it. One
+    leading out of ``confine``'s root raises ``UnsafePathError``.
     """
     try:
-        raw, st = read_bounded(path)
+        raw, st = read_bounded(path) if confine is None else read_bounded(path, confine=confine)
     except FileNotFoundError:
         return None
+    except UnsafePathError:
+        raise
     except (OSError, HermesError):
         return journal.Parsed(), (-1, -1, -1)
     return journal.parse(raw), _signature(st)
 
 
-def read_folded(path: Path) -> tuple[dict[str, Any], os.stat_result, journal.JournalInfo]:
+def read_folded(
+    path: Path, confine: Confinement | None = None
+) -> tuple[dict[str, Any], os.stat_result, journal.JournalInfo]:
     """The session in ``path`` with its journal folded in, the stat of the file read,
-    and what was seen of the journal.
+    and what was seen of the journal: the one reader of session files, for the
+    kernel and (with ``confine``) for the server extension.
 
     The two files are read without a lock; a writer that rewrote the session file
     meanwhile (and removed or restarted the journal) makes it read both again, so
@@ -244,8 +283,8 @@ def read_folded(path: Path) -> tuple[dict[str, Any], os.stat_result, journal.Jou
     """
     jpath = journal.beside(path)
     for _ in range(3):
-        data, st = read_json(path)
-        found = read_journal(jpath)
+        data, st = read_json(path, confine)
+        found = read_journal(jpath, confine)
         try:
             now = os.stat(path)
         except FileNotFoundError:

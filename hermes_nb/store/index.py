@@ -23,19 +23,23 @@ import collections
 import json
 import logging
 import re
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hermes_nb.errors import CorruptSessionError, UnreadableSessionError
+from hermes_nb.errors import CorruptSessionError, UnreadableSessionError, UnsafePathError
 from hermes_nb.safety import fsio
-from hermes_nb.store import diskstate, publish
+from hermes_nb.store import diskstate, journal, publish
 
 __all__ = [
     "INDEX_VERSION",
     "IndexRow",
     "consume_problems",
+    "generation",
     "read_rows",
+    "read_signed",
+    "scan",
     "rebuild",
     "remove_row",
     "upsert_row",
@@ -47,6 +51,9 @@ INDEX_VERSION = 2
 INDEX_NAME = "_index.json"
 _ID_RE = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 _PROBLEMS: collections.deque[str] = collections.deque(maxlen=50)
+#: index file -> how many times this process wrote it (``generation``)
+_WRITES: dict[str, int] = {}
+_WRITES_LOCK = threading.Lock()
 
 
 def consume_problems() -> list[str]:
@@ -234,17 +241,46 @@ def _parse_text(text: str | None, where: Path) -> list[IndexRow] | None:
 
 
 def _read_text(index_file: Path) -> str | None:
+    return _read_signed_text(index_file)[0]
+
+
+def _read_signed_text(
+    index_file: Path, confine: diskstate.Confinement | None = None
+) -> tuple[str | None, journal.Signature | None]:
+    """The index's text (None when missing or unreadable) and the signature of the
+    file read (None when there was none to read)."""
     try:
-        raw, _ = diskstate.read_bounded(index_file)
+        if confine is None:
+            raw, st = diskstate.read_bounded(index_file)
+        else:
+            raw, st = diskstate.read_bounded(index_file, confine=confine)
     except FileNotFoundError:
-        return None
+        return None, None
     except UnreadableSessionError as exc:
         _problem(f"{exc} The session list is rebuilt from the session files.")
-        return None
+        return None, None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), journal.of_stat(st)
     except UnicodeDecodeError:
-        return None
+        return None, journal.of_stat(st)
+
+
+def read_signed(
+    index_file: Path, confine: diskstate.Confinement | None = None
+) -> tuple[list[IndexRow] | None, journal.Signature | None]:
+    """The rows, newest first (None when the file is missing or malformed), and the
+    signature of the file they were read from (taken from the descriptor read, so a
+    cache keyed by it never pairs one version's rows with another's signature).
+    Never writes: a malformed index is left for a writer to rebuild."""
+    text, sig = _read_signed_text(index_file, confine)
+    rows = _parse_text(text, index_file)
+    return (_sort(rows) if rows is not None else None), sig
+
+
+def generation(index_file: Path) -> int:
+    """How many times this process wrote ``index_file``: part of a cache's key, so a
+    write of ours is seen even when the file's signature could repeat."""
+    return _WRITES.get(str(index_file), 0)
 
 
 def _parse(index_file: Path) -> list[IndexRow] | None:
@@ -284,8 +320,10 @@ def _splice(text: str, row: IndexRow) -> str | None:
     return head + _row_line(row) + foot
 
 
-def _scan(folder: Path) -> list[IndexRow]:
-    """Rows for every session file in ``folder`` (the slow path: reads them all)."""
+def _scan(folder: Path, confine: diskstate.Confinement | None = None) -> list[IndexRow]:
+    """Rows for every session file in ``folder`` (the slow path: reads them all).
+
+    With ``confine``, a file leading out of its root is skipped (never read)."""
     rows: list[IndexRow] = []
     try:
         paths = list(folder.glob("*.json"))
@@ -295,12 +333,20 @@ def _scan(folder: Path) -> list[IndexRow]:
         if path.name.startswith("_"):
             continue
         try:
-            data, _, _ = diskstate.read_folded(path)  # with the turns its journal added
+            data, _, _ = diskstate.read_folded(path, confine)  # with the turns its journal added
             if data.get("session_id") == path.stem:
                 rows.append(IndexRow.from_session_dict(data))
+        except UnsafePathError:
+            continue
         except (OSError, ValueError, CorruptSessionError, UnreadableSessionError):
             log.warning("skipping unreadable session file %s while rebuilding the index", path)
     return rows
+
+
+def scan(folder: Path, confine: diskstate.Confinement | None = None) -> list[IndexRow]:
+    """Rows read from the session files themselves, newest first; writes nothing
+    (what a reader that may not write the index lists without one)."""
+    return _sort(_scan(folder, confine))
 
 
 def _channel(index_file: Path) -> publish.Channel:
@@ -323,12 +369,16 @@ def _update(index_file: Path, change: Any, *, sync_dir: bool = True) -> None:
     just before durable.
     """
     ch = _channel(index_file)
-    with ch.shared.held():
-        with ch.file.lock:
-            text = _current_text(ch, index_file)
-            new_text = change(text)
-            staged = ch.file.stage(new_text.encode("utf-8"), sync_file=False)
-        ch.file.publish(staged, sync_dir=sync_dir)
+    try:
+        with ch.shared.held():
+            with ch.file.lock:
+                text = _current_text(ch, index_file)
+                new_text = change(text)
+                staged = ch.file.stage(new_text.encode("utf-8"), sync_file=False)
+            ch.file.publish(staged, sync_dir=sync_dir)
+    finally:
+        with _WRITES_LOCK:
+            _WRITES[str(index_file)] = _WRITES.get(str(index_file), 0) + 1
 
 
 def _rows_for_change(text: str | None, index_file: Path, folder: Path) -> list[IndexRow]:

@@ -22,7 +22,7 @@ from hermes_nb.errors import (
     UnsafePathError,
 )
 from hermes_nb.safety import fsio
-from hermes_nb.store import diskstate, journal, sessions
+from hermes_nb.store import diskstate, journal, liveness, sessions
 from hermes_nb.store import index as _index
 from hermes_nb.store.locks import FILE_LOCK_POLL, _get_session_agent_lock
 
@@ -147,26 +147,21 @@ def running_elsewhere(folder: Path, session_id: str) -> bool:
     The running kernel holds ``<id>.run.lock`` for the whole run (from before its
     request is written), and the OS drops it when the kernel dies; it is looked up in
     the table of held locks, never taken (taking it, even for a moment, could make a
-    kernel starting a run at that instant believe the run is claimed elsewhere).
+    kernel starting a run at that instant believe the run is claimed elsewhere). The
+    same question the server extension asks (``SessionStore.run_is_live``).
     """
-    from hermes_nb.store import liveness
-
-    cached = sessions.store().sessions.get(session_id)
+    store = sessions.store() if sessions.store().folder == folder else sessions.SessionStore(folder)
+    cached = store.sessions.get(session_id)
     if cached is not None and cached.active_stream_id:
         if (cached.active_stream_owner or {}).get("pid") == os.getpid():
             return False  # our own run (its checkpoints save this same object)
     locks = liveness.held_locks()
     owner = None
     if locks.held is None:  # no lock table here: the owner the file records
-        try:
-            data, _, _ = diskstate.read_folded(folder / f"{session_id}.json")
-        except (HermesError, OSError):
-            data = {}
-        if data.get("active_stream_id"):
-            owner = data.get("active_stream_owner")
-            if isinstance(owner, dict) and owner.get("pid") == os.getpid():
-                return False
-    return locks.run_is_live(folder / f"{session_id}.run.lock", owner)
+        owner = store.run_owner(session_id)
+        if owner is None or owner.get("pid") == os.getpid():
+            return False  # no run, or our own
+    return store.run_is_live(session_id, owner, locks)
 
 
 def discard_if_empty(session_id: str) -> bool:

@@ -5,22 +5,35 @@ kernel has one for the notebook's folder (``session.current_store``, repointed b
 ``point_at`` when the notebook is found), the server extension one per folder it
 serves, and a test one for its temp folder. The disk work is in the modules beside
 this one (``saving``, ``changes``, ``reading``, ``index``); the store holds what is
-per folder: the path, the cache of canonical session objects and its lock.
+per folder: the path, the cache of canonical session objects and its lock, and the
+parsed index rows (``listing``).
+
+A store made with ``root=`` is a reader's (the server extension's): read-only (it
+never writes a session file or the index and never takes a lock) and confined to
+``root`` (``diskstate.Confinement``). Both kinds read a session the same way
+(``read_dict``), list the same way (``listing``) and tell a live run the same way
+(``run_is_live``).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hermes_nb.errors import SessionNotFoundError, SessionWriteError
+from hermes_nb.errors import (
+    CorruptSessionError,
+    SessionNotFoundError,
+    SessionWriteError,
+    UnreadableSessionError,
+    UnsafePathError,
+)
 from hermes_nb.safety.fsio import sweep_temp_files
-from hermes_nb.store import changes, folders, journal, publish, reading, saving
+from hermes_nb.store import changes, diskstate, folders, journal, liveness, publish, reading, saving
 from hermes_nb.store import index as _index
 from hermes_nb.store.cache import SessionCache
 from hermes_nb.store.index import IndexRow
@@ -31,9 +44,38 @@ from hermes_nb.store.session import Session, validate_session_id
 if TYPE_CHECKING:
     import filelock
 
-__all__ = ["SessionStore"]
+__all__ = ["Listing", "SessionStore"]
 
 INDEX_NAME = "_index.json"
+#: answers a reader may keep beside one listing (``Listing.derived``)
+_DERIVED_MAX = 64
+
+
+@dataclass
+class Listing:
+    """The folder's index rows, newest first, as parsed once for a version of the
+    index (or, without a usable index, of the folder): kept until that changes."""
+
+    #: index signature, folder signature (only when scanned), this process's writes
+    key: tuple[Any, ...]
+    rows: list[IndexRow]
+    #: read from the session files (no usable index)
+    scanned: bool = False
+    #: what a reader made of these rows (the server's answer texts), dropped with them
+    derived: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, name: str, value: Any) -> None:
+        """Keep ``value`` with these rows (a bounded number of them)."""
+        if len(self.derived) >= _DERIVED_MAX:
+            self.derived.clear()
+        self.derived[name] = value
+
+
+def _stat_signature(path: Path) -> journal.Signature | None:
+    try:
+        return journal.of_stat(os.stat(path))
+    except OSError:
+        return None
 
 
 class SessionStore:
@@ -45,16 +87,34 @@ class SessionStore:
     #: fsynced before the rename); a small checkpoint then costs ~20% less.
     checkpoint_fsync_dir = True
 
-    def __init__(self, folder: str | os.PathLike[str], cache_size: int = 64) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        cache_size: int = 64,
+        root: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self._index_file: Path | None = None
         #: session id -> the canonical ``Session`` (LRU, never evicts a live run).
         self.sessions: SessionCache = SessionCache(cache_size)
         #: Guards ``sessions`` for get-or-load.
         self.lock = threading.RLock()
+        #: A reader's store: every read stays inside ``root``; nothing is written.
+        self.confine = diskstate.Confinement(Path(root).resolve()) if root is not None else None
+        self._listing: Listing | None = None
+        self._listing_lock = threading.Lock()
+
+    @property
+    def read_only(self) -> bool:
+        return self.confine is not None
 
     def __repr__(self) -> str:
-        return f"SessionStore({str(self.folder)!r})"
+        root = f", root={str(self.confine.root)!r}" if self.confine is not None else ""
+        return f"SessionStore({str(self.folder)!r}{root})"
+
+    def _writable(self) -> None:
+        if self.confine is not None:
+            raise SessionWriteError(f"{self.folder} is only read here; nothing is written to it.")
 
     # ---------------------------------------------------------------- paths
 
@@ -65,6 +125,7 @@ class SessionStore:
     @index_file.setter
     def index_file(self, path: Path) -> None:
         self._index_file = None if path == self.folder / INDEX_NAME else Path(path)
+        self._listing = None
 
     def path_of(self, session_id: str) -> Path:
         return self.folder / f"{session_id}.json"
@@ -72,6 +133,7 @@ class SessionStore:
     def ensure_dir(self) -> Path:
         """Create the folder (owner-only) if needed and return it; ``SessionWriteError``
         (one line, saying where to point ``session_dir``) when that cannot be done."""
+        self._writable()
         folder = self.folder
         if not folder.is_dir():
             folders.make_dir(folder)
@@ -84,6 +146,7 @@ class SessionStore:
         (``SessionWriteError``). Sessions cached from another folder are dropped, so
         none is served from the old one; a run of this process keeps its object.
         """
+        self._writable()
         folder = folders.check_dir(path)
         with self.lock:
             if folder != self.folder:
@@ -92,6 +155,7 @@ class SessionStore:
                         self.sessions.pop(sid, None)
             self.folder = folder
             self._index_file = None
+            self._listing = None
         sweep_temp_files(folder)
         return folder
 
@@ -160,6 +224,7 @@ class SessionStore:
 
     def save_index_row(self, session: Session, sync_dir: bool = True) -> None:
         """Upsert only ``session``'s index row (the file is not written)."""
+        self._writable()
         try:
             _index.upsert_row(self.index_file, self.folder, session.index_row(), sync_dir=sync_dir)
         except (SessionWriteError, TimeoutError):
@@ -168,8 +233,12 @@ class SessionStore:
             raise folders.write_error(self.folder, exc) from None
 
     def load(self, session_id: str) -> Session | None:
-        """The session on disk, or ``None``; never touches the cache (``reading.load``)."""
+        """The session on disk, or ``None``; never touches the cache (``reading.load``).
+
+        Not for a reader's store: a corrupt file is moved aside here (``read_dict``
+        reads without changing anything)."""
         validate_session_id(session_id)
+        self._writable()
         session = reading.load(
             self.path_of(session_id), session_id, lambda: self.saving(session_id), self.index_file
         )
@@ -250,6 +319,7 @@ class SessionStore:
 
     def forget(self, session_id: str) -> None:
         """Drop a session whose file is gone from the cache and the index."""
+        self._writable()
         with self.lock:
             self.sessions.pop(session_id, None)
         if not self.path_of(session_id).exists():
@@ -265,13 +335,43 @@ class SessionStore:
 
     # ---------------------------------------------------------------- the index
 
+    def listing(self) -> Listing:
+        """The folder's index rows, parsed again only when the index changed.
+
+        A repeated call costs a ``stat`` of the index (and of the folder, when its
+        rows were read from the files). A missing or malformed index is rebuilt from
+        the session files by a kernel's store (a write); a reader's store lists the
+        files without writing, and keeps that until the folder changes.
+        """
+        with self._listing_lock:
+            cached = self._listing
+        if cached is not None and cached.key == self._listing_key(cached.scanned):
+            return cached
+        gen = _index.generation(self.index_file)
+        folder_sig = _stat_signature(self.folder)
+        rows, sig = _index.read_signed(self.index_file, self.confine)
+        if rows is not None:
+            fresh = Listing((sig, None, gen), rows)
+        elif self.confine is not None:
+            fresh = Listing((sig, folder_sig, gen), _index.scan(self.folder, self.confine), scanned=True)
+        else:  # rebuilt, a write: listed as read, and cached once read back
+            return Listing((None, None, -1), _index.read_rows(self.index_file, self.folder))
+        with self._listing_lock:
+            self._listing = fresh
+        return fresh
+
+    def _listing_key(self, scanned: bool) -> tuple[Any, ...]:
+        gen = _index.generation(self.index_file)
+        folder_sig = _stat_signature(self.folder) if scanned else None
+        return (_stat_signature(self.index_file), folder_sig, gen)
+
     def rows(self, notebook: str | None = None, include_all: bool = False) -> list[IndexRow]:
         """Index rows, newest first: all of them, or one notebook's when ``notebook`` is given."""
-        rows = _index.read_rows(self.index_file, self.folder)
+        rows = self.listing().rows
         for problem in _index.consume_problems():
             notice(problem)
         if include_all or notebook is None:
-            return rows
+            return list(rows)
         return [r for r in rows if r.notebook == notebook]
 
     def latest_id(self, notebook: str | None) -> str | None:
@@ -295,6 +395,57 @@ class SessionStore:
             if row is not None and self.path_of(session_id).is_file():
                 return row
         return self.get(session_id, refresh=True).index_row()
+
+
+    # ---------------------------------------------------------------- reading and liveness
+
+    def read_dict(self, session_id: str) -> dict[str, Any] | None:
+        """The session as its file and journal hold it now, as plain JSON data, or
+        ``None`` when there is no readable session (missing, not a regular file, over
+        the size limit, not a session's JSON).
+
+        Read with ``diskstate.read_folded`` (within ``root`` for a reader's store:
+        ``UnsafePathError`` for a file or journal leading out of it), never cached,
+        nothing written or moved. The journal's token is dropped: the data is whole
+        (an export of it cannot be extended by the journal beside the file).
+        """
+        validate_session_id(session_id)
+        try:
+            data, _, _ = diskstate.read_folded(self.path_of(session_id), self.confine)
+        except (OSError, CorruptSessionError, UnreadableSessionError):
+            return None
+        data.pop(journal.TOKEN_KEY, None)
+        return data
+
+    def run_owner(self, session_id: str) -> Mapping[str, Any] | None:
+        """The owner the session file records for its run in progress (None: no run,
+        or no readable file)."""
+        try:
+            data = self.read_dict(session_id) or {}
+        except UnsafePathError:  # a file leading out of a reader's root: no owner to tell
+            return None
+        pending = data.get("active_stream_id") or data.get("pending_user_message")
+        owner = data.get("active_stream_owner") if pending else None
+        return owner if isinstance(owner, Mapping) else None
+
+    def run_is_live(
+        self,
+        session_id: str,
+        owner: Mapping[str, Any] | None = None,
+        locks: liveness.LockTable | None = None,
+    ) -> bool:
+        """Whether a run of ``session_id`` has a live owner now (``liveness``).
+
+        Asked without touching the run lock: whether some process holds
+        ``<id>.run.lock`` (in ``locks``, the held-locks table read once per request;
+        read here when not given), or where the system has no such table, whether the
+        run's ``owner`` process is alive (read from the file when not given).
+        """
+        validate_session_id(session_id)
+        locks = liveness.held_locks() if locks is None else locks
+        if locks.held is None and owner is None:
+            owner = self.run_owner(session_id)
+        return locks.run_is_live(self.folder / f"{session_id}.run.lock", owner)
 
 
 def _runs_here(session: Any) -> bool:

@@ -3,7 +3,9 @@
 Three renderers share one interface (:class:`Renderer`): a live ipywidgets view for
 notebooks, plain text for terminals, and a static transcript for headless runs. All
 draw from :class:`~hermes_nb.ui.state.TurnDisplay`. Importing this package is cheap:
-ipywidgets and markdown-it are imported when a renderer is built.
+ipywidgets and markdown-it are imported when a renderer is built. Beside them: the
+static transcripts of saved sessions, the run-status comm's data (``run_status``) and
+the files through which the page answers a running cell (``page_replies``).
 
 May import: agent (its events), safety, errors, and ipywidgets, IPython and comm for
 the live view. Not mcp, context, store or kernel: the kernel side hands a renderer
