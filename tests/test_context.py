@@ -145,3 +145,18 @@ def test_an_object_whose_class_property_raises_system_exit_is_still_described() 
 
     assert describe("API_TOKEN", Liar()) == "@API_TOKEN: test_context.Liar (could not be described: SystemExit)"
     assert describe("x", Liar()) == "@x: test_context.Liar (could not be described: SystemExit)"
+
+
+def test_a_module_of_a_module_subclass_is_listed_as_a_module() -> None:
+    """``hermes_nb.models`` is a module whose class is a ``ModuleType`` subclass (it
+    forwards the store's globals); a user who imported it sees it with the modules."""
+    import types
+
+    from hermes_nb import models
+
+    class Lazy(types.ModuleType):
+        pass
+
+    summary = namespace_summary({"models": models, "lazy": Lazy("lazy"), "n": 3})
+    assert "modules: models, lazy" in summary
+    assert "_Models" not in summary and "Lazy" not in summary

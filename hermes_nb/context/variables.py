@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import reprlib
+import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -168,7 +169,7 @@ def namespace_summary(namespace: Mapping[str, Any], hidden: Iterable[str] = ()) 
     for name, value in list(namespace.items()):
         if name.startswith("_") or name in skip:
             continue
-        if type(value).__name__ == "module":
+        if isinstance(value, types.ModuleType):  # also a module of a subclass (a lazy or aliased one)
             modules.append(name)
         else:
             entries.append((name, value))
