@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print every module and every climb")
     args = parser.parse_args()
     from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
 
     folder = Path(tempfile.mkdtemp(prefix="hermes_nb-run-path-"))
     os.chdir(folder)
@@ -97,13 +98,15 @@ def main() -> None:
     shell = InteractiveShell.instance()
     shell.run_cell("%load_ext hermes_nb", store_history=False)
     shell.run_cell("%config AgentMagics.model = 'replay:script.json'", store_history=False)
-    shell.run_cell("%%agent\nwarm up\n", store_history=False)  # imports and first-use work
+    with capture_output():
+        shell.run_cell("%%agent\nwarm up\n", store_history=False)  # imports and first-use work
     (folder / "script.json").write_text(json.dumps(script))
     rec = Recorder()
     threading.setprofile(rec)
     sys.setprofile(rec)
     try:
-        result = shell.run_cell("%%agent --new\nWhat files are here?\n", store_history=False)
+        with capture_output():
+            result = shell.run_cell("%%agent --new\nWhat files are here?\n", store_history=False)
     finally:
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
