@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from server_harness import SERVED_NOTEBOOK
 
 from hermes_nb.store.sessions import SessionStore, use_store
 
 if TYPE_CHECKING:
+    from notebook_shell import MakeNotebook, Notebook
     from server_harness import Server
-    from test_magics_helpers import MakeNotebook, Notebook
     from traitlets.config import Config
 
     from hermes_nb.agent.providers.replay import ReplayProvider
@@ -50,7 +51,7 @@ def _own_store(folder: Path) -> Iterator[SessionStore]:
             use_store(previous)
 
 
-# -- a terminal IPython shell with hermes_nb loaded (see test_magics_helpers)
+# -- a terminal IPython shell with hermes_nb loaded (see notebook_shell)
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def make_notebook(
     ``notebook=False`` no clue is given and the working directory (``<tmp>``) is used.
     """
     from IPython.core.interactiveshell import InteractiveShell
-    from test_magics_helpers import NOTEBOOK, Notebook
+    from notebook_shell import NOTEBOOK, Notebook
     from traitlets.config import Config
 
     from hermes_nb import models, streaming
@@ -118,8 +119,6 @@ def replays(monkeypatch: pytest.MonkeyPatch) -> list[ReplayProvider]:
 
 
 # -- a real jupyter server with the extension, over a folder holding work/analysis.ipynb
-
-SERVED_NOTEBOOK = "work/analysis.ipynb"
 
 
 @pytest.fixture(scope="module")

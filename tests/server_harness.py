@@ -17,7 +17,11 @@ from typing import Any
 
 from jupyter_harness import PORT_ARGS, start_jupyter, stop_process
 
-__all__ = ["Server", "free_port"]
+__all__ = ["Q", "SERVED_NOTEBOOK", "Server", "free_port"]
+
+#: the notebook the server-extension tests serve, and the query naming it
+SERVED_NOTEBOOK = "work/analysis.ipynb"
+Q = "?notebook=" + SERVED_NOTEBOOK
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import builtins
 from typing import Any
 
 import pytest
-from test_magics_helpers import Notebook
+from notebook_shell import Notebook
 
 from hermes_nb.agent.tools.approval import PROMPT_CHARS, SHOW_CHARS, approval_for, show_call
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
-from sse_server import ScriptedServer, text_reply
-from test_magics_helpers import (
+from notebook_shell import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,
     requests_of,
 )
+from sse_server import ScriptedServer, text_reply
 from traitlets import TraitError
 
 from hermes_nb import models, streaming

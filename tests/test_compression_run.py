@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from test_magics_helpers import NOTEBOOK, Notebook, roles
+from notebook_shell import NOTEBOOK, Notebook, roles
 
 from hermes_nb import config, models
 from hermes_nb.agent.providers.replay import ReplayProvider

@@ -4,62 +4,43 @@ crash, and sent again by a later request (after a restart, from disk)."""
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 from typing import Any
 
 from dead_run import leave_dead_run
-from PIL import Image
-from turn_harness import Recorder, on_disk
+from turn_harness import Recorder, chart_agent, on_disk, png
 
 from hermes_nb import config, models, streaming
-from hermes_nb.agent.images import ImageStore, ToolImage
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.replay import ReplayProvider
-from hermes_nb.agent.tools import ToolOutput, ToolRegistry
 from hermes_nb.context import build_context
 from hermes_nb.kernel.cell_loop import drive
 
 CONTEXT = build_context("look at @df", {"df": [1, 2, 3]})
 
 
-def _png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (20, 10), (0, 90, 200)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _agent(provider: ReplayProvider, session_id: str) -> Agent:
-    def chart() -> ToolOutput:
-        return ToolOutput("[1 figure displayed]", images=(ToolImage(_png()),))
-
-    tools = ToolRegistry()
-    tools.register(chart)
-    return Agent(provider, tools, images=ImageStore(models.SESSION_DIR, session_id), vision=True)
-
-
 def test_a_turn_saves_its_context_and_image_and_a_later_request_sends_both_again(session_dir: Path) -> None:
     sid = models.new_session(title="t", notebook="nb.ipynb").session_id
     script = {"vision": True, "replies": [{"tool_calls": [{"name": "chart", "arguments": {}}]}, "Blue.", "Still blue."]}
     run = streaming.Run(sid, "look at @df", attachments=CONTEXT, checkpoint_interval=0.2)
-    outcome = drive(run, _agent(ReplayProvider(script=script), sid), Recorder(), flush_interval=0.01)
+    outcome = drive(run, chart_agent(ReplayProvider(script=script), sid), Recorder(), flush_interval=0.01)
     assert outcome.stop_reason == "complete"
 
     saved = on_disk(sid)
     user, tool = saved["messages"][0], saved["messages"][2]
     assert user["content"] == "look at @df" and user["context"] == CONTEXT
     [ref] = tool["images"]
-    assert (models.SESSION_DIR / ref["path"]).read_bytes() == _png()
+    assert (models.SESSION_DIR / ref["path"]).read_bytes() == png()
 
     models.SESSIONS.clear()  # as after a kernel restart: everything comes from disk
     later = ReplayProvider(script=script)
     run = streaming.Run(sid, "and now?", checkpoint_interval=0.2)
-    drive(run, _agent(later, sid), Recorder(), flush_interval=0.01)
+    drive(run, chart_agent(later, sid), Recorder(), flush_interval=0.01)
     sent = later.requests[0]
     assert "@df: list of 3 items = [1, 2, 3]" in sent[0]["content"]
     [carrier] = [m for m in sent if m["role"] == "user" and isinstance(m["content"], list)]
     url = carrier["content"][1]["image_url"]["url"]
-    assert base64.b64decode(url.split(",", 1)[1]) == _png()
+    assert base64.b64decode(url.split(",", 1)[1]) == png()
 
 
 def test_a_run_restored_after_a_crash_keeps_the_context_of_its_request(session_dir: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.providers import resolve_provider
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_context_persistence import _agent
-from turn_harness import Recorder, on_disk
+from turn_harness import Recorder, chart_agent, on_disk, png
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.images import ImageStore
@@ -25,7 +24,7 @@ SCRIPT = {"vision": True, "replies": [{"tool_calls": [{"name": "chart", "argumen
 
 def _first_run(sid: str) -> Path:
     """A turn that saved one image; its file's path."""
-    outcome = drive(streaming.Run(sid, "plot it", checkpoint_interval=0.2), _agent(ReplayProvider(script=SCRIPT), sid), Recorder(), flush_interval=0.01)
+    outcome = drive(streaming.Run(sid, "plot it", checkpoint_interval=0.2), chart_agent(ReplayProvider(script=SCRIPT), sid), Recorder(), flush_interval=0.01)
     assert outcome.stop_reason == "complete"
     [ref] = next(m for m in on_disk(sid)["messages"] if m["role"] == "tool")["images"]
     return models.SESSION_DIR / ref["path"]
@@ -39,7 +38,7 @@ def _later_run(sid: str, timeout: float = 30.0) -> tuple[list[Any], float]:
     started = time.monotonic()
 
     def go() -> None:
-        drive(streaming.Run(sid, "and now?", checkpoint_interval=0.2), _agent(provider, sid), Recorder(), flush_interval=0.01)
+        drive(streaming.Run(sid, "and now?", checkpoint_interval=0.2), chart_agent(provider, sid), Recorder(), flush_interval=0.01)
         done.set()
 
     threading.Thread(target=go, daemon=True).start()
@@ -89,9 +88,7 @@ def test_an_image_folder_linked_out_is_not_written_through(session_dir: Path, tm
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     os.symlink(outside, session_dir / "s1.files")
-    from test_context_persistence import _png
-
     from hermes_nb.agent.images import ToolImage
 
-    ref = ImageStore(session_dir, "s1").save(ToolImage(_png()))
+    ref = ImageStore(session_dir, "s1").save(ToolImage(png()))
     assert "path" not in ref and list(outside.iterdir()) == []

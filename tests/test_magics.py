@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dead_run import leave_dead_run
 from disk_view import read_session
-from test_magics_helpers import (
+from notebook_shell import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,

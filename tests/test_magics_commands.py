@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
-from test_magics_helpers import (
+from notebook_shell import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from test_magics_helpers import (
+from notebook_shell import (
     NOTEBOOK,
     MakeNotebook,
     Notebook,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from mcp_harness import SERVER
-from test_magics_helpers import (
+from notebook_shell import (
     Notebook,
 )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_mcp_servers import call, completed, run_agent
+from mcp_harness import call, completed, run_agent
 
 from hermes_nb.agent.tools import ToolRegistry
 from hermes_nb.mcp.manager import McpManager, Prepared

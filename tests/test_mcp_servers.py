@@ -7,18 +7,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from mcp_harness import SERVER, alive
+from mcp_harness import SERVER, alive, call, completed, run_agent
 from waiting import refused_port, wait_until
 
-from hermes_nb.agent.events import Event, ToolCompleted
-from hermes_nb.agent.loop import Agent, TurnResult
-from hermes_nb.agent.providers.replay import ReplayProvider
 from hermes_nb.agent.tools import ToolRegistry
 from hermes_nb.errors import McpError
 from hermes_nb.mcp.manager import McpManager, Prepared
@@ -43,26 +40,6 @@ def mgr() -> Iterator[McpManager]:
 
 def prepare(mgr: McpManager, *configs: ServerConfig, folder: Path | None = None, call_timeout: float = 30.0) -> Prepared:
     return mgr.prepare({c.name: c for c in configs}, folder, call_timeout=call_timeout, start_timeout=60.0)
-
-
-def run_agent(
-    prepared: Prepared,
-    replies: list[Any],
-    approve: Callable[[str, dict[str, Any]], bool | None] | None = None,
-    cancel: threading.Event | None = None,
-) -> tuple[TurnResult, list[Event]]:
-    agent = Agent(ReplayProvider(script={"replies": replies}), ToolRegistry(prepared.tools), approve=approve)
-    events: list[Event] = []
-    result = agent.run([], "go", events.append, cancel or threading.Event())
-    return result, events
-
-
-def call(name: str, **arguments: Any) -> dict[str, Any]:
-    return {"text": "", "tool_calls": [{"name": name, "arguments": arguments}]}
-
-
-def completed(events: list[Event]) -> list[ToolCompleted]:
-    return [e for e in events if isinstance(e, ToolCompleted)]
 
 
 def server_pid(mgr: McpManager, name: str = "t") -> int:

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer, error_reply, text_reply
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Done, ErrorEvent, Event, Notice, Token
 from hermes_nb.agent.loop import Agent

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_notebook_tools import TerminalInteractiveShell, ZMQInteractiveShell
+from shell_fakes import TerminalInteractiveShell, ZMQInteractiveShell
 
 from hermes_nb.agent.toolrun import ToolRunner
 from hermes_nb.agent.tools.registry import ToolOutput

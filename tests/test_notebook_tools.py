@@ -7,28 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython.core.payload import PayloadManager
+from shell_fakes import TerminalInteractiveShell, ZMQInteractiveShell
 
 from hermes_nb.context.notebook_file import format_notebook, load_cells
 from hermes_nb.errors import ToolError
 from hermes_nb.kernel.notebook_tools import detect_frontend, notebook_tools
-
-
-class ZMQInteractiveShell:
-    """Named like ipykernel's shell: the tools tell frontends apart by the shell's class."""
-
-    def __init__(self, user_ns: dict[str, Any] | None = None) -> None:
-        self.user_ns = user_ns or {}
-        self.payload_manager = PayloadManager()
-
-
-class TerminalInteractiveShell:
-    def __init__(self) -> None:
-        self.user_ns: dict[str, Any] = {}
-        self.rl_next_input: str | None = None
-
-    def set_next_input(self, text: str, replace: bool = False) -> None:
-        self.rl_next_input = text
 
 
 def call(shell: Any, name: str, env: dict[str, str] | None = None, request: str | None = None, **args: Any) -> Any:

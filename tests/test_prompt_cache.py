@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer, text_reply, tool_reply
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Event, Usage
 from hermes_nb.agent.loop import Agent, TurnResult

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer, empty_delta_reply, keepalive_reply, stall_reply, text_reply
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.providers.anthropic_provider import AnthropicProvider
 from hermes_nb.agent.providers.base import TextDelta

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer, error_reply
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.openai_compat import Endpoint, OpenAICompatProvider

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from notebook_shell import Notebook
 from sse_server import ScriptedServer, text_reply, token_stream
-from test_magics_helpers import Notebook
 
 from hermes_nb.agent.events import Done, Event, Notice, Token
 from hermes_nb.agent.loop import Agent

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from dead_run import leave_dead_run, run_lock_held_elsewhere
 from IPython.utils.capture import CapturedIO
-from test_magics_helpers import NOTEBOOK
+from notebook_shell import NOTEBOOK
 from turn_harness import StepProvider, call, on_disk, run_turn, say
 
 from hermes_nb import config, models, streaming

@@ -7,8 +7,7 @@ import urllib.parse
 from pathlib import Path
 
 from dead_run import leave_dead_run
-from server_harness import Server
-from test_serverext_http import Q
+from server_harness import Q, Server
 
 from hermes_nb import models
 

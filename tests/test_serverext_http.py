@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from dead_run import leave_dead_run
-from server_harness import Server
+from server_harness import Q, Server
 
 from hermes_nb import models
 
@@ -30,7 +30,6 @@ def answered(title: str) -> str:
     return session.session_id
 
 
-Q = "?notebook=work/analysis.ipynb"
 
 
 def test_the_extension_is_listed_as_enabled() -> None:

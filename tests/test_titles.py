@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from dead_run import leave_dead_run
-from test_magics_helpers import Notebook
+from notebook_shell import Notebook
 
 from hermes_nb import streaming
 from hermes_nb.kernel.titles import _DANGLING, fallback_title, run_name

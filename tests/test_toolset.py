@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from mcp_harness import SERVER
-from test_magics_helpers import (
+from notebook_shell import (
     Notebook,
 )
 

@@ -3,21 +3,26 @@ renderer that records: ``run_turn(StepProvider(say("Hi")), "hello")``."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from disk_view import read_session
+from PIL import Image
 
 from hermes_nb import models, streaming
 from hermes_nb.agent.events import Event
+from hermes_nb.agent.images import ImageStore, ToolImage
 from hermes_nb.agent.loop import Agent
 from hermes_nb.agent.providers.base import Provider, TextDelta, ToolCallRequest, UsageChunk
+from hermes_nb.agent.providers.replay import ReplayProvider
+from hermes_nb.agent.tools import ToolOutput, ToolRegistry
 from hermes_nb.agent.tools.builtin import builtin_tools
 from hermes_nb.kernel.cell_loop import drive
 
-__all__ = ["Recorder", "Step", "StepProvider", "call", "on_disk", "run_turn", "say"]
+__all__ = ["Recorder", "Step", "StepProvider", "call", "chart_agent", "on_disk", "png", "run_turn", "say"]
 
 
 class Recorder:
@@ -91,3 +96,20 @@ def run_turn(provider: Provider, text: str | None, session_id: str | None = None
     recorder = Recorder()
     outcome = drive(run, agent, recorder, flush_interval=0.01)
     return run, recorder, outcome
+
+
+def png() -> bytes:
+    """A small blue PNG."""
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 10), (0, 90, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def chart_agent(provider: ReplayProvider, session_id: str) -> Agent:
+    """An agent with one tool, ``chart``, that shows a figure (``png``)."""
+    def chart() -> ToolOutput:
+        return ToolOutput("[1 figure displayed]", images=(ToolImage(png()),))
+
+    tools = ToolRegistry()
+    tools.register(chart)
+    return Agent(provider, tools, images=ImageStore(models.SESSION_DIR, session_id), vision=True)

@@ -17,7 +17,7 @@ from lab_harness import (
     wait_kernel_idle,
     write_notebook,
 )
-from test_browser_ops import (
+from ops_helpers import (
     CELL_SOURCES,
     READ_CELLS,
     READ_SCRIPT,

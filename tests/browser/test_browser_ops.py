@@ -5,72 +5,30 @@ from the saved session, the cells from the page."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from typing import Any
 
 import pytest
-from disk_view import read_session
 from lab_harness import (
     LabServer,
     accept_dialogs,
     command,
-    open_notebook,
-    replay_setup,
     shot,
     wait_kernel_idle,
-    write_notebook,
+)
+from ops_helpers import (
+    CELL_SOURCES,
+    READ_CELLS,
+    READ_SCRIPT,
+    accept_the_first_diff,
+    read_after_an_unsaved_edit,
+    start,
+    tool_results,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
-
-CELL_SOURCES = "() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells;" \
-    " const out = []; for (let i = 0; i < cells.length; i++) { const c = cells.get(i);" \
-    " out.push([c.type, c.sharedModel.getSource()]); } return out; }"  # fmt: skip
-
-
-def tool_results(lab: LabServer, notebook: str) -> list[str]:
-    """The tool results of the session of ``notebook``, in order."""
-    found = []
-    for path in sorted((lab.root / ".hermes_nb" / "sessions").glob("*.json")):
-        if path.name.startswith("_"):
-            continue
-        session = read_session(path)  # with the turns still in its journal
-        if session.get("notebook") == notebook:
-            found += [m["content"] for m in session["messages"] if m["role"] == "tool"]
-    return found
-
-
-def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> None:
-    (lab.root / f"{name}.json").write_text(json.dumps(script))
-    write_notebook(lab.root / f"{name}.ipynb", [replay_setup(f"{name}.json"), *cells])
-    open_notebook(page, lab, f"{name}.ipynb")
-
-
-READ_SCRIPT = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}
-READ_CELLS = ["value = 1", "%%agent\nWhat does my notebook do?"]
-
-
-def read_after_an_unsaved_edit(lab: LabServer, page: Any, name: str, app: str) -> None:
-    """Type into cell 1 without saving and run the notebook, whose agent reads it: the
-    read saw the typed text, said it read the live document in ``app``, and the file
-    on disk never held the text. The notebook ``name`` is open (``READ_SCRIPT``)."""
-    editor = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-content")
-    editor.click()
-    page.keyboard.press("End")
-    page.keyboard.type("  # typed, never saved")
-    command(page, "notebook:run-all-cells")
-    page.get_by_text("I read your notebook.").first.wait_for(timeout=90_000)
-    wait_kernel_idle(page)
-    [result] = tool_results(lab, f"{name}.ipynb")
-    assert f"the live document open in {app} (read live: unsaved edits included)" in result
-    assert "value = 1  # typed, never saved" in result
-    assert "It has unsaved changes." in result
-    assert "Cell 2 is the running %%agent cell" in result
-    assert "never saved" not in (lab.root / f"{name}.ipynb").read_text()  # it really was unsaved
-
 
 def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> None:
     start(lab, page, "liveread", READ_SCRIPT, READ_CELLS)
@@ -81,23 +39,6 @@ def test_read_notebook_reads_an_unsaved_edit_live(lab: LabServer, page: Any) -> 
     assert "read live: unsaved edits included" in shown and "# typed, never saved" in shown
     shot(page, "ops-01-read-live")
     assert not page.errors  # type: ignore[attr-defined]
-
-
-def accept_the_first_diff(page: Any, screenshot: str) -> None:
-    """Run the notebook (cell 1 ``total = 41``, then an agent cell whose first reply
-    edits it to 42), check the diff shown in cell 1, accept it, wait for "Changed."."""
-    command(page, "notebook:run-all-cells")
-    diff = page.locator(".hermes-nb-diff")
-    diff.first.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(500)
-    shot(page, screenshot)
-    lines = diff.first.locator(".hermes-nb-diff-line").all_inner_texts()
-    assert lines == ["- total = 41", "+ total = 42", "  print(total)"]
-    assert "+1 −1 lines" in diff.first.inner_text()
-    # the diff sits in the cell it changes
-    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hermes-nb-diff").count() == 1
-    diff.first.get_by_role("button", name="Accept").click()
-    page.get_by_text("Changed.").first.wait_for(timeout=60_000)
 
 
 EDIT_SCRIPT = {
