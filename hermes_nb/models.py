@@ -6,7 +6,7 @@ over the kernel's store. ``SESSION_DIR``, ``SESSION_INDEX_FILE``, ``SESSIONS`` a
 ``monkeypatch.setattr(models, "SESSION_DIR", tmp)`` still moves the sessions).
 """
 
-import os
+import os  # ``hermes_nb.models.os.replace`` is the ``os.replace`` every save calls
 import sys
 import types
 from typing import Any
@@ -93,4 +93,3 @@ class _Models(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Models
-_ = os  # ``hermes_nb.models.os.replace`` is the ``os.replace`` every save calls

@@ -12,6 +12,7 @@ from lab_harness import (
     LabServer,
     command,
     open_notebook,
+    open_notebook7,
     replay_setup,
     shot,
     wait_kernel_idle,
@@ -25,6 +26,7 @@ __all__ = [
     "accept_the_first_diff",
     "read_after_an_unsaved_edit",
     "start",
+    "start_notebook7",
     "tool_results",
 ]
 
@@ -45,10 +47,46 @@ def tool_results(lab: LabServer, notebook: str) -> list[str]:
     return found
 
 
-def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> None:
+def _write(lab: LabServer, name: str, script: dict[str, Any], cells: list[str]) -> None:
+    """``name.ipynb`` (a replay setup cell, then ``cells``) and its script ``name.json``."""
     (lab.root / f"{name}.json").write_text(json.dumps(script))
     write_notebook(lab.root / f"{name}.ipynb", [replay_setup(f"{name}.json"), *cells])
+
+
+def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> None:
+    """Open the notebook in JupyterLab."""
+    _write(lab, name, script, cells)
     open_notebook(page, lab, f"{name}.ipynb")
+
+
+# Errors Notebook 7.6 throws by itself, with hermes_nb's extension disabled too: its
+# keyboard-shortcuts plugin on every page (it reads the schema of a plugin it has not
+# got), and its restore of the recent documents JupyterLab saved in the shared
+# workspace (a command only JupyterLab has). Thrown in Notebook 7's own bundle.
+NOTEBOOK7_OWN_ERRORS = {
+    "Cannot read properties of undefined (reading 'schema')",
+    "Command 'filebrowser:open-path' not registered.",
+}
+NOTEBOOK7_BUNDLE = "/static/notebook/"
+
+
+def start_notebook7(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> list[str]:
+    """Open the notebook in Notebook 7; the page's errors, except Notebook 7's own."""
+    errors: list[str] = []
+
+    def collect(exc: Any) -> None:
+        message, stack = str(exc.message), str(exc.stack or "")
+        top = (stack.splitlines() + ["", ""])[1]  # the frame that threw
+        if message not in NOTEBOOK7_OWN_ERRORS or NOTEBOOK7_BUNDLE not in top:
+            errors.append(stack or message)
+
+    page.on("pageerror", collect)
+    _write(lab, name, script, cells)
+    open_notebook7(page, lab, f"{name}.ipynb")
+    # the Notebook 7 page, not JupyterLab's
+    assert "/notebooks/" in page.url
+    assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
+    return errors
 
 
 READ_SCRIPT = {"replies": [{"tool_calls": [{"name": "read_notebook", "arguments": {}}]}, "I read your notebook."]}

@@ -24,7 +24,7 @@ from lab_harness import (
     wait_kernel_idle,
     write_notebook,
 )
-from test_browser_notebook7 import start as start_notebook7
+from ops_helpers import start_notebook7
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 

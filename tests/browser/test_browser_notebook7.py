@@ -5,17 +5,13 @@ nb7-*.png."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from lab_harness import (
     LabServer,
-    open_notebook7,
-    replay_setup,
     shot,
     wait_kernel_idle,
-    write_notebook,
 )
 from ops_helpers import (
     CELL_SOURCES,
@@ -23,44 +19,14 @@ from ops_helpers import (
     READ_SCRIPT,
     accept_the_first_diff,
     read_after_an_unsaved_edit,
+    start_notebook7,
     tool_results,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
-# Errors Notebook 7.6 throws by itself, with hermes_nb's extension disabled too: its
-# keyboard-shortcuts plugin on every page (it reads the schema of a plugin it has not
-# got), and its restore of the recent documents JupyterLab saved in the shared
-# workspace (a command only JupyterLab has). Thrown in Notebook 7's own bundle.
-NOTEBOOK7_OWN_ERRORS = {
-    "Cannot read properties of undefined (reading 'schema')",
-    "Command 'filebrowser:open-path' not registered.",
-}
-NOTEBOOK7_BUNDLE = "/static/notebook/"
-
-
-def start(lab: LabServer, page: Any, name: str, script: dict[str, Any], cells: list[str]) -> list[str]:
-    """Open the notebook in Notebook 7; the page's errors, except Notebook 7's own."""
-    errors: list[str] = []
-
-    def collect(exc: Any) -> None:
-        message, stack = str(exc.message), str(exc.stack or "")
-        top = (stack.splitlines() + ["", ""])[1]  # the frame that threw
-        if message not in NOTEBOOK7_OWN_ERRORS or NOTEBOOK7_BUNDLE not in top:
-            errors.append(stack or message)
-
-    page.on("pageerror", collect)
-    (lab.root / f"{name}.json").write_text(json.dumps(script))
-    write_notebook(lab.root / f"{name}.ipynb", [replay_setup(f"{name}.json"), *cells])
-    open_notebook7(page, lab, f"{name}.ipynb")
-    # the Notebook 7 page, not JupyterLab's
-    assert "/notebooks/" in page.url
-    assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
-    return errors
-
-
 def test_read_notebook_reads_an_unsaved_edit_in_notebook7(lab: LabServer, page: Any) -> None:
-    errors = start(lab, page, "nb7read", READ_SCRIPT, READ_CELLS)
+    errors = start_notebook7(lab, page, "nb7read", READ_SCRIPT, READ_CELLS)
     read_after_an_unsaved_edit(lab, page, "nb7read", "Jupyter Notebook")
     shot(page, "nb7-01-read-live")
     assert errors == []
@@ -75,7 +41,7 @@ def test_edit_cell_accepted_and_insert_cell_in_notebook7(lab: LabServer, page: A
             "Added a title.",
         ]
     }
-    errors = start(
+    errors = start_notebook7(
         lab, page, "nb7edit", script,
         ["total = 41\nprint(total)", "%%agent\nMake the total 42.", "%%agent\nGive it a title."],
     )  # fmt: skip
@@ -110,7 +76,7 @@ def test_the_run_item_shows_and_a_session_opens_its_transcript_in_notebook7(lab:
     """Notebook 7 has no status bar: the run's item is in the header while it streams.
     A click on a session in the "Agent sessions" panel opens its transcript in the
     panel below the notebook (its main area holds only the notebook)."""
-    errors = start(lab, page, "nb7side", SIDEBAR_SCRIPT, ["%%agent\nWhat are kittens?"])
+    errors = start_notebook7(lab, page, "nb7side", SIDEBAR_SCRIPT, ["%%agent\nWhat are kittens?"])
     page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     item = page.locator("#hermes-nb-run-status")
     item.wait_for(state="visible", timeout=60_000)
